@@ -1,0 +1,102 @@
+"""The CLI's way to a node: its REST API, with the node's token, and errors a person can act on."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from unseen.config.standalone import SiteError, StandaloneSite
+
+NODE_URL_ENV = "UNSEEN_NODE_URL"
+TOKEN_ENV = "UNSEEN_API_TOKEN"
+
+
+class ClientError(RuntimeError):
+    pass
+
+
+@dataclass
+class NodeClient:
+    base_url: str
+    token: str
+    party_id: int | None = None
+    timeout: float = 30.0
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = httpx.request(method, f"{self.base_url}/v1{path}", timeout=self.timeout,
+                                     headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
+        except httpx.HTTPError as exc:
+            who = f"party {self.party_id}'s node" if self.party_id else "the node"
+            raise ClientError(f"cannot reach {who} at {self.base_url} ({exc}); is it running? "
+                              "(`unseen standalone status`)") from None
+        if response.status_code >= 400:
+            raise ClientError(_error_text(response))
+        return response
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self._request("POST", path, json=body).json()
+
+    def text(self, path: str, **params: Any) -> str:
+        return self._request("GET", path, params={k: v for k, v in params.items() if v is not None}).text
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    if isinstance(detail, dict) and "problems" in detail:
+        return "the job config is invalid:\n" + "\n".join(f"  - {p}" for p in detail["problems"])
+    return f"{detail}" if isinstance(detail, str) else f"HTTP {response.status_code}: {detail}"
+
+
+def client_for(party_id: int | None = None) -> NodeClient:
+    """The node of ``party_id`` in the standalone site, or the one named by UNSEEN_NODE_URL/UNSEEN_API_TOKEN."""
+    url = os.environ.get(NODE_URL_ENV)
+    if url:
+        token = os.environ.get(TOKEN_ENV)
+        if not token:
+            raise ClientError(f"{NODE_URL_ENV} is set but {TOKEN_ENV} is not; set it to the node's API token")
+        return NodeClient(url.rstrip("/"), token, party_id)
+    site = StandaloneSite()
+    try:
+        parties = site.require().parties
+        party = parties[0] if party_id is None else party_id
+        config = site.node_config(party)
+    except SiteError as exc:
+        raise ClientError(str(exc)) from None
+    token_file = config.api_token_file
+    if not token_file.is_file():
+        raise ClientError(f"party {party}'s node has no API token yet at {token_file}; start it first")
+    return NodeClient(f"http://{config.rest_host}:{config.rest_port}", token_file.read_text().strip(), party)
+
+
+def client_for_job(job_id: str, party_id: int | None) -> NodeClient:
+    """The node to ask about a job: the given party's, else the standalone node that initiated it."""
+    if party_id is not None or os.environ.get(NODE_URL_ENV):
+        return client_for(party_id)
+    site = StandaloneSite()
+    try:
+        parties = site.require().parties
+    except SiteError as exc:
+        raise ClientError(str(exc)) from None
+    known: NodeClient | None = None
+    for party in parties:
+        try:
+            client = client_for(party)
+            job = client.get(f"/jobs/{job_id}")
+        except ClientError:
+            continue
+        if job.get("is_initiator"):
+            return client
+        known = known or client
+    if known is None:
+        raise ClientError(f"no node of the standalone site knows job {job_id}; list jobs with `unseen job list`")
+    return known

@@ -1,0 +1,29 @@
+"""The ``unseen`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from unseen import __version__
+from unseen.cli import jobs, node, standalone, toy
+
+app = typer.Typer(
+    help="Unseen: federated learning where raw data never leaves its owner.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(standalone.app, name="standalone")
+app.add_typer(node.app, name="node")
+app.add_typer(jobs.app, name="job")
+app.add_typer(toy.app, name="test")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":
+    app()

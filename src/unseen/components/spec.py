@@ -1,0 +1,36 @@
+"""What a component declares about itself, so a job config can be checked before anything runs.
+
+The job validator reads these declarations (roles, params model, inputs, outputs) without running the
+component; the task runtime imports ``run`` only inside the task process, so heavy libraries (torch,
+tensorflow) are imported by the components that need them and never by the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from unseen.runtime.parties import Role
+
+if TYPE_CHECKING:
+    from unseen.runtime.context import Context
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """The contract of one component type.
+
+    ``inputs`` and ``outputs`` name the data slots that wire components into a DAG
+    (``inputs: {data: reader_0.data}``). ``run`` receives the task's Context and its validated params.
+    """
+
+    name: str
+    roles: frozenset[Role]
+    params: type[BaseModel]
+    run: Callable[[Context, Any], None]
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    description: str = field(default="")

@@ -1,0 +1,114 @@
+"""A node's configuration: who it is, where it listens, where its state lives, and whom it trusts.
+
+One YAML file per node (``node.yaml``). ``unseen standalone start`` writes one per party; an operator writes
+one per machine. Every field that is a path may be relative to the file's folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from unseen.config.paths import socket_path
+from unseen.transport.tls import TlsPaths
+
+PartyId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ConfigError(ValueError):
+    """A node configuration file is missing or invalid."""
+
+
+class PeerConfig(BaseModel):
+    """How to reach another party's node."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str
+    port: Port
+
+
+class TlsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cert: Path
+    key: Path
+    trusted_cas: list[Path] = Field(min_length=1)
+
+
+class NodeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    party_id: PartyId
+    home: Path = Field(description="the node's folder: database, tables, job logs, sockets")
+    rest_host: str = "127.0.0.1"
+    rest_port: Port
+    federation_host: str = "127.0.0.1"
+    federation_port: Port
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file node.db in home")
+    tls: TlsConfig
+    peers: dict[PartyId, PeerConfig] = Field(default_factory=dict, description="party id -> federation endpoint")
+    api_token_file: Path = Field(Path("api.token"), description="bearer token the CLI presents")
+    max_message_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="largest federation message accepted")
+    recv_timeout_s: float = Field(600.0, gt=0, description="how long a task waits for a message by default")
+    rpc_timeout_s: float = Field(10.0, gt=0, description="deadline of control calls between nodes")
+    send_timeout_s: float = Field(300.0, gt=0, description="deadline for pushing one message to a peer node")
+    audit_dir: Path | None = Field(None, description="if set, every received message is recorded here, decoded")
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'node.db'}"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home / "jobs"
+
+    @property
+    def task_socket(self) -> Path:
+        return socket_path(self.home / "run" / "node.sock")
+
+    @property
+    def tls_paths(self) -> TlsPaths:
+        return TlsPaths(cert=self.tls.cert, key=self.tls.key, trusted_cas=tuple(self.tls.trusted_cas))
+
+    def resolved(self, base: Path) -> NodeConfig:
+        """Paths made absolute against ``base`` (the config file's folder)."""
+
+        def absolute(path: Path) -> Path:
+            return path if path.is_absolute() else (base / path).resolve()
+
+        home = absolute(self.home)
+        return self.model_copy(
+            update={
+                "home": home,
+                "tls": TlsConfig(
+                    cert=absolute(self.tls.cert),
+                    key=absolute(self.tls.key),
+                    trusted_cas=[absolute(p) for p in self.tls.trusted_cas],
+                ),
+                "api_token_file": self.api_token_file if self.api_token_file.is_absolute() else home / self.api_token_file,
+                "audit_dir": absolute(self.audit_dir) if self.audit_dir else None,
+            }
+        )
+
+
+def load_node_config(path: Path) -> NodeConfig:
+    if not path.is_file():
+        raise ConfigError(f"node config {path} not found; create it, or run `unseen standalone start` to get one")
+    try:
+        data = yaml.safe_load(path.read_text())
+        return NodeConfig.model_validate(data).resolved(path.parent.resolve())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"node config {path} is not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"node config {path} is invalid: {problems}") from exc
+
+
+def save_node_config(config: NodeConfig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))

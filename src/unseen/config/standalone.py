@@ -1,0 +1,201 @@
+"""The standalone site: every party's node on this machine, on loopback, for trying Unseen in one command.
+
+Layout under ``$UNSEEN_HOME/standalone``::
+
+    site.yaml                 parties and ports
+    ca/ca.crt, ca/ca.key      the development CA (made on first start)
+    nodes/<party>/node.yaml   each node's config; its database, tables, job logs and TLS key live beside it
+    nodes/<party>/node.pid    while it runs
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from unseen.config.node import NodeConfig, PeerConfig, TlsConfig, load_node_config, save_node_config
+from unseen.config.paths import unseen_home
+from unseen.transport.tls import ensure_party_certificate
+
+DEFAULT_PARTIES = (9999, 10000)
+DEFAULT_BASE_PORT = 19380
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+
+class SiteError(RuntimeError):
+    pass
+
+
+class SiteConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parties: list[int] = Field(min_length=1)
+    base_port: int = Field(ge=1024, le=65000)
+
+    def rest_port(self, party_id: int) -> int:
+        return self.base_port + 2 * self.parties.index(party_id)
+
+    def federation_port(self, party_id: int) -> int:
+        return self.rest_port(party_id) + 1
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    party_id: int
+    pid: int | None
+    rest_url: str
+    federation_port: int
+    healthy: bool
+    detail: str
+
+
+class StandaloneSite:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or unseen_home() / "standalone"
+
+    @property
+    def site_file(self) -> Path:
+        return self.root / "site.yaml"
+
+    def node_dir(self, party_id: int) -> Path:
+        return self.root / "nodes" / str(party_id)
+
+    def node_config_path(self, party_id: int) -> Path:
+        return self.node_dir(party_id) / "node.yaml"
+
+    def pid_file(self, party_id: int) -> Path:
+        return self.node_dir(party_id) / "node.pid"
+
+    def load(self) -> SiteConfig | None:
+        if not self.site_file.is_file():
+            return None
+        return SiteConfig.model_validate(yaml.safe_load(self.site_file.read_text()))
+
+    def require(self) -> SiteConfig:
+        site = self.load()
+        if site is None:
+            raise SiteError(f"no standalone site under {self.root}; start one with `unseen standalone start`")
+        return site
+
+    def node_config(self, party_id: int) -> NodeConfig:
+        path = self.node_config_path(party_id)
+        if not path.is_file():
+            raise SiteError(f"party {party_id} has no node in the standalone site under {self.root}; "
+                            f"start one with `unseen standalone start --parties ...,{party_id}`")
+        return load_node_config(path)
+
+    # setting up ------------------------------------------------------------------------------------
+    def configure(self, parties: list[int], base_port: int) -> SiteConfig:
+        """Write the site, CA, certificates and node configs; existing databases and tables are kept."""
+        if len(set(parties)) != len(parties):
+            raise SiteError(f"parties {parties} contain duplicates")
+        site = SiteConfig(parties=sorted(parties), base_port=base_port)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.site_file.write_text(yaml.safe_dump(site.model_dump(), sort_keys=False))
+        for party in site.parties:
+            node_dir = self.node_dir(party)
+            ensure_party_certificate(self.root / "ca", node_dir / "tls", party)
+            peers = {
+                other: PeerConfig(host="127.0.0.1", port=site.federation_port(other))
+                for other in site.parties if other != party
+            }
+            config = NodeConfig(
+                party_id=party, home=Path("."), rest_port=site.rest_port(party),
+                federation_port=site.federation_port(party),
+                tls=TlsConfig(cert=Path("tls/node.crt"), key=Path("tls/node.key"), trusted_cas=[Path("../../ca/ca.crt")]),
+                peers=peers,
+            )
+            save_node_config(config, self.node_config_path(party))
+        return site
+
+    # running ---------------------------------------------------------------------------------------
+    def pid_of(self, party_id: int) -> int | None:
+        try:
+            pid = int(self.pid_file(party_id).read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+    def start_node(self, party_id: int) -> int:
+        node_dir = self.node_dir(party_id)
+        with open(node_dir / "node.out", "ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "unseen.node", "--config", str(self.node_config_path(party_id))],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        self.pid_file(party_id).write_text(f"{process.pid}\n")
+        return process.pid
+
+    def status(self, party_id: int) -> NodeStatus:
+        config = self.node_config(party_id)
+        url = f"http://{config.rest_host}:{config.rest_port}"
+        pid = self.pid_of(party_id)
+        healthy, detail = False, "not running"
+        if pid is not None:
+            try:
+                response = httpx.get(f"{url}/v1/health", timeout=2.0)
+                healthy = response.status_code == 200 and response.json().get("party_id") == party_id
+                detail = "healthy" if healthy else f"unexpected health answer {response.status_code}"
+            except httpx.HTTPError as exc:
+                detail = f"starting or unresponsive ({type(exc).__name__})"
+        return NodeStatus(party_id, pid, url, config.federation_port, healthy, detail)
+
+    def wait_healthy(self, party_id: int, timeout: float = START_TIMEOUT_S) -> NodeStatus:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.status(party_id)
+            if state.healthy:
+                return state
+            if state.pid is None:
+                raise SiteError(f"party {party_id}'s node exited at start:\n{self.log_tail(party_id)}")
+            if time.monotonic() > deadline:
+                raise SiteError(f"party {party_id}'s node did not become healthy in {timeout:g} s:\n"
+                                f"{self.log_tail(party_id)}")
+            time.sleep(0.2)
+
+    def stop_node(self, party_id: int) -> bool:
+        pid = self.pid_of(party_id)
+        if pid is None:
+            self.pid_file(party_id).unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while self.pid_of(party_id) is not None and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.1)
+        if self.pid_of(party_id) is not None:
+            os.kill(pid, signal.SIGKILL)
+            _reap(pid)
+        self.pid_file(party_id).unlink(missing_ok=True)
+        return True
+
+    def log_tail(self, party_id: int, lines: int = 15) -> str:
+        for name in ("node.log", "node.out"):
+            path = self.node_dir(party_id) / name
+            if path.is_file() and path.stat().st_size:
+                return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return "(no log yet)"
+
+
+def _reap(pid: int) -> None:
+    """Collect a node that was started by this very process (tests), so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

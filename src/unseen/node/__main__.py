@@ -1,0 +1,34 @@
+"""``python -m unseen.node --config node.yaml``: run one party's node in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from unseen.config.node import ConfigError, load_node_config
+from unseen.node.server import Node, NodeStartError, configure_logging
+from unseen.transport.tls import CertificateError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m unseen.node")
+    parser.add_argument("--config", "-c", type=Path, required=True, help="the node's node.yaml")
+    args = parser.parse_args(argv)
+    try:
+        config = load_node_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.home / "node.log")
+    try:
+        Node(config).serve()
+    except (NodeStartError, CertificateError) as exc:
+        logging.getLogger("unseen.node").error("node cannot start: %s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The node's REST API (``/v1``): what the CLI, the SDK and the board use. OpenAPI is served at /openapi.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, status
+from fastapi.responses import PlainTextResponse
+
+from unseen import __version__
+from unseen.job.config import JobConfigError, parse_job_config
+from unseen.node.auth import TokenAuth
+from unseen.node.service import JobRefusedError, JobService
+from unseen.storage.models import JobRecord, Status, TaskRecord
+from unseen.storage.repository import JobNotFoundError
+
+LOG_TAIL_MAX = 10 * 1024 * 1024
+
+
+def _task_json(task: TaskRecord) -> dict[str, Any]:
+    return {
+        "component": task.component, "role": task.role, "party_id": task.party_id, "status": task.status,
+        "reason": task.reason, "exit_code": task.exit_code, "started_at": task.started_at, "ended_at": task.ended_at,
+    }
+
+
+def _job_json(job: JobRecord) -> dict[str, Any]:
+    ended = job.ended_at
+    return {
+        "job_id": job.job_id, "name": job.name, "status": job.status, "reason": job.reason,
+        "initiator_party": job.initiator_party, "is_initiator": job.is_initiator,
+        "created_at": job.created_at, "started_at": job.started_at, "ended_at": ended,
+        "duration_s": (ended - job.started_at) if ended and job.started_at else None,
+    }
+
+
+def create_app(service: JobService, token: str) -> FastAPI:
+    app = FastAPI(title="Unseen node", version=__version__,
+                  description=f"REST API of party {service.party_id}'s node")
+    public = APIRouter(prefix="/v1")
+    private = APIRouter(prefix="/v1", dependencies=[Depends(TokenAuth(token))])
+
+    def find_job(job_id: str) -> JobRecord:
+        try:
+            return service.store.get_job(job_id)
+        except JobNotFoundError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+
+    @public.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "party_id": service.party_id, "version": __version__,
+                "federation_port": service.config.federation_port, "running_tasks": service.executor.running_count()}
+
+    @private.post("/jobs", status_code=status.HTTP_201_CREATED)
+    def submit_job(config: dict[str, Any]) -> dict[str, Any]:
+        try:
+            job = parse_job_config(config)
+            job_id = service.submit(job)
+        except JobConfigError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail={"problems": exc.problems}) from None
+        except JobRefusedError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+        return {"job_id": job_id}
+
+    @private.get("/jobs")
+    def list_jobs(limit: int = Query(100, ge=1, le=1000), state: str | None = None) -> list[dict[str, Any]]:
+        if state is not None and state not in {s.value for s in Status}:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"unknown state '{state}'")
+        return [_job_json(job) for job in service.store.list_jobs(limit=limit, status=state)]
+
+    @private.get("/jobs/{job_id}")
+    def get_job(job_id: str) -> dict[str, Any]:
+        job = find_job(job_id)
+        config = json.loads(job.config_json)
+        tasks = [_task_json(t) for t in service.store.tasks(job_id)]
+        return {**_job_json(job), "config": config, "tasks": tasks}
+
+    @private.get("/jobs/{job_id}/tasks")
+    def get_tasks(job_id: str) -> list[dict[str, Any]]:
+        find_job(job_id)
+        return [_task_json(t) for t in service.store.tasks(job_id)]
+
+    @private.post("/jobs/{job_id}/stop")
+    def stop_job(job_id: str) -> dict[str, str]:
+        find_job(job_id)
+        return {"message": service.stop(job_id)}
+
+    @private.get("/jobs/{job_id}/metrics")
+    def get_metrics(job_id: str, component: str | None = None) -> list[dict[str, Any]]:
+        find_job(job_id)
+        return [
+            {"component": m.component, "role": m.role, "party_id": m.party_id, "name": m.name, "step": m.step,
+             "value": json.loads(m.value_json)}
+            for m in service.store.metrics(job_id, component)
+        ]
+
+    @private.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
+    def get_logs(job_id: str, component: str | None = None, role: str | None = None,
+                 party: int | None = None, tail: int = Query(LOG_TAIL_MAX, ge=1, le=LOG_TAIL_MAX)) -> str:
+        """Logs of this party's tasks; other parties' logs stay on their nodes."""
+        find_job(job_id)
+        sections = []
+        for task in service.store.tasks(job_id, party_id=service.party_id):
+            if (component and task.component != component) or (role and task.role != role) or \
+                    (party is not None and task.party_id != party) or not task.log_path:
+                continue
+            sections.append(f"==> {task.component} {task.role}:{task.party_id} ({task.status}) <==\n"
+                            + _tail(Path(task.log_path), tail))
+        if not sections:
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                detail=f"no task logs of job {job_id} match on party {service.party_id}'s node")
+        return "\n".join(sections)
+
+    app.include_router(public)
+    app.include_router(private)
+    return app
+
+
+def _tail(path: Path, limit: int) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - limit))
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError as exc:
+        return f"(log unavailable: {exc})\n"

@@ -1,0 +1,50 @@
+"""An optional record of every message this node accepted, as the node decoded it.
+
+Auditors (and our privacy tests) read it to see exactly what a partner sent this party: not TLS bytes,
+which say nothing, but the decoded values. It is off unless ``audit_dir`` is set in node.yaml.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unseen.transport.codec import BigInts, Value
+from unseen.transport.proto import federation_pb2 as pb
+
+
+def _jsonable(value: Value) -> Any:
+    if isinstance(value, np.ndarray):
+        return {"ndarray": {"dtype": value.dtype.name, "shape": list(value.shape),
+                            "data_b64": base64.b64encode(value.tobytes()).decode()}}
+    if isinstance(value, BigInts):
+        return {"bigints": [str(v) for v in value]}
+    return {"json": value}
+
+
+class AuditLog:
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._lock = threading.Lock()
+
+    def record(self, envelope: pb.Envelope, value: Value) -> None:
+        entry = {
+            "received_at": time.time(), "job_id": envelope.job_id, "component": envelope.component,
+            "tag": envelope.tag, "src": f"{envelope.src_role}:{envelope.src_party}",
+            "dst": f"{envelope.dst_role}:{envelope.dst_party}", "seq": envelope.seq, "value": _jsonable(value),
+        }
+        path = self._directory / f"{envelope.job_id}.jsonl"
+        with self._lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as handle:
+                handle.write(json.dumps(entry) + "\n")
+
+
+def read_audit(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line]

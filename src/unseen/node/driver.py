@@ -1,0 +1,153 @@
+"""The initiator's driver: proposes a job to its parties, runs its DAG, and ends it everywhere.
+
+It runs as one thread per job on the initiator's node. It polls each party for its tasks' states instead
+of waiting for pushes, so a party that crashes or goes silent is noticed within a bounded time and the job
+fails with that party named, rather than hanging.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from unseen.job.config import JobConfig
+from unseen.node.service import JobService
+from unseen.storage.models import Status
+from unseen.transport.peers import PeerError
+from unseen.transport.proto import federation_pb2 as pb
+
+log = logging.getLogger(__name__)
+POLL_INTERVAL_S = 0.25
+
+
+class JobFailedError(RuntimeError):
+    def __init__(self, status: Status, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class JobDriver(threading.Thread):
+    def __init__(self, service: JobService, job_id: str, job: JobConfig) -> None:
+        super().__init__(name=f"job-{job_id}", daemon=True)
+        self.service = service
+        self.job_id = job_id
+        self.job = job
+        self.parties = sorted({p.party_id for p in job.participants()})
+        self._stop_reason: str | None = None
+        self._wake = threading.Event()
+        self._silent_since: dict[int, float] = {}
+
+    def request_stop(self, reason: str) -> None:
+        self._stop_reason = reason
+        self._wake.set()
+
+    def run(self) -> None:
+        try:
+            self._drive()
+            self._finish(Status.SUCCESS, "")
+        except JobFailedError as exc:
+            self._finish(exc.status, str(exc))
+        except Exception as exc:
+            log.exception("driver of job %s crashed", self.job_id)
+            self._finish(Status.FAILED, f"job driver error: {exc}")
+        finally:
+            self.service.forget_driver(self.job_id)
+
+    def _drive(self) -> None:
+        store = self.service.store
+        store.set_job_status(self.job_id, Status.RUNNING)
+        deadline = time.monotonic() + self.job.timeout_s
+        self._propose()
+        order = [c.name for c in self.job.topological_order()]
+        started: list[str] = []
+        done: set[str] = set()
+        while len(done) < len(order):
+            self._check_interrupts(deadline)
+            for name in order:
+                if name not in started and all(up in done for up in self.job.upstream(name)):
+                    self._start_component(name)
+                    started.append(name)
+            self._poll_parties()
+            for name in started:
+                if name not in done and self._component_done(name):
+                    done.add(name)
+                    log.info("job %s: component %s succeeded on every party", self.job_id, name)
+            if len(done) < len(order):
+                self._wake.wait(POLL_INTERVAL_S)
+
+    def _check_interrupts(self, deadline: float) -> None:
+        if self._stop_reason is not None:
+            raise JobFailedError(Status.CANCELED, self._stop_reason)
+        if time.monotonic() > deadline:
+            raise JobFailedError(Status.TIMEOUT, f"job exceeded its timeout of {self.job.timeout_s} s")
+
+    def _call(self, party: int, method: str, request: object) -> object:
+        try:
+            return self.service.call(party, method, request)
+        except PeerError as exc:
+            raise JobFailedError(Status.FAILED, str(exc)) from None
+
+    def _propose(self) -> None:
+        proposal = pb.JobProposal(job_id=self.job_id, initiator_party=self.service.party_id, config_json=self.job.to_json())
+        for party in self.parties:
+            reply = self._call(party, "Propose", proposal)
+            assert isinstance(reply, pb.ProposalReply)
+            if not reply.accepted:
+                raise JobFailedError(Status.FAILED, f"party {party} refused the job: {reply.reason}")
+
+    def _start_component(self, name: str) -> None:
+        for ref in self.job.participants_of(name):
+            request = pb.TaskRef(job_id=self.job_id, component=name, role=ref.role.value, party=ref.party_id)
+            reply = self._call(ref.party_id, "StartTask", request)
+            assert isinstance(reply, pb.TaskReply)
+            if not reply.ok:
+                raise JobFailedError(Status.FAILED, f"{name} could not start at {ref}: {reply.reason}")
+        log.info("job %s: started %s on %s", self.job_id, name, ", ".join(map(str, self.job.participants_of(name))))
+
+    def _poll_parties(self) -> None:
+        """Mirror remote tasks' states into this node's database; a party silent too long fails the job."""
+        store = self.service.store
+        for party in self.parties:
+            if party == self.service.party_id:
+                continue
+            try:
+                states = self.service.call(party, "QueryTasks", pb.JobRef(job_id=self.job_id))
+            except PeerError as exc:
+                first = self._silent_since.setdefault(party, time.monotonic())
+                if time.monotonic() - first > 3 * self.service.config.rpc_timeout_s:
+                    raise JobFailedError(Status.FAILED, f"lost contact with party {party}: {exc}") from None
+                continue
+            self._silent_since.pop(party, None)
+            for state in states.tasks:
+                store.update_task(
+                    self.job_id, state.component, state.role, state.party, status=state.status, reason=state.reason,
+                    started_at=state.started_at or None, ended_at=state.ended_at or None,
+                )
+
+    def _component_done(self, name: str) -> bool:
+        tasks = [t for t in self.service.store.tasks(self.job_id) if t.component == name]
+        for task in tasks:
+            if task.status in (Status.FAILED, Status.CANCELED, Status.TIMEOUT):
+                where = f"{task.role}:{task.party_id}"
+                raise JobFailedError(Status.FAILED, f"{name} {task.status} at {where}: {task.reason or 'no reason given'}")
+        return bool(tasks) and all(t.status == Status.SUCCESS for t in tasks)
+
+    def _finish(self, status: Status, reason: str) -> None:
+        """Record the job's end, then tell every party (this one included) to end its share of it."""
+        store = self.service.store
+        if not store.set_job_status(self.job_id, status, reason):
+            return
+        log.log(logging.INFO if status == Status.SUCCESS else logging.WARNING,
+                "job %s %s%s", self.job_id, status.value, f": {reason}" if reason else "")
+        end = pb.JobEnd(job_id=self.job_id, status=status.value, reason=reason)
+        for party in self.parties:
+            try:
+                self.service.call(party, "EndJob", end)
+            except PeerError as exc:
+                log.warning("could not tell party %d that job %s ended: %s", party, self.job_id, exc)
+        if status != Status.SUCCESS:
+            for task in store.tasks(self.job_id):
+                if task.party_id != self.service.party_id and not Status(task.status).is_final:
+                    store.update_task(self.job_id, task.component, task.role, task.party_id,
+                                      status=Status.CANCELED, reason=f"job {status.value}: {reason}")

@@ -1,0 +1,147 @@
+"""Task processes: each task runs as its own OS process, with its own folder, log and token.
+
+A separate process per task keeps a crashing or memory-hungry algorithm from taking the node down, lets a
+job be stopped by killing its process group, and gives every task a log file of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from unseen.runtime.parties import PartyRef
+from unseen.runtime.spec import LOG_FILE, RESULT_FILE, SPEC_FILE, TOKEN_ENV, TaskResult, TaskSpec
+from unseen.storage.models import Status
+from unseen.storage.repository import NodeStore
+
+log = logging.getLogger(__name__)
+KILL_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class TaskIdentity:
+    """What a task may do on the federation: speak for this job, component and role, and nothing else."""
+
+    job_id: str
+    component: str
+    me: PartyRef
+
+
+@dataclass
+class _Running:
+    identity: TaskIdentity
+    process: subprocess.Popen[bytes]
+    token: str
+    stop_reason: str | None = None
+
+
+class TaskExecutor:
+    def __init__(self, store: NodeStore, jobs_dir: Path) -> None:
+        self._store = store
+        self._jobs_dir = jobs_dir
+        self._running: dict[tuple[str, str, str, int], _Running] = {}
+        self._by_token: dict[str, TaskIdentity] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def task_dir_of(jobs_dir: Path, job_id: str, component: str, me: PartyRef) -> Path:
+        return jobs_dir / job_id / component / f"{me.role.value}_{me.party_id}"
+
+    def identity_for(self, token: str) -> TaskIdentity | None:
+        with self._lock:
+            for known, identity in self._by_token.items():
+                if secrets.compare_digest(known, token):
+                    return identity
+        return None
+
+    def start(self, spec: TaskSpec) -> None:
+        key = (spec.job_id, spec.component, spec.role.value, spec.party_id)
+        spec.task_dir.mkdir(parents=True, exist_ok=True)
+        (spec.task_dir / SPEC_FILE).write_text(spec.model_dump_json(indent=2))
+        log_path = spec.task_dir / LOG_FILE
+        token = secrets.token_urlsafe(32)
+        identity = TaskIdentity(spec.job_id, spec.component, spec.me)
+        env = {**os.environ, TOKEN_ENV: token, "PYTHONUNBUFFERED": "1"}
+        with open(log_path, "ab") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "unseen.runtime.task", str(spec.task_dir / SPEC_FILE)],
+                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env, cwd=spec.task_dir, start_new_session=True,
+            )
+        with self._lock:
+            self._running[key] = _Running(identity, process, token)
+            self._by_token[token] = identity
+        self._store.update_task(*key, status=Status.RUNNING, pid=process.pid, log_path=str(log_path), started_at=time.time())
+        log.info("started task %s/%s as %s, pid %d", spec.job_id, spec.component, spec.me, process.pid)
+        threading.Thread(target=self._watch, args=(key,), name=f"watch-{spec.component}-{spec.me}", daemon=True).start()
+
+    def _watch(self, key: tuple[str, str, str, int]) -> None:
+        with self._lock:
+            running = self._running[key]
+        code = running.process.wait()
+        with self._lock:
+            self._running.pop(key, None)
+            self._by_token.pop(running.token, None)
+        task_dir = self.task_dir_of(self._jobs_dir, key[0], key[1], running.identity.me)
+        status, reason = self._outcome(code, task_dir, running.stop_reason)
+        self._store.update_task(*key, status=status, exit_code=code, reason=reason, ended_at=time.time())
+        log.info("task %s/%s as %s ended %s (exit %s) %s", key[0], key[1], running.identity.me, status, code, reason)
+
+    @staticmethod
+    def _outcome(code: int, task_dir: Path, stop_reason: str | None) -> tuple[Status, str]:
+        if stop_reason is not None:
+            return Status.CANCELED, stop_reason
+        try:
+            result = TaskResult.model_validate_json((task_dir / RESULT_FILE).read_text())
+        except (OSError, ValidationError):
+            result = None
+        if code == 0 and result is not None and result.status == Status.SUCCESS:
+            return Status.SUCCESS, ""
+        if result is not None and result.reason:
+            return Status.FAILED, result.reason
+        if code < 0:
+            return Status.FAILED, f"task process was killed by signal {signal.Signals(-code).name}"
+        return Status.FAILED, f"task process exited with code {code}; see its log"
+
+    def stop_job(self, job_id: str, reason: str) -> int:
+        """Kill every task of the job: SIGTERM to each process group, SIGKILL to those still alive after a grace."""
+        with self._lock:
+            victims = [r for key, r in self._running.items() if key[0] == job_id]
+            for running in victims:
+                running.stop_reason = reason
+        for running in victims:
+            _signal_group(running.process, signal.SIGTERM)
+        deadline = time.monotonic() + KILL_GRACE_S
+        for running in victims:
+            try:
+                running.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(running.process, signal.SIGKILL)
+        return len(victims)
+
+    def stop_all(self, reason: str) -> None:
+        with self._lock:
+            jobs = {key[0] for key in self._running}
+        for job_id in jobs:
+            self.stop_job(job_id, reason)
+
+    def running_count(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,125 @@
+"""One party's node: REST API, federation endpoint, task socket, scheduler and executor in one process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+import uvicorn
+
+from unseen.config.node import NodeConfig
+from unseen.node.api import create_app
+from unseen.node.audit import AuditLog
+from unseen.node.auth import ensure_api_token
+from unseen.node.executor import TaskExecutor
+from unseen.node.messaging import MessageRouter
+from unseen.node.rpc import ControlService, FederationService, TaskChannelService
+from unseen.node.service import JobService
+from unseen.storage.database import migrate, open_engine
+from unseen.storage.repository import NodeStore
+from unseen.transport.framing import GRPC_MESSAGE_LIMIT, Message
+from unseen.transport.mailbox import Mailbox
+from unseen.transport.peers import PeerClients
+from unseen.transport.proto import federation_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+RESTART_REASON = "the node restarted while this was running; submit the job again"
+SERVER_OPTIONS = [
+    ("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
+    ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT),
+    ("grpc.so_reuseport", 0),
+]
+
+
+class NodeStartError(RuntimeError):
+    pass
+
+
+def _check_port_free(host: str, port: int, what: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise NodeStartError(f"{what} port {host}:{port} is not free ({exc.strerror}); "
+                                 "stop what uses it or choose another port in node.yaml") from None
+
+
+class Node:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        config.home.mkdir(parents=True, exist_ok=True)
+        engine = open_engine(config.db_url)
+        migrate(engine)
+        self.store = NodeStore(engine)
+        interrupted = self.store.interrupt_active(RESTART_REASON)
+        if interrupted:
+            log.warning("marked %d task(s) left running by a previous run as failed", interrupted)
+        self.mailbox: Mailbox[Message] = Mailbox()
+        self.executor = TaskExecutor(self.store, config.jobs_dir)
+        self.peers = PeerClients(config.peers, config.tls_paths)
+        self.service = JobService(config, self.store, self.executor, self.mailbox, self.peers)
+        audit = AuditLog(config.audit_dir) if config.audit_dir else None
+        self.router = MessageRouter(self.service, self.mailbox, audit)
+        self.app = create_app(self.service, ensure_api_token(config.api_token_file))
+        self._servers: list[grpc.Server] = []
+
+    def start_grpc(self) -> None:
+        config = self.config
+        _check_port_free(config.federation_host, config.federation_port, "federation")
+        key, chain, trusted = config.tls_paths.read()
+        peer_server = grpc.server(ThreadPoolExecutor(max_workers=64, thread_name_prefix="peer"), options=SERVER_OPTIONS)
+        pb_grpc.add_FederationServicer_to_server(FederationService(self.router), peer_server)
+        pb_grpc.add_ControlServicer_to_server(ControlService(self.service), peer_server)
+        credentials = grpc.ssl_server_credentials([(key, chain)], root_certificates=trusted, require_client_auth=True)
+        if not peer_server.add_secure_port(f"{config.federation_host}:{config.federation_port}", credentials):
+            raise NodeStartError(f"cannot listen on {config.federation_host}:{config.federation_port}")
+
+        socket_path = config.task_socket
+        socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        socket_path.unlink(missing_ok=True)
+        task_server = grpc.server(ThreadPoolExecutor(max_workers=64, thread_name_prefix="task"), options=SERVER_OPTIONS)
+        pb_grpc.add_TaskChannelServicer_to_server(TaskChannelService(self.router, self.executor), task_server)
+        task_server.add_secure_port(f"unix:{socket_path}", grpc.local_server_credentials(grpc.LocalConnectionType.UDS))
+        peer_server.start()
+        task_server.start()
+        os.chmod(socket_path, 0o600)
+        self._servers = [peer_server, task_server]
+        log.info("party %d: federation on %s:%d (mutual TLS), tasks on %s", config.party_id,
+                 config.federation_host, config.federation_port, socket_path)
+
+    def serve(self) -> None:
+        """Run until SIGINT or SIGTERM, then stop tasks and servers cleanly."""
+        _check_port_free(self.config.rest_host, self.config.rest_port, "REST")
+        self.start_grpc()
+        server = uvicorn.Server(uvicorn.Config(self.app, host=self.config.rest_host, port=self.config.rest_port,
+                                               log_level="warning", access_log=False))
+        log.info("party %d: REST API on http://%s:%d", self.config.party_id, self.config.rest_host, self.config.rest_port)
+        try:
+            server.run()
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        self.executor.stop_all("the node was stopped")
+        self.store.interrupt_active("the node was stopped while this was running")
+        for server in self._servers:
+            server.stop(grace=2).wait(5)
+        self.peers.close()
+        log.info("party %d: node stopped", self.config.party_id)
+
+
+def configure_logging(log_file: Path | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file))
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S")
+    logging.Formatter.converter = time.gmtime

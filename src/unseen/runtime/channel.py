@@ -1,0 +1,89 @@
+"""A task's federation: every message goes through its own node over a local Unix socket.
+
+The task never holds TLS keys or talks to another party directly; it proves who it is with the per-task
+token its node gave it, and its node decides where each message may go.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from typing import Any
+
+import grpc
+
+from unseen.runtime.parties import PartyRef
+from unseen.storage.repository import MetricPoint
+from unseen.transport import codec
+from unseen.transport.framing import GRPC_MESSAGE_LIMIT, assemble, to_chunks
+from unseen.transport.proto import federation_pb2 as pb
+from unseen.transport.proto import federation_pb2_grpc as pb_grpc
+
+TOKEN_HEADER = "x-unseen-task-token"
+# A received message is at most what the node accepts; the node enforces the real limit.
+_RECV_LIMIT = 1 << 40
+
+
+class FederationError(RuntimeError):
+    """Sending or receiving failed; the message carries the node's reason."""
+
+
+class NodeChannel:
+    def __init__(self, socket_path: str, token: str, job_id: str, component: str, me: PartyRef,
+                 send_timeout: float = 300.0) -> None:
+        options = [("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
+                   ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT)]
+        credentials = grpc.local_channel_credentials(grpc.LocalConnectionType.UDS)
+        self._channel = grpc.secure_channel(f"unix:{socket_path}", credentials, options=options)
+        self._stub = pb_grpc.TaskChannelStub(self._channel)
+        self._metadata = ((TOKEN_HEADER, token),)
+        self._job_id = job_id
+        self._component = component
+        self._me = me
+        self._send_timeout = send_timeout
+        self._seq = itertools.count(1)
+        self._seq_lock = threading.Lock()
+
+    def send(self, tag: str, value: codec.Value, to: PartyRef) -> None:
+        encoded = codec.encode(value)
+        with self._seq_lock:
+            seq = next(self._seq)
+        envelope = pb.Envelope(
+            job_id=self._job_id, component=self._component, tag=tag,
+            src_party=self._me.party_id, src_role=self._me.role.value,
+            dst_party=to.party_id, dst_role=to.role.value, seq=seq, payload=encoded.header,
+        )
+        try:
+            self._stub.Send(to_chunks(envelope, encoded.body), metadata=self._metadata, timeout=self._send_timeout)
+        except grpc.RpcError as error:
+            raise FederationError(f"sending '{tag}' to {to} failed: {_details(error)}") from None
+
+    def recv(self, tag: str, frm: PartyRef, timeout: float) -> codec.Value:
+        request = pb.RecvRequest(tag=tag, src_party=frm.party_id, src_role=frm.role.value, timeout_s=timeout)
+        try:
+            chunks = self._stub.Recv(request, metadata=self._metadata, timeout=timeout + 30.0)
+            message = assemble(chunks, _RECV_LIMIT)
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise TimeoutError(f"receiving '{tag}' from {frm}: {_details(error)}") from None
+            raise FederationError(f"receiving '{tag}' from {frm} failed: {_details(error)}") from None
+        return codec.decode(message.envelope.payload, message.body)
+
+    def emit(self, points: list[MetricPoint]) -> None:
+        batch = pb.MetricBatch(
+            metrics=[pb.Metric(name=p.name, step=-1 if p.step is None else p.step, value_json=json.dumps(p.value))
+                     for p in points]
+        )
+        try:
+            self._stub.LogMetrics(batch, metadata=self._metadata, timeout=30.0)
+        except grpc.RpcError as error:
+            raise FederationError(f"logging metrics failed: {_details(error)}") from None
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def _details(error: Any) -> str:
+    details = error.details() if hasattr(error, "details") else None
+    return str(details or error)

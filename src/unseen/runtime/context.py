@@ -1,0 +1,136 @@
+"""What a component sees of the world: who it is, who its partners are, and how to talk to them.
+
+Shaped after FATE 2's context: partners are addressed by role (``ctx.guest``, ``ctx.hosts``,
+``ctx.arbiter``), and every stage of an algorithm takes a sub-context (``ctx.sub("psi")``,
+``ctx.iterations(n)``) so the tags of different stages and iterations can never collide.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import overload
+
+from unseen.runtime.federation import Federation
+from unseen.runtime.metrics import Metrics
+from unseen.runtime.parties import PartyRef, Role
+from unseen.transport.codec import Value
+
+Recipients = PartyRef | Role | Sequence[PartyRef]
+
+
+class Context:
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        component: str,
+        me: PartyRef,
+        parties: Mapping[Role, Sequence[int]],
+        federation: Federation,
+        metrics: Metrics,
+        logger: logging.Logger,
+        recv_timeout: float = 600.0,
+        namespace: tuple[str, ...] = (),
+    ) -> None:
+        self.job_id = job_id
+        self.component = component
+        self.me = me
+        self.parties = {role: tuple(sorted(ids)) for role, ids in parties.items()}
+        self.metrics = metrics
+        self.logger = logger
+        self.recv_timeout = recv_timeout
+        self._federation = federation
+        self._namespace = namespace
+        if me.party_id not in self.parties.get(me.role, ()):
+            raise ValueError(f"{me} is not a participant of job {job_id}")
+
+    # who is who ------------------------------------------------------------------------------------
+    @property
+    def role(self) -> Role:
+        return self.me.role
+
+    @property
+    def party_id(self) -> int:
+        return self.me.party_id
+
+    def peers(self, role: Role) -> list[PartyRef]:
+        """Every participant playing ``role``, except this task itself."""
+        return [PartyRef(role, p) for p in self.parties.get(role, ()) if PartyRef(role, p) != self.me]
+
+    def members(self, role: Role) -> list[PartyRef]:
+        """Every participant playing ``role``, this task included."""
+        return [PartyRef(role, p) for p in self.parties.get(role, ())]
+
+    def _single(self, role: Role) -> PartyRef:
+        members = self.members(role)
+        if len(members) != 1:
+            raise LookupError(f"job {self.job_id} has {len(members)} {role.value} parties; expected exactly one")
+        return members[0]
+
+    @property
+    def guest(self) -> PartyRef:
+        return self._single(Role.GUEST)
+
+    @property
+    def arbiter(self) -> PartyRef:
+        return self._single(Role.ARBITER)
+
+    @property
+    def hosts(self) -> list[PartyRef]:
+        return self.members(Role.HOST)
+
+    def everyone_else(self) -> list[PartyRef]:
+        return [p for role in Role for p in self.peers(role)]
+
+    # talking ---------------------------------------------------------------------------------------
+    def _tag(self, tag: str) -> str:
+        if not tag or "/" in tag:
+            raise ValueError(f"tag '{tag}' must be non-empty and contain no '/' (use ctx.sub for namespaces)")
+        return "/".join((*self._namespace, tag))
+
+    def _resolve(self, parties: Recipients) -> list[PartyRef]:
+        if isinstance(parties, PartyRef):
+            return [parties]
+        if isinstance(parties, Role):
+            return self.peers(parties)
+        return list(parties)
+
+    def send(self, tag: str, value: Value, to: Recipients) -> None:
+        """Send ``value`` to one partner, every partner of a role, or a list of partners."""
+        full_tag = self._tag(tag)
+        for party in self._resolve(to):
+            if party == self.me:
+                raise ValueError(f"{self.me} cannot send '{tag}' to itself")
+            self._federation.send(full_tag, value, party)
+
+    @overload
+    def recv(self, tag: str, frm: PartyRef, timeout: float | None = None) -> Value: ...
+
+    @overload
+    def recv(self, tag: str, frm: Role | Sequence[PartyRef], timeout: float | None = None) -> list[Value]: ...
+
+    def recv(self, tag: str, frm: Recipients, timeout: float | None = None) -> Value | list[Value]:
+        """Receive from one partner (a value) or from several (a list, in the order given)."""
+        full_tag = self._tag(tag)
+        wait = self.recv_timeout if timeout is None else timeout
+        if isinstance(frm, PartyRef):
+            return self._federation.recv(full_tag, frm, wait)
+        return [self._federation.recv(full_tag, party, wait) for party in self._resolve(frm)]
+
+    # namespaces ------------------------------------------------------------------------------------
+    def sub(self, name: str) -> Context:
+        """A context whose tags live under ``name``: one per stage of an algorithm."""
+        if not name or "/" in name:
+            raise ValueError(f"namespace '{name}' must be non-empty and contain no '/'")
+        child = Context(
+            job_id=self.job_id, component=self.component, me=self.me, parties=self.parties,
+            federation=self._federation, metrics=self.metrics, logger=self.logger,
+            recv_timeout=self.recv_timeout, namespace=(*self._namespace, name),
+        )
+        return child
+
+    def iterations(self, count: int, start: int = 0) -> Iterator[tuple[int, Context]]:
+        """``for i, it in ctx.iterations(n)``: each iteration talks in its own namespace."""
+        for index in range(start, count):
+            yield index, self.sub(f"iter-{index}")

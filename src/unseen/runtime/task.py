@@ -1,0 +1,92 @@
+"""The task process: ``python -m unseen.runtime.task TASK_JSON``.
+
+It reads the spec its node wrote, runs one component for one role, and exits 0 on success. On failure it
+writes the reason to ``result.json`` (which the node shows as the task's reason) and exits non-zero, so
+the job fails cleanly on every party.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import FrameType
+
+from pydantic import ValidationError
+
+from unseen.components.registry import get_component
+from unseen.runtime.channel import NodeChannel
+from unseen.runtime.context import Context
+from unseen.runtime.metrics import Metrics
+from unseen.runtime.spec import RESULT_FILE, TOKEN_ENV, TaskResult, TaskSpec
+
+log = logging.getLogger("unseen.task")
+
+
+class TaskTerminatedError(Exception):
+    pass
+
+
+def _on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise TaskTerminatedError(f"terminated by signal {signal.Signals(signum).name}")
+
+
+def _write_result(task_dir: Path, status: str, reason: str = "") -> None:
+    (task_dir / RESULT_FILE).write_text(TaskResult(status=status, reason=reason).model_dump_json())
+
+
+def run_task(spec: TaskSpec, token: str) -> None:
+    component = get_component(spec.component_type)
+    params = component.params.model_validate(spec.params)
+    channel = NodeChannel(spec.node_socket, token, spec.job_id, spec.component, spec.me)
+    ctx = Context(
+        job_id=spec.job_id, component=spec.component, me=spec.me, parties=spec.parties,
+        federation=channel, metrics=Metrics(channel), logger=logging.getLogger(f"unseen.{spec.component_type}"),
+        recv_timeout=spec.recv_timeout_s,
+    )
+    try:
+        component.run(ctx, params)
+    finally:
+        channel.close()
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stdout,
+        format="%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S",
+    )
+    logging.Formatter.converter = time.gmtime
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if len(argv) != 1:
+        log.error("usage: python -m unseen.runtime.task TASK_JSON")
+        return 2
+    spec_path = Path(argv[0])
+    try:
+        spec = TaskSpec.model_validate_json(spec_path.read_text())
+    except (OSError, ValidationError) as exc:
+        log.error("cannot read task spec %s: %s", spec_path, exc)
+        return 2
+    token = os.environ.pop(TOKEN_ENV, "")
+    log.info("task %s of job %s as %s (component %s, pid %d)", spec.component, spec.job_id, spec.me,
+             spec.component_type, os.getpid())
+    try:
+        run_task(spec, token)
+    except TaskTerminatedError as exc:
+        log.warning("task stopped: %s", exc)
+        _write_result(spec.task_dir, "canceled", str(exc))
+        return 143
+    except Exception as exc:
+        log.error("task failed: %s\n%s", exc, traceback.format_exc())
+        _write_result(spec.task_dir, "failed", f"{type(exc).__name__}: {exc}")
+        return 1
+    _write_result(spec.task_dir, "success")
+    log.info("task succeeded")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

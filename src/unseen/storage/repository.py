@@ -1,0 +1,154 @@
+"""Everything the node reads and writes in its database, behind one small interface."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from unseen.storage.models import FINAL_STATUSES, JobRecord, MetricRecord, Status, TaskRecord
+
+_ACTIVE = (Status.WAITING.value, Status.RUNNING.value)
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    name: str
+    step: int | None
+    value: Any
+
+
+class JobNotFoundError(LookupError):
+    pass
+
+
+class NodeStore:
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    # jobs -----------------------------------------------------------------------------------------
+    def add_job(self, job_id: str, name: str, initiator_party: int, is_initiator: bool, config_json: str) -> JobRecord:
+        record = JobRecord(
+            job_id=job_id, name=name, initiator_party=initiator_party, is_initiator=is_initiator,
+            config_json=config_json, status=Status.WAITING.value, reason="", created_at=time.time(),
+        )
+        with self.session() as session, session.begin():
+            session.add(record)
+        return record
+
+    def get_job(self, job_id: str) -> JobRecord:
+        with self.session() as session:
+            record = session.get(JobRecord, job_id)
+        if record is None:
+            raise JobNotFoundError(f"job {job_id} not found on this node; list jobs with `unseen job list`")
+        return record
+
+    def find_job(self, job_id: str) -> JobRecord | None:
+        with self.session() as session:
+            return session.get(JobRecord, job_id)
+
+    def list_jobs(self, limit: int = 100, status: str | None = None) -> list[JobRecord]:
+        query = select(JobRecord).order_by(JobRecord.created_at.desc()).limit(limit)
+        if status:
+            query = query.where(JobRecord.status == status)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def set_job_status(self, job_id: str, status: Status, reason: str = "") -> bool:
+        """Move a job to ``status``; a job already in a final state keeps it (the first ending wins)."""
+        now = time.time()
+        values: dict[str, Any] = {"status": status.value}
+        if reason:
+            values["reason"] = reason
+        if status == Status.RUNNING:
+            values["started_at"] = now
+        if status.is_final:
+            values["ended_at"] = now
+        with self.session() as session, session.begin():
+            result = session.execute(
+                update(JobRecord)
+                .where(JobRecord.job_id == job_id, JobRecord.status.not_in([s.value for s in FINAL_STATUSES]))
+                .values(**values)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # tasks ----------------------------------------------------------------------------------------
+    def add_tasks(self, job_id: str, tasks: Iterable[tuple[str, str, int]]) -> None:
+        now = time.time()
+        with self.session() as session, session.begin():
+            for component, role, party in tasks:
+                session.add(
+                    TaskRecord(job_id=job_id, component=component, role=role, party_id=party,
+                               status=Status.WAITING.value, reason="", log_path="", created_at=now)
+                )
+
+    def tasks(self, job_id: str, party_id: int | None = None) -> list[TaskRecord]:
+        query = select(TaskRecord).where(TaskRecord.job_id == job_id).order_by(TaskRecord.id)
+        if party_id is not None:
+            query = query.where(TaskRecord.party_id == party_id)
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def task(self, job_id: str, component: str, role: str, party_id: int) -> TaskRecord | None:
+        query = select(TaskRecord).where(
+            TaskRecord.job_id == job_id, TaskRecord.component == component,
+            TaskRecord.role == role, TaskRecord.party_id == party_id,
+        )
+        with self.session() as session:
+            return session.scalars(query).first()
+
+    def update_task(self, job_id: str, component: str, role: str, party_id: int, **values: Any) -> bool:
+        """Update a task unless it already ended; returns whether it changed."""
+        status = values.get("status")
+        if status is not None:
+            values["status"] = Status(status).value
+        with self.session() as session, session.begin():
+            result = session.execute(
+                update(TaskRecord)
+                .where(
+                    TaskRecord.job_id == job_id, TaskRecord.component == component,
+                    TaskRecord.role == role, TaskRecord.party_id == party_id,
+                    TaskRecord.status.not_in([s.value for s in FINAL_STATUSES]),
+                )
+                .values(**values)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def interrupt_active(self, reason: str) -> int:
+        """Fail every job and task a previous run of the node left unfinished (it cannot resume them)."""
+        now = time.time()
+        with self.session() as session, session.begin():
+            tasks = session.execute(
+                update(TaskRecord).where(TaskRecord.status.in_(_ACTIVE))
+                .values(status=Status.FAILED.value, reason=reason, ended_at=now)
+            )
+            session.execute(
+                update(JobRecord).where(JobRecord.status.in_(_ACTIVE))
+                .values(status=Status.FAILED.value, reason=reason, ended_at=now)
+            )
+        return int(tasks.rowcount)  # type: ignore[attr-defined]
+
+    # metrics --------------------------------------------------------------------------------------
+    def add_metrics(self, job_id: str, component: str, role: str, party_id: int, points: Sequence[MetricPoint]) -> None:
+        now = time.time()
+        with self.session() as session, session.begin():
+            for point in points:
+                session.add(
+                    MetricRecord(job_id=job_id, component=component, role=role, party_id=party_id,
+                                 name=point.name, step=point.step, value_json=json.dumps(point.value), created_at=now)
+                )
+
+    def metrics(self, job_id: str, component: str | None = None) -> list[MetricRecord]:
+        query = select(MetricRecord).where(MetricRecord.job_id == job_id).order_by(MetricRecord.id)
+        if component:
+            query = query.where(MetricRecord.component == component)
+        with self.session() as session:
+            return list(session.scalars(query))

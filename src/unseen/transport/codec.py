@@ -1,0 +1,167 @@
+"""The typed codec: the only way a value becomes bytes on the wire, and bytes become a value again.
+
+Three kinds are allowed, described by a ``PayloadHeader`` before any body byte is read:
+
+* numpy arrays of an allow-listed dtype: dtype + shape + raw little-endian bytes (decoded without a copy);
+* vectors of non-negative big integers (Paillier ciphertexts, group elements): fixed width, big-endian;
+* JSON values (scalars, lists, string-keyed objects).
+
+Nothing is unpickled or evaluated. Every decode checks that the body is exactly as long as the header says,
+so a truncated, padded or lying message is refused instead of being half-read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import numpy as np
+
+from unseen.transport.proto import federation_pb2 as pb
+
+JsonValue: TypeAlias = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
+
+ALLOWED_DTYPES: frozenset[str] = frozenset(
+    {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64"}
+)
+MAX_NDIM = 32
+MAX_BIGINT_WIDTH = 1 << 16  # 64 KiB per integer: far above any key size in use
+
+
+class CodecError(ValueError):
+    """A value cannot be put on the wire, or bytes received are not a valid payload."""
+
+
+class BigInts(Sequence[int]):
+    """A vector of non-negative big integers, sent as one fixed-width block rather than as JSON text."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Iterable[int]) -> None:
+        self._values = [int(v) for v in values]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._values[index]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BigInts) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._values))
+
+    def __repr__(self) -> str:
+        return f"BigInts(<{len(self._values)} integers>)"
+
+    def to_list(self) -> list[int]:
+        return list(self._values)
+
+
+Value: TypeAlias = np.ndarray | BigInts | JsonValue
+
+
+@dataclass(frozen=True)
+class EncodedPayload:
+    header: pb.PayloadHeader
+    body: memoryview
+
+
+def encode(value: Value) -> EncodedPayload:
+    """Turn an allowed value into a header and a body; anything else is refused with its type named."""
+    if isinstance(value, np.ndarray):
+        return _encode_ndarray(value)
+    if isinstance(value, BigInts):
+        return _encode_bigints(value)
+    return _encode_json(value)
+
+
+def decode(header: pb.PayloadHeader, body: bytes | memoryview) -> Value:
+    """Read a body back into a value, checking it against its header first."""
+    if len(body) != header.size:
+        raise CodecError(f"payload body is {len(body)} bytes but its header says {header.size}")
+    if header.kind == pb.NDARRAY:
+        return _decode_ndarray(header, body)
+    if header.kind == pb.BIGINT_VECTOR:
+        return _decode_bigints(header, body)
+    if header.kind == pb.JSON:
+        return _decode_json(body)
+    raise CodecError(f"unknown payload kind {header.kind}")
+
+
+def _encode_ndarray(array: np.ndarray) -> EncodedPayload:
+    dtype_name = array.dtype.name
+    if dtype_name not in ALLOWED_DTYPES:
+        raise CodecError(f"numpy dtype {array.dtype} cannot be sent; allowed: {', '.join(sorted(ALLOWED_DTYPES))}")
+    little = np.asarray(array, dtype=array.dtype.newbyteorder("<"), order="C")
+    body = memoryview(little.reshape(-1)).cast("B") if little.size else memoryview(b"")
+    header = pb.PayloadHeader(kind=pb.NDARRAY, dtype=dtype_name, shape=list(little.shape), size=len(body))
+    return EncodedPayload(header, body)
+
+
+def _decode_ndarray(header: pb.PayloadHeader, body: bytes | memoryview) -> np.ndarray:
+    if header.dtype not in ALLOWED_DTYPES:
+        raise CodecError(f"array dtype '{header.dtype}' is not allowed")
+    if len(header.shape) > MAX_NDIM:
+        raise CodecError(f"array has {len(header.shape)} dimensions; at most {MAX_NDIM} are allowed")
+    dtype = np.dtype(header.dtype).newbyteorder("<")
+    expected = math.prod(header.shape) * dtype.itemsize
+    if expected != len(body):
+        raise CodecError(f"array of shape {tuple(header.shape)} and dtype {header.dtype} needs {expected} bytes, got {len(body)}")
+    array = np.frombuffer(body, dtype=dtype).reshape(tuple(header.shape))
+    return array.astype(dtype.newbyteorder("="), copy=False)
+
+
+def _encode_bigints(values: BigInts) -> EncodedPayload:
+    if any(v < 0 for v in values):
+        raise CodecError("big-integer vectors carry non-negative integers only (encode signs in the protocol)")
+    width = max((max(values).bit_length() + 7) // 8, 1) if len(values) else 1
+    if width > MAX_BIGINT_WIDTH:
+        raise CodecError(f"an integer of {width} bytes exceeds the {MAX_BIGINT_WIDTH}-byte limit")
+    body = b"".join(v.to_bytes(width, "big") for v in values)
+    header = pb.PayloadHeader(kind=pb.BIGINT_VECTOR, width=width, count=len(values), size=len(body))
+    return EncodedPayload(header, memoryview(body))
+
+
+def _decode_bigints(header: pb.PayloadHeader, body: bytes | memoryview) -> BigInts:
+    width, count = header.width, header.count
+    if not 1 <= width <= MAX_BIGINT_WIDTH:
+        raise CodecError(f"big-integer width {width} is outside 1..{MAX_BIGINT_WIDTH}")
+    if width * count != len(body):
+        raise CodecError(f"{count} integers of {width} bytes need {width * count} bytes, got {len(body)}")
+    raw = bytes(body)
+    return BigInts(int.from_bytes(raw[i : i + width], "big") for i in range(0, len(raw), width))
+
+
+def _encode_json(value: Any) -> EncodedPayload:
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"), default=_refuse_json)
+    except (TypeError, ValueError) as exc:
+        raise CodecError(f"value cannot be sent as JSON: {exc}") from exc
+    body = text.encode("utf-8")
+    return EncodedPayload(pb.PayloadHeader(kind=pb.JSON, size=len(body)), memoryview(body))
+
+
+def _refuse_json(obj: object) -> Any:
+    if isinstance(obj, np.generic) and obj.dtype.name in ALLOWED_DTYPES:
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not a wire type (use a numpy array, BigInts or JSON values)")
+
+
+def _reject_constant(name: str) -> None:
+    raise CodecError(f"JSON constant {name} is not allowed")
+
+
+def _decode_json(body: bytes | memoryview) -> JsonValue:
+    try:
+        value: JsonValue = json.loads(bytes(body).decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CodecError(f"malformed JSON payload: {exc}") from exc
+    return value

@@ -1,0 +1,102 @@
+"""Calling other parties' nodes: one mutually-authenticated gRPC channel per peer.
+
+The client checks that the server's certificate names the party it meant to dial (``party-<id>``), and
+presents its own party certificate. gRPC errors come back as ``PeerError`` with a message a person can act
+on: which party, at which address, what went wrong.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+
+from unseen.config.node import PeerConfig
+from unseen.transport.framing import GRPC_MESSAGE_LIMIT
+from unseen.transport.proto import federation_pb2 as pb
+from unseen.transport.proto import federation_pb2_grpc as pb_grpc
+from unseen.transport.tls import TlsPaths, server_name
+
+CHANNEL_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
+    ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+]
+
+
+class PeerError(RuntimeError):
+    """A call to another party's node failed; the message says which party and why."""
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def describe_rpc_error(party_id: int, address: str, error: grpc.RpcError) -> PeerError:
+    code = error.code() if hasattr(error, "code") else None
+    details = error.details() if hasattr(error, "details") else str(error)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        message = (
+            f"party {party_id}'s node at {address} is unreachable ({details}); check that it is running "
+            "(`unseen standalone status`) and that its certificate is signed by a CA this node trusts"
+        )
+    elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        message = f"party {party_id}'s node at {address} did not answer in time ({details})"
+    else:
+        name = code.name if code is not None else "UNKNOWN"
+        message = f"party {party_id}'s node at {address} refused the call: {name}: {details}"
+    return PeerError(message, code)
+
+
+class PeerClients:
+    """Channels to every peer in the routing table, opened on first use and reused."""
+
+    def __init__(self, peers: dict[int, PeerConfig], tls: TlsPaths) -> None:
+        self._peers = peers
+        key, chain, trusted = tls.read()
+        self._credentials = grpc.ssl_channel_credentials(root_certificates=trusted, private_key=key, certificate_chain=chain)
+        self._channels: dict[int, grpc.Channel] = {}
+        self._lock = threading.Lock()
+
+    def address(self, party_id: int) -> str:
+        peer = self._peers.get(party_id)
+        if peer is None:
+            known = ", ".join(str(p) for p in sorted(self._peers)) or "none"
+            raise PeerError(f"party {party_id} is not in this node's routing table (peers: {known}); add it under `peers:`")
+        return f"{peer.host}:{peer.port}"
+
+    def channel(self, party_id: int) -> grpc.Channel:
+        with self._lock:
+            channel = self._channels.get(party_id)
+            if channel is None:
+                options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", server_name(party_id))]
+                channel = grpc.secure_channel(self.address(party_id), self._credentials, options=options)
+                self._channels[party_id] = channel
+            return channel
+
+    def push(self, party_id: int, chunks: Iterator[pb.Chunk], timeout: float) -> pb.Ack:
+        stub = pb_grpc.FederationStub(self.channel(party_id))
+        try:
+            ack: pb.Ack = stub.Push(chunks, timeout=timeout)
+        except grpc.RpcError as error:
+            raise describe_rpc_error(party_id, self.address(party_id), error) from None
+        return ack
+
+    def control(self, party_id: int) -> pb_grpc.ControlStub:
+        return pb_grpc.ControlStub(self.channel(party_id))
+
+    def call(self, party_id: int, method: str, request: Any, timeout: float) -> Any:
+        """A unary control call (``Propose``, ``StartTask``, ...) with errors described."""
+        try:
+            return getattr(self.control(party_id), method)(request, timeout=timeout)
+        except grpc.RpcError as error:
+            raise describe_rpc_error(party_id, self.address(party_id), error) from None
+
+    def close(self) -> None:
+        with self._lock:
+            for channel in self._channels.values():
+                channel.close()
+            self._channels.clear()

@@ -1,0 +1,181 @@
+"""TLS material for node-to-node mutual TLS: a development CA, party certificates, and party identity.
+
+A party certificate names its party twice: as the DNS name ``party-<id>`` (what a client checks when it
+dials that party) and as the URI ``unseen://party/<id>`` (what a server reads to learn which party is
+calling). The receiving node compares that party with the source of every envelope, so a party cannot
+speak for another even with a valid certificate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+PARTY_URI_PREFIX = "unseen://party/"
+CERT_LIFETIME = dt.timedelta(days=825)
+
+
+class CertificateError(ValueError):
+    """A certificate does not name exactly one party, or TLS material is missing."""
+
+
+@dataclass(frozen=True)
+class TlsPaths:
+    """Where a node finds its own key and certificate and the CA certificates it trusts."""
+
+    cert: Path
+    key: Path
+    trusted_cas: tuple[Path, ...]
+
+    def check(self) -> None:
+        for path in (self.cert, self.key, *self.trusted_cas):
+            if not path.is_file():
+                raise CertificateError(f"TLS file {path} is missing; create it with `unseen cert` or restart standalone")
+
+    def read(self) -> tuple[bytes, bytes, bytes]:
+        """Key, certificate chain, and the concatenated trusted CA bundle, as PEM."""
+        self.check()
+        bundle = b"".join(path.read_bytes() for path in self.trusted_cas)
+        return self.key.read_bytes(), self.cert.read_bytes(), bundle
+
+
+def server_name(party_id: int) -> str:
+    return f"party-{party_id}"
+
+
+def create_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + CERT_LIFETIME)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                key_encipherment=False, data_encipherment=False, key_agreement=False,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def issue_party_certificate(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    party_id: int,
+    hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
+    extra_extensions: tuple[x509.ExtensionType, ...] = (),
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A certificate for one party's node, good as both TLS server and client.
+
+    ``extra_extensions`` is where RA-TLS puts attestation evidence.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [
+        x509.DNSName(server_name(party_id)),
+        x509.UniformResourceIdentifier(f"{PARTY_URI_PREFIX}{party_id}"),
+    ]
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, server_name(party_id))]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + CERT_LIFETIME)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+    )
+    for extension in extra_extensions:
+        builder = builder.add_extension(extension, critical=False)
+    return key, builder.sign(ca_key, hashes.SHA256())
+
+
+def party_id_of(cert_pem: bytes) -> int:
+    """The one party a certificate names in its ``unseen://party/<id>`` URI."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound as exc:
+        raise CertificateError("certificate has no subjectAltName naming a party") from exc
+    uris = [uri for uri in san.get_values_for_type(x509.UniformResourceIdentifier) if uri.startswith(PARTY_URI_PREFIX)]
+    if len(uris) != 1:
+        raise CertificateError(f"certificate must name exactly one party, it names {len(uris)}")
+    party = uris[0].removeprefix(PARTY_URI_PREFIX)
+    if not party.isdigit():
+        raise CertificateError(f"certificate party '{party}' is not a party id")
+    return int(party)
+
+
+def write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+
+
+def write_certificate(path: Path, cert: x509.Certificate) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def load_ca(cert_path: Path, key_path: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise CertificateError(f"{key_path} is not an EC private key")
+    return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
+
+
+def ensure_ca(directory: Path, common_name: str = "Unseen development CA") -> tuple[Path, Path]:
+    """Create a CA in ``directory`` unless one is there; returns (cert path, key path)."""
+    cert_path, key_path = directory / "ca.crt", directory / "ca.key"
+    if not (cert_path.is_file() and key_path.is_file()):
+        key, cert = create_ca(common_name)
+        write_private_key(key_path, key)
+        write_certificate(cert_path, cert)
+    return cert_path, key_path
+
+
+def ensure_party_certificate(ca_dir: Path, out_dir: Path, party_id: int) -> TlsPaths:
+    """Issue a party certificate from the CA in ``ca_dir`` unless ``out_dir`` already has one for that party."""
+    ca_cert_path, ca_key_path = ensure_ca(ca_dir)
+    cert_path, key_path = out_dir / "node.crt", out_dir / "node.key"
+    if not (cert_path.is_file() and key_path.is_file() and party_id_of(cert_path.read_bytes()) == party_id):
+        ca_key, ca_cert = load_ca(ca_cert_path, ca_key_path)
+        key, cert = issue_party_certificate(ca_key, ca_cert, party_id)
+        write_private_key(key_path, key)
+        write_certificate(cert_path, cert)
+    return TlsPaths(cert=cert_path, key=key_path, trusted_cas=(ca_cert_path,))
