@@ -11,7 +11,7 @@ import httpx
 from unseen.config.standalone import SiteError, StandaloneSite
 
 NODE_URL_ENV = "UNSEEN_NODE_URL"
-TOKEN_ENV = "UNSEEN_API_TOKEN"
+TOKEN_ENV = "UNSEEN_API_TOKEN"  # noqa: S105 - the variable's name, not a secret
 
 
 class ClientError(RuntimeError):
@@ -27,12 +27,18 @@ class NodeClient:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = httpx.request(method, f"{self.base_url}/v1{path}", timeout=self.timeout,
-                                     headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
+            response = httpx.request(
+                method,
+                f"{self.base_url}/v1{path}",
+                timeout=self.timeout,
+                headers={"Authorization": f"Bearer {self.token}"},
+                **kwargs,
+            )
         except httpx.HTTPError as exc:
             who = f"party {self.party_id}'s node" if self.party_id else "the node"
-            raise ClientError(f"cannot reach {who} at {self.base_url} ({exc}); is it running? "
-                              "(`unseen standalone status`)") from None
+            raise ClientError(
+                f"cannot reach {who} at {self.base_url} ({exc}); is it running? (`unseen standalone status`)"
+            ) from None
         if response.status_code >= 400:
             raise ClientError(_error_text(response))
         return response

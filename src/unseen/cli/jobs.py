@@ -66,8 +66,10 @@ def list_jobs(
         raise fail(str(exc)) from None
     typer.echo(f"{'job id':<22}  {'status':<9}  {'initiator':>9}  {'created':<19}  name")
     for job in jobs:
-        typer.echo(f"{job['job_id']:<22}  {job['status']:<9}  {job['initiator_party']:>9}  "
-                   f"{_when(job['created_at']):<19}  {job['name']}")
+        typer.echo(
+            f"{job['job_id']:<22}  {job['status']:<9}  {job['initiator_party']:>9}  "
+            f"{_when(job['created_at']):<19}  {job['name']}"
+        )
 
 
 @app.command()
@@ -83,8 +85,9 @@ def query(job_id: JobOption, party: PartyOption = None) -> None:
         typer.echo(f"reason: {job['reason']}")
     typer.echo(f"{'component':<20}  {'role':<8}  {'party':>6}  {'status':<9}  reason")
     for task in job["tasks"]:
-        typer.echo(f"{task['component']:<20}  {task['role']:<8}  {task['party_id']:>6}  {task['status']:<9}  "
-                   f"{task['reason']}")
+        typer.echo(
+            f"{task['component']:<20}  {task['role']:<8}  {task['party_id']:>6}  {task['status']:<9}  {task['reason']}"
+        )
 
 
 @app.command()
@@ -122,5 +125,7 @@ def metrics(job_id: JobOption, party: PartyOption = None) -> None:
     for point in points:
         step = "-" if point["step"] is None else str(point["step"])
         value = point["value"] if isinstance(point["value"], int | float) else json.dumps(point["value"])[:60]
-        typer.echo(f"{point['component']:<20}  {point['role'] + ':' + str(point['party_id']):<14}  "
-                   f"{point['name']:<20}  {step:>5}  {value}")
+        typer.echo(
+            f"{point['component']:<20}  {point['role'] + ':' + str(point['party_id']):<14}  "
+            f"{point['name']:<20}  {step:>5}  {value}"
+        )

@@ -44,8 +44,11 @@ def start(
     port = base_port or (existing.base_port if existing else DEFAULT_BASE_PORT)
     running = [p for p in (existing.parties if existing else []) if site.pid_of(p) is not None]
     if existing and running and (sorted(wanted) != existing.parties or port != existing.base_port):
-        typer.echo(f"error: the standalone site is running with parties {existing.parties} on base port "
-                   f"{existing.base_port}; stop it first (`unseen standalone stop`)", err=True)
+        typer.echo(
+            f"error: the standalone site is running with parties {existing.parties} on base port "
+            f"{existing.base_port}; stop it first (`unseen standalone stop`)",
+            err=True,
+        )
         raise typer.Exit(1)
     if existing and sorted(running) == existing.parties:
         typer.echo(f"the standalone site is already running (under {site.root}):")

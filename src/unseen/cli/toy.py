@@ -19,8 +19,11 @@ def toy_job(guest: int, host: int, data_num: int, partitions: int, timeout: int)
         "parties": {"guest": [guest], "host": [host]},
         "timeout_s": timeout,
         "components": [
-            {"name": "secure_sum_0", "component": "toy_secure_sum",
-             "params": {"data_num": data_num, "partitions": partitions}},
+            {
+                "name": "secure_sum_0",
+                "component": "toy_secure_sum",
+                "params": {"data_num": data_num, "partitions": partitions},
+            },
         ],
     }
 

@@ -20,8 +20,9 @@ def component_progress(tasks: list[dict[str, Any]]) -> dict[str, str]:
     return {component: ", ".join(states) for component, states in lines.items()}
 
 
-def wait_for_job(client: NodeClient, job_id: str, timeout: float,
-                 show: Callable[[str], None] | None = None) -> dict[str, Any]:
+def wait_for_job(
+    client: NodeClient, job_id: str, timeout: float, show: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """Poll until the job ends (or ``timeout``); returns the job as the API gives it."""
     deadline = time.monotonic() + timeout
     shown: dict[str, str] = {}
@@ -35,6 +36,8 @@ def wait_for_job(client: NodeClient, job_id: str, timeout: float,
         if job["status"] in FINAL:
             return job
         if time.monotonic() > deadline:
-            raise ClientError(f"job {job_id} still {job['status']} after {timeout:g} s; "
-                              f"follow it with `unseen job query -j {job_id}` or stop it with `unseen job stop -j {job_id}`")
+            raise ClientError(
+                f"job {job_id} still {job['status']} after {timeout:g} s; "
+                f"follow it with `unseen job query -j {job_id}` or stop it with `unseen job stop -j {job_id}`"
+            )
         time.sleep(POLL_S)

@@ -28,7 +28,9 @@ class ToySecureSumParams(BaseModel):
 
 def local_partitions(params: ToySecureSumParams) -> list[np.ndarray]:
     """The party's own data: ``data_num`` ones split as evenly as possible over ``partitions``."""
-    return [np.ones(len(part), dtype=np.float64) for part in np.array_split(np.arange(params.data_num), params.partitions)]
+    return [
+        np.ones(len(part), dtype=np.float64) for part in np.array_split(np.arange(params.data_num), params.partitions)
+    ]
 
 
 def run(ctx: Context, params: ToySecureSumParams) -> None:

@@ -68,6 +68,10 @@ class NodeConfig(BaseModel):
         return self.home / "jobs"
 
     @property
+    def tables_dir(self) -> Path:
+        return self.home / "tables"
+
+    @property
     def task_socket(self) -> Path:
         return socket_path(self.home / "run" / "node.sock")
 
@@ -90,7 +94,9 @@ class NodeConfig(BaseModel):
                     key=absolute(self.tls.key),
                     trusted_cas=[absolute(p) for p in self.tls.trusted_cas],
                 ),
-                "api_token_file": self.api_token_file if self.api_token_file.is_absolute() else home / self.api_token_file,
+                "api_token_file": self.api_token_file
+                if self.api_token_file.is_absolute()
+                else home / self.api_token_file,
                 "audit_dir": absolute(self.audit_dir) if self.audit_dir else None,
             }
         )
@@ -100,8 +106,10 @@ def load_node_config(path: Path) -> NodeConfig:
     if not path.is_file():
         raise ConfigError(f"node config {path} not found; create it, or run `unseen standalone start` to get one")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
         return NodeConfig.model_validate(data).resolved(path.parent.resolve())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"node config {path} cannot be read as UTF-8 text: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"node config {path} is not valid YAML: {exc}") from exc
     except ValidationError as exc:
@@ -111,4 +119,4 @@ def load_node_config(path: Path) -> NodeConfig:
 
 def save_node_config(config: NodeConfig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json", exclude_defaults=True), sort_keys=False))

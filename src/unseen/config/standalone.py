@@ -10,6 +10,7 @@ Layout under ``$UNSEEN_HOME/standalone``::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,6 +31,10 @@ DEFAULT_PARTIES = (9999, 10000)
 DEFAULT_BASE_PORT = 19380
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
+
+
+# node.yaml fields the site decides; any other field an operator sets (audit_dir, timeouts) survives a restart.
+_SITE_MANAGED = {"party_id", "home", "rest_port", "federation_port", "tls", "peers"}
 
 
 class SiteError(RuntimeError):
@@ -90,8 +95,10 @@ class StandaloneSite:
     def node_config(self, party_id: int) -> NodeConfig:
         path = self.node_config_path(party_id)
         if not path.is_file():
-            raise SiteError(f"party {party_id} has no node in the standalone site under {self.root}; "
-                            f"start one with `unseen standalone start --parties ...,{party_id}`")
+            raise SiteError(
+                f"party {party_id} has no node in the standalone site under {self.root}; "
+                f"start one with `unseen standalone start --parties ...,{party_id}`"
+            )
         return load_node_config(path)
 
     # setting up ------------------------------------------------------------------------------------
@@ -107,15 +114,23 @@ class StandaloneSite:
             ensure_party_certificate(self.root / "ca", node_dir / "tls", party)
             peers = {
                 other: PeerConfig(host="127.0.0.1", port=site.federation_port(other))
-                for other in site.parties if other != party
+                for other in site.parties
+                if other != party
             }
-            config = NodeConfig(
-                party_id=party, home=Path("."), rest_port=site.rest_port(party),
+            managed = NodeConfig(
+                party_id=party,
+                home=Path("."),
+                rest_port=site.rest_port(party),
                 federation_port=site.federation_port(party),
-                tls=TlsConfig(cert=Path("tls/node.crt"), key=Path("tls/node.key"), trusted_cas=[Path("../../ca/ca.crt")]),
+                tls=TlsConfig(
+                    cert=Path("tls/node.crt"), key=Path("tls/node.key"), trusted_cas=[Path("../../ca/ca.crt")]
+                ),
                 peers=peers,
-            )
-            save_node_config(config, self.node_config_path(party))
+            ).model_dump(mode="json", include=_SITE_MANAGED)
+            path = self.node_config_path(party)
+            kept = yaml.safe_load(path.read_text()) if path.is_file() else {}
+            config = NodeConfig.model_validate({**(kept or {}), **managed})
+            save_node_config(config, path)
         return site
 
     # running ---------------------------------------------------------------------------------------
@@ -130,14 +145,17 @@ class StandaloneSite:
             return None
         except PermissionError:
             return pid
-        return pid
+        return None if _is_zombie(pid) else pid
 
     def start_node(self, party_id: int) -> int:
         node_dir = self.node_dir(party_id)
         with open(node_dir / "node.out", "ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "unseen.node", "--config", str(self.node_config_path(party_id))],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         self.pid_file(party_id).write_text(f"{process.pid}\n")
         return process.pid
@@ -165,8 +183,9 @@ class StandaloneSite:
             if state.pid is None:
                 raise SiteError(f"party {party_id}'s node exited at start:\n{self.log_tail(party_id)}")
             if time.monotonic() > deadline:
-                raise SiteError(f"party {party_id}'s node did not become healthy in {timeout:g} s:\n"
-                                f"{self.log_tail(party_id)}")
+                raise SiteError(
+                    f"party {party_id}'s node did not become healthy in {timeout:g} s:\n{self.log_tail(party_id)}"
+                )
             time.sleep(0.2)
 
     def stop_node(self, party_id: int) -> bool:
@@ -193,9 +212,16 @@ class StandaloneSite:
         return "(no log yet)"
 
 
+def _is_zombie(pid: int) -> bool:
+    """An exited process its parent has not collected yet: not a running node (Linux; elsewhere assume not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
 def _reap(pid: int) -> None:
     """Collect a node that was started by this very process (tests), so it does not linger as a zombie."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

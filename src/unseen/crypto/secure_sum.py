@@ -40,7 +40,7 @@ def secure_sum(ctx: Context, value: float | np.ndarray) -> float | np.ndarray:
     others = [party for party in members if party != ctx.me]
     ctx = ctx.sub("secure_sum")
 
-    shares = split(encode_fixed(np.asarray(value, dtype=np.float64)), len(members))
+    shares = split(encode_fixed(np.asarray(value, dtype=np.float64), terms=len(members)), len(members))
     for party, share in zip(members, shares, strict=True):
         if party != ctx.me:
             ctx.send("share", share, to=party)
@@ -48,7 +48,10 @@ def secure_sum(ctx: Context, value: float | np.ndarray) -> float | np.ndarray:
     partial = combine(held)
 
     if ctx.me == ctx.guest:
-        partials = [partial, *(_ring(ctx.recv("partial", frm=party)) for party in others if party != ctx.guest)]
+        partials = [
+            partial,
+            *(_ring(ctx.recv("partial", frm=party)) for party in others if party != ctx.guest),
+        ]
         total = decode_fixed(combine(partials))
         ctx.send("total", total, to=[party for party in others])
     else:

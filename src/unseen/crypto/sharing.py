@@ -12,20 +12,31 @@ import secrets
 import numpy as np
 
 FRACTION_BITS = 24
-# Encoded magnitudes stay below 2^62 so a sum of up to 2^1 such values still decodes with the right sign.
-_MAX_MAGNITUDE = float(2**62)
 
 
-def encode_fixed(values: np.ndarray, fraction_bits: int = FRACTION_BITS) -> np.ndarray:
-    """Reals to ring elements: round(x * 2^f) in two's complement."""
-    scaled = np.round(np.asarray(values, dtype=np.float64) * float(2**fraction_bits))
-    if not np.all(np.isfinite(scaled)) or np.any(np.abs(scaled) >= _MAX_MAGNITUDE):
-        raise OverflowError(f"values exceed the fixed-point range of ±2^{62 - fraction_bits}")
+def encode_fixed(values: np.ndarray, fraction_bits: int = FRACTION_BITS, terms: int = 1) -> np.ndarray:
+    """Reals to ring elements: round(x * 2^f) in two's complement.
+
+    ``terms`` is how many such values will be added up: the sum must stay below 2^63 in magnitude to decode
+    with the right sign, so each value must stay below 2^(63-f) / terms. Past that the total would wrap
+    silently; refusing here turns a wrong answer into a clear error.
+    """
+    reals = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(reals)):
+        raise ValueError("NaN or infinite values cannot be encoded in fixed point")
+    scaled = np.round(reals * float(2**fraction_bits))
+    limit = float(2**63) / terms
+    if np.any(np.abs(scaled) >= limit):
+        raise OverflowError(
+            f"values must stay below {limit / 2**fraction_bits:.6g} in magnitude to be summed over {terms} "
+            f"parties in fixed point with {fraction_bits} fraction bits"
+        )
     return scaled.astype(np.int64).view(np.uint64)
 
 
 def decode_fixed(ring: np.ndarray, fraction_bits: int = FRACTION_BITS) -> np.ndarray:
-    return np.asarray(ring, dtype=np.uint64).view(np.int64).astype(np.float64) / float(2**fraction_bits)
+    reals = np.asarray(ring, dtype=np.uint64).view(np.int64).astype(np.float64) / float(2**fraction_bits)
+    return np.asarray(reals)  # a 0-d input stays an array, not a numpy scalar
 
 
 def random_ring_elements(shape: tuple[int, ...]) -> np.ndarray:

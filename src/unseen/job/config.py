@@ -254,14 +254,10 @@ class JobConfig(BaseModel):
         """Every (role, party) that runs a task for this component: all parties of each of its roles."""
         component = self.component(component_name)
         return sorted(
-            PartyRef(role, party_id)
-            for role in _resolved_roles(component)
-            for party_id in self.parties_of(role)
+            PartyRef(role, party_id) for role in _resolved_roles(component) for party_id in self.parties_of(role)
         )
 
-    def params_for(
-        self, component_name: str, role: Role, lookup: ComponentLookup = get_component
-    ) -> BaseModel:
+    def params_for(self, component_name: str, role: Role, lookup: ComponentLookup = get_component) -> BaseModel:
         """The params one role's task runs with: common params, the role's overrides, validated."""
         component = self.component(component_name)
         role = Role(role)
@@ -281,9 +277,7 @@ class JobConfig(BaseModel):
 
 def _resolved_roles(component: ComponentConfig) -> list[Role]:
     if component.roles is None:
-        raise JobConfigError(
-            [f"{component.name}: roles not resolved; build the config with parse_job_config"]
-        )
+        raise JobConfigError([f"{component.name}: roles not resolved; build the config with parse_job_config"])
     return component.roles
 
 
@@ -351,8 +345,7 @@ def _structure_problem(error: ErrorDetails) -> str:
         return f"{path}: {error['msg']}"
     if kind == "extra_forbidden":
         return (
-            f"{path}: unknown key {loc[-1]!r}; remove it or fix its spelling "
-            f"(allowed here: {_allowed_keys(loc[:-1])})"
+            f"{path}: unknown key {loc[-1]!r}; remove it or fix its spelling (allowed here: {_allowed_keys(loc[:-1])})"
         )
     if kind == "missing":
         hint = _MISSING_HINTS.get(tuple(p for p in loc if isinstance(p, str)), "add it")
@@ -375,13 +368,10 @@ def _param_problems(
             base = ("components", index, "params")
         path = _path(base + loc)
         if detail["type"] == "extra_forbidden":
-            problems.append(
-                f"{path}: unknown param {loc[-1]!r} for {spec.name}; remove it or use one of: {known}"
-            )
+            problems.append(f"{path}: unknown param {loc[-1]!r} for {spec.name}; remove it or use one of: {known}")
         elif detail["type"] == "missing":
             problems.append(
-                f"{path}: missing; {spec.name} requires it: add it under params "
-                "(or under role_params for every role)"
+                f"{path}: missing; {spec.name} requires it: add it under params (or under role_params for every role)"
             )
         else:
             problems.append(f"{path}: {_readable(detail)}")
@@ -494,9 +484,7 @@ def _role_params_problems(index: int, component: ComponentConfig, roles: list[Ro
     ]
 
 
-def _params_problems(
-    index: int, component: ComponentConfig, spec: ComponentSpec, roles: list[Role]
-) -> list[str]:
+def _params_problems(index: int, component: ComponentConfig, spec: ComponentSpec, roles: list[Role]) -> list[str]:
     """Validate params as each role's task will see them; a mistake in common params is reported once."""
     problems: dict[str, None] = {}
     checked: list[Role | None] = [*roles] or [None]
@@ -535,9 +523,7 @@ def _reference_problem(
             "wire the input to an upstream instance"
         )
     if instance not in types:
-        return (
-            f"{where}: no component instance named {instance!r} in this job; use one of: {', '.join(types)}"
-        )
+        return f"{where}: no component instance named {instance!r} in this job; use one of: {', '.join(types)}"
     if spec is not None and output not in spec.outputs:
         fix = f"its outputs are: {', '.join(spec.outputs)}" if spec.outputs else "it has no outputs"
         return f"{where}: {instance} ({spec.name}) has no output {output!r}; {fix}"
@@ -719,9 +705,7 @@ def _read_text(path: Path) -> str:
     except UnicodeDecodeError:
         raise JobConfigError([f"{path}: not UTF-8 text; save the job config as UTF-8"]) from None
     except OSError as error:
-        raise JobConfigError(
-            [f"{path}: cannot read the file ({error.strerror}); check its permissions"]
-        ) from None
+        raise JobConfigError([f"{path}: cannot read the file ({error.strerror}); check its permissions"]) from None
 
 
 def load_job_config(path: Path | str, lookup: ComponentLookup = get_component) -> JobConfig:

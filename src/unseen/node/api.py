@@ -21,24 +21,35 @@ LOG_TAIL_MAX = 10 * 1024 * 1024
 
 def _task_json(task: TaskRecord) -> dict[str, Any]:
     return {
-        "component": task.component, "role": task.role, "party_id": task.party_id, "status": task.status,
-        "reason": task.reason, "exit_code": task.exit_code, "started_at": task.started_at, "ended_at": task.ended_at,
+        "component": task.component,
+        "role": task.role,
+        "party_id": task.party_id,
+        "status": task.status,
+        "reason": task.reason,
+        "exit_code": task.exit_code,
+        "started_at": task.started_at,
+        "ended_at": task.ended_at,
     }
 
 
 def _job_json(job: JobRecord) -> dict[str, Any]:
     ended = job.ended_at
     return {
-        "job_id": job.job_id, "name": job.name, "status": job.status, "reason": job.reason,
-        "initiator_party": job.initiator_party, "is_initiator": job.is_initiator,
-        "created_at": job.created_at, "started_at": job.started_at, "ended_at": ended,
+        "job_id": job.job_id,
+        "name": job.name,
+        "status": job.status,
+        "reason": job.reason,
+        "initiator_party": job.initiator_party,
+        "is_initiator": job.is_initiator,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "ended_at": ended,
         "duration_s": (ended - job.started_at) if ended and job.started_at else None,
     }
 
 
 def create_app(service: JobService, token: str) -> FastAPI:
-    app = FastAPI(title="Unseen node", version=__version__,
-                  description=f"REST API of party {service.party_id}'s node")
+    app = FastAPI(title="Unseen node", version=__version__, description=f"REST API of party {service.party_id}'s node")
     public = APIRouter(prefix="/v1")
     private = APIRouter(prefix="/v1", dependencies=[Depends(TokenAuth(token))])
 
@@ -50,8 +61,13 @@ def create_app(service: JobService, token: str) -> FastAPI:
 
     @public.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "party_id": service.party_id, "version": __version__,
-                "federation_port": service.config.federation_port, "running_tasks": service.executor.running_count()}
+        return {
+            "status": "ok",
+            "party_id": service.party_id,
+            "version": __version__,
+            "federation_port": service.config.federation_port,
+            "running_tasks": service.executor.running_count(),
+        }
 
     @private.post("/jobs", status_code=status.HTTP_201_CREATED)
     def submit_job(config: dict[str, Any]) -> dict[str, Any]:
@@ -91,26 +107,45 @@ def create_app(service: JobService, token: str) -> FastAPI:
     def get_metrics(job_id: str, component: str | None = None) -> list[dict[str, Any]]:
         find_job(job_id)
         return [
-            {"component": m.component, "role": m.role, "party_id": m.party_id, "name": m.name, "step": m.step,
-             "value": json.loads(m.value_json)}
+            {
+                "component": m.component,
+                "role": m.role,
+                "party_id": m.party_id,
+                "name": m.name,
+                "step": m.step,
+                "value": json.loads(m.value_json),
+            }
             for m in service.store.metrics(job_id, component)
         ]
 
     @private.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
-    def get_logs(job_id: str, component: str | None = None, role: str | None = None,
-                 party: int | None = None, tail: int = Query(LOG_TAIL_MAX, ge=1, le=LOG_TAIL_MAX)) -> str:
+    def get_logs(
+        job_id: str,
+        component: str | None = None,
+        role: str | None = None,
+        party: int | None = None,
+        tail: int = Query(LOG_TAIL_MAX, ge=1, le=LOG_TAIL_MAX),
+    ) -> str:
         """Logs of this party's tasks; other parties' logs stay on their nodes."""
         find_job(job_id)
         sections = []
         for task in service.store.tasks(job_id, party_id=service.party_id):
-            if (component and task.component != component) or (role and task.role != role) or \
-                    (party is not None and task.party_id != party) or not task.log_path:
+            if (
+                (component and task.component != component)
+                or (role and task.role != role)
+                or (party is not None and task.party_id != party)
+                or not task.log_path
+            ):
                 continue
-            sections.append(f"==> {task.component} {task.role}:{task.party_id} ({task.status}) <==\n"
-                            + _tail(Path(task.log_path), tail))
+            sections.append(
+                f"==> {task.component} {task.role}:{task.party_id} ({task.status}) <==\n"
+                + _tail(Path(task.log_path), tail)
+            )
         if not sections:
-            raise HTTPException(status.HTTP_404_NOT_FOUND,
-                                detail=f"no task logs of job {job_id} match on party {service.party_id}'s node")
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                detail=f"no task logs of job {job_id} match on party {service.party_id}'s node",
+            )
         return "\n".join(sections)
 
     app.include_router(public)

@@ -21,8 +21,13 @@ from unseen.transport.proto import federation_pb2 as pb
 
 def _jsonable(value: Value) -> Any:
     if isinstance(value, np.ndarray):
-        return {"ndarray": {"dtype": value.dtype.name, "shape": list(value.shape),
-                            "data_b64": base64.b64encode(value.tobytes()).decode()}}
+        return {
+            "ndarray": {
+                "dtype": value.dtype.name,
+                "shape": list(value.shape),
+                "data_b64": base64.b64encode(value.tobytes()).decode(),
+            }
+        }
     if isinstance(value, BigInts):
         return {"bigints": [str(v) for v in value]}
     return {"json": value}
@@ -35,9 +40,14 @@ class AuditLog:
 
     def record(self, envelope: pb.Envelope, value: Value) -> None:
         entry = {
-            "received_at": time.time(), "job_id": envelope.job_id, "component": envelope.component,
-            "tag": envelope.tag, "src": f"{envelope.src_role}:{envelope.src_party}",
-            "dst": f"{envelope.dst_role}:{envelope.dst_party}", "seq": envelope.seq, "value": _jsonable(value),
+            "received_at": time.time(),
+            "job_id": envelope.job_id,
+            "component": envelope.component,
+            "tag": envelope.tag,
+            "src": f"{envelope.src_role}:{envelope.src_party}",
+            "dst": f"{envelope.dst_role}:{envelope.dst_party}",
+            "seq": envelope.seq,
+            "value": _jsonable(value),
         }
         path = self._directory / f"{envelope.job_id}.jsonl"
         with self._lock:

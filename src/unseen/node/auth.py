@@ -34,6 +34,7 @@ class TokenAuth:
         if scheme.lower() != "bearer" or not secrets.compare_digest(presented.strip(), self._token):
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
-                detail="missing or wrong API token: send `Authorization: Bearer <token>` (the CLI reads it from the node's folder)",
+                detail="missing or wrong API token: send `Authorization: Bearer <token>` "
+                "(the CLI reads it from the node's folder)",
                 headers={"WWW-Authenticate": "Bearer"},
             )

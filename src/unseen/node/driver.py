@@ -89,7 +89,9 @@ class JobDriver(threading.Thread):
             raise JobFailedError(Status.FAILED, str(exc)) from None
 
     def _propose(self) -> None:
-        proposal = pb.JobProposal(job_id=self.job_id, initiator_party=self.service.party_id, config_json=self.job.to_json())
+        proposal = pb.JobProposal(
+            job_id=self.job_id, initiator_party=self.service.party_id, config_json=self.job.to_json()
+        )
         for party in self.parties:
             reply = self._call(party, "Propose", proposal)
             assert isinstance(reply, pb.ProposalReply)
@@ -121,8 +123,14 @@ class JobDriver(threading.Thread):
             self._silent_since.pop(party, None)
             for state in states.tasks:
                 store.update_task(
-                    self.job_id, state.component, state.role, state.party, status=state.status, reason=state.reason,
-                    started_at=state.started_at or None, ended_at=state.ended_at or None,
+                    self.job_id,
+                    state.component,
+                    state.role,
+                    state.party,
+                    status=state.status,
+                    reason=state.reason,
+                    started_at=state.started_at or None,
+                    ended_at=state.ended_at or None,
                 )
 
     def _component_done(self, name: str) -> bool:
@@ -130,7 +138,9 @@ class JobDriver(threading.Thread):
         for task in tasks:
             if task.status in (Status.FAILED, Status.CANCELED, Status.TIMEOUT):
                 where = f"{task.role}:{task.party_id}"
-                raise JobFailedError(Status.FAILED, f"{name} {task.status} at {where}: {task.reason or 'no reason given'}")
+                raise JobFailedError(
+                    Status.FAILED, f"{name} {task.status} at {where}: {task.reason or 'no reason given'}"
+                )
         return bool(tasks) and all(t.status == Status.SUCCESS for t in tasks)
 
     def _finish(self, status: Status, reason: str) -> None:
@@ -138,8 +148,13 @@ class JobDriver(threading.Thread):
         store = self.service.store
         if not store.set_job_status(self.job_id, status, reason):
             return
-        log.log(logging.INFO if status == Status.SUCCESS else logging.WARNING,
-                "job %s %s%s", self.job_id, status.value, f": {reason}" if reason else "")
+        log.log(
+            logging.INFO if status == Status.SUCCESS else logging.WARNING,
+            "job %s %s%s",
+            self.job_id,
+            status.value,
+            f": {reason}" if reason else "",
+        )
         end = pb.JobEnd(job_id=self.job_id, status=status.value, reason=reason)
         for party in self.parties:
             try:
@@ -149,5 +164,11 @@ class JobDriver(threading.Thread):
         if status != Status.SUCCESS:
             for task in store.tasks(self.job_id):
                 if task.party_id != self.service.party_id and not Status(task.status).is_final:
-                    store.update_task(self.job_id, task.component, task.role, task.party_id,
-                                      status=Status.CANCELED, reason=f"job {status.value}: {reason}")
+                    store.update_task(
+                        self.job_id,
+                        task.component,
+                        task.role,
+                        task.party_id,
+                        status=Status.CANCELED,
+                        reason=f"job {status.value}: {reason}",
+                    )

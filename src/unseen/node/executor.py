@@ -6,6 +6,7 @@ job be stopped by killing its process group, and gives every task a log file of 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -75,13 +76,19 @@ class TaskExecutor:
         with open(log_path, "ab") as log_file:
             process = subprocess.Popen(
                 [sys.executable, "-m", "unseen.runtime.task", str(spec.task_dir / SPEC_FILE)],
-                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, cwd=spec.task_dir, start_new_session=True,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=spec.task_dir,
+                start_new_session=True,
             )
         with self._lock:
             self._running[key] = _Running(identity, process, token)
             self._by_token[token] = identity
-        self._store.update_task(*key, status=Status.RUNNING, pid=process.pid, log_path=str(log_path), started_at=time.time())
+        self._store.update_task(
+            *key, status=Status.RUNNING, pid=process.pid, log_path=str(log_path), started_at=time.time()
+        )
         log.info("started task %s/%s as %s, pid %d", spec.job_id, spec.component, spec.me, process.pid)
         threading.Thread(target=self._watch, args=(key,), name=f"watch-{spec.component}-{spec.me}", daemon=True).start()
 
@@ -95,7 +102,15 @@ class TaskExecutor:
         task_dir = self.task_dir_of(self._jobs_dir, key[0], key[1], running.identity.me)
         status, reason = self._outcome(code, task_dir, running.stop_reason)
         self._store.update_task(*key, status=status, exit_code=code, reason=reason, ended_at=time.time())
-        log.info("task %s/%s as %s ended %s (exit %s) %s", key[0], key[1], running.identity.me, status, code, reason)
+        log.info(
+            "task %s/%s as %s ended %s (exit %s) %s",
+            key[0],
+            key[1],
+            running.identity.me,
+            status,
+            code,
+            reason,
+        )
 
     @staticmethod
     def _outcome(code: int, task_dir: Path, stop_reason: str | None) -> tuple[Status, str]:
@@ -141,7 +156,5 @@ class TaskExecutor:
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass

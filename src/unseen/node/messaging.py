@@ -8,6 +8,7 @@ check is refused with a log line naming the problem, and the sending task gets t
 from __future__ import annotations
 
 import logging
+from typing import NoReturn
 
 from unseen.node.audit import AuditLog
 from unseen.node.service import JobService
@@ -20,6 +21,10 @@ log = logging.getLogger(__name__)
 
 class MessageRefusedError(ValueError):
     """A message breaks a rule of this node; the text is logged and returned to the sender."""
+
+
+class MalformedMessageError(MessageRefusedError):
+    """A message's payload does not decode as the type its envelope declares."""
 
 
 def mail_key(message: Message) -> MailKey:
@@ -36,7 +41,7 @@ class MessageRouter:
     def accept(self, message: Message, peer_party: int) -> None:
         """Deliver a message that arrived from ``peer_party`` (this party, for same-party roles)."""
         envelope = message.envelope
-        problem = None
+        problem, refusal = None, MessageRefusedError
         if envelope.src_party != peer_party:
             problem = f"party {peer_party} sent a message claiming to be from party {envelope.src_party}"
         problem = problem or self.service.inbound_problem(envelope)
@@ -44,9 +49,9 @@ class MessageRouter:
             try:
                 value = codec.decode(envelope.payload, message.body)
             except codec.CodecError as exc:
-                problem = f"malformed payload: {exc}"
+                problem, refusal = f"malformed payload: {exc}", MalformedMessageError
         if problem is not None:
-            self._refuse(problem, message, peer_party)
+            self._refuse(problem, message, peer_party, refusal)
         if self.audit is not None:
             self.audit.record(envelope, value)
         try:
@@ -64,10 +69,20 @@ class MessageRouter:
         self.service.peers.push(dst, chunks, timeout=self.service.config.send_timeout_s)
 
     @staticmethod
-    def _refuse(problem: str, message: Message, peer_party: int) -> None:
+    def _refuse(
+        problem: str, message: Message, peer_party: int, refusal: type[MessageRefusedError] = MessageRefusedError
+    ) -> NoReturn:
         e = message.envelope
         log.warning(
             "refused message '%s' of job %s component %s from party %d (%s:%d -> %s:%d): %s",
-            e.tag, e.job_id, e.component, peer_party, e.src_role, e.src_party, e.dst_role, e.dst_party, problem,
+            e.tag,
+            e.job_id,
+            e.component,
+            peer_party,
+            e.src_role,
+            e.src_party,
+            e.dst_role,
+            e.dst_party,
+            problem,
         )
-        raise MessageRefusedError(problem)
+        raise refusal(problem)

@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 import grpc
 
 from unseen.node.executor import TaskExecutor, TaskIdentity
-from unseen.node.messaging import MessageRefusedError, MessageRouter, mail_key
+from unseen.node.messaging import MalformedMessageError, MessageRefusedError, MessageRouter, mail_key
 from unseen.node.service import JobService
+from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
 from unseen.transport.framing import FramingError, OversizedMessageError, assemble, to_chunks
 from unseen.transport.mailbox import MailboxClosedError, MailKey, ReceiveTimeoutError
@@ -21,7 +22,6 @@ from unseen.transport.proto import federation_pb2_grpc as pb_grpc
 from unseen.transport.tls import CertificateError, party_id_of
 
 log = logging.getLogger(__name__)
-TOKEN_HEADER = "x-unseen-task-token"
 R = TypeVar("R")
 
 
@@ -63,6 +63,8 @@ class FederationService(pb_grpc.FederationServicer):
         message = _receive(request_iterator, self.router.service.config.max_message_bytes, context, f"party {party}")
         try:
             self.router.accept(message, party)
+        except MalformedMessageError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except MessageRefusedError as exc:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         return pb.Ack(received=len(message.body))
@@ -108,9 +110,21 @@ class TaskChannelService(pb_grpc.TaskChannelServicer):
         me = self._identity(context)
         message = _receive(request_iterator, self.router.service.config.max_message_bytes, context, f"task {me.me}")
         e = message.envelope
-        if (e.job_id, e.component, e.src_role, e.src_party) != (me.job_id, me.component, me.me.role.value, me.me.party_id):
-            log.warning("refused a message from task %s of job %s claiming to be %s:%d of %s/%s",
-                        me.me, me.job_id, e.src_role, e.src_party, e.job_id, e.component)
+        if (e.job_id, e.component, e.src_role, e.src_party) != (
+            me.job_id,
+            me.component,
+            me.me.role.value,
+            me.me.party_id,
+        ):
+            log.warning(
+                "refused a message from task %s of job %s claiming to be %s:%d of %s/%s",
+                me.me,
+                me.job_id,
+                e.src_role,
+                e.src_party,
+                e.job_id,
+                e.component,
+            )
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "a task may only send as itself, in its own job")
         problem = self.router.service.route_problem(e)
         if problem:
@@ -124,8 +138,15 @@ class TaskChannelService(pb_grpc.TaskChannelServicer):
 
     def Recv(self, request: pb.RecvRequest, context: grpc.ServicerContext) -> Iterator[pb.Chunk]:  # noqa: N802
         me = self._identity(context)
-        key = MailKey(me.job_id, me.component, request.tag, request.src_party, request.src_role,
-                      me.me.party_id, me.me.role.value)
+        key = MailKey(
+            me.job_id,
+            me.component,
+            request.tag,
+            request.src_party,
+            request.src_role,
+            me.me.party_id,
+            me.me.role.value,
+        )
         timeout = request.timeout_s if request.timeout_s > 0 else self.router.service.config.recv_timeout_s
         message = _guard(context, lambda: self.router.mailbox.get(key, timeout))
         assert mail_key(message) == key
@@ -136,7 +157,9 @@ class TaskChannelService(pb_grpc.TaskChannelServicer):
 
         me = self._identity(context)
         try:
-            points = [MetricPoint(m.name, m.step if m.step >= 0 else None, json.loads(m.value_json)) for m in request.metrics]
+            points = [
+                MetricPoint(m.name, m.step if m.step >= 0 else None, json.loads(m.value_json)) for m in request.metrics
+            ]
         except json.JSONDecodeError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"metric value is not JSON: {exc}")
         self.router.service.store.add_metrics(me.job_id, me.component, me.me.role.value, me.me.party_id, points)
@@ -147,6 +170,8 @@ def _guard(context: grpc.ServicerContext, action: Callable[[], R]) -> R:
     """Run ``action``, turning the federation's failures into gRPC statuses the task can explain."""
     try:
         return action()
+    except MalformedMessageError as exc:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     except MessageRefusedError as exc:
         context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
     except PeerError as exc:

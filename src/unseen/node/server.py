@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import FrameType
 
 import grpc
 import uvicorn
@@ -41,14 +45,25 @@ class NodeStartError(RuntimeError):
     pass
 
 
+class _NodeHttpServer(uvicorn.Server):
+    """uvicorn, minus its signal handling: it re-raises SIGTERM after its own shutdown, which would kill the
+    node before it stops its tasks and records them. The node installs its own handlers instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def _check_port_free(host: str, port: int, what: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise NodeStartError(f"{what} port {host}:{port} is not free ({exc.strerror}); "
-                                 "stop what uses it or choose another port in node.yaml") from None
+            raise NodeStartError(
+                f"{what} port {host}:{port} is not free ({exc.strerror}); "
+                "stop what uses it or choose another port in node.yaml"
+            ) from None
 
 
 class Node:
@@ -91,16 +106,40 @@ class Node:
         task_server.start()
         os.chmod(socket_path, 0o600)
         self._servers = [peer_server, task_server]
-        log.info("party %d: federation on %s:%d (mutual TLS), tasks on %s", config.party_id,
-                 config.federation_host, config.federation_port, socket_path)
+        log.info(
+            "party %d: federation on %s:%d (mutual TLS), tasks on %s",
+            config.party_id,
+            config.federation_host,
+            config.federation_port,
+            socket_path,
+        )
 
     def serve(self) -> None:
         """Run until SIGINT or SIGTERM, then stop tasks and servers cleanly."""
         _check_port_free(self.config.rest_host, self.config.rest_port, "REST")
         self.start_grpc()
-        server = uvicorn.Server(uvicorn.Config(self.app, host=self.config.rest_host, port=self.config.rest_port,
-                                               log_level="warning", access_log=False))
-        log.info("party %d: REST API on http://%s:%d", self.config.party_id, self.config.rest_host, self.config.rest_port)
+        server = _NodeHttpServer(
+            uvicorn.Config(
+                self.app,
+                host=self.config.rest_host,
+                port=self.config.rest_port,
+                log_level="warning",
+                access_log=False,
+            )
+        )
+
+        def request_exit(signum: int, _frame: FrameType | None) -> None:
+            log.info("party %d: %s received, stopping", self.config.party_id, signal.Signals(signum).name)
+            server.should_exit = True
+
+        signal.signal(signal.SIGTERM, request_exit)
+        signal.signal(signal.SIGINT, request_exit)
+        log.info(
+            "party %d: REST API on http://%s:%d",
+            self.config.party_id,
+            self.config.rest_host,
+            self.config.rest_port,
+        )
         try:
             server.run()
         finally:
@@ -109,8 +148,9 @@ class Node:
     def shutdown(self) -> None:
         self.executor.stop_all("the node was stopped")
         self.store.interrupt_active("the node was stopped while this was running")
-        for server in self._servers:
-            server.stop(grace=2).wait(5)
+        stopped = [server.stop(grace=1) for server in self._servers]
+        for event in stopped:
+            event.wait(5)
         self.peers.close()
         log.info("party %d: node stopped", self.config.party_id)
 
@@ -120,6 +160,11 @@ def configure_logging(log_file: Path | None) -> None:
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S")
+    logging.basicConfig(
+        level=logging.INFO,
+        handlers=handlers,
+        force=True,
+        format="%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+    )
     logging.Formatter.converter = time.gmtime

@@ -11,6 +11,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from unseen.config.node import NodeConfig
@@ -74,10 +75,14 @@ class JobService:
                 f"parties {unknown} are not in this node's routing table; add them under `peers:` in node.yaml"
             )
         job_id = new_job_id()
-        self.store.add_job(job_id, job.name, self.party_id, True, job.to_json())
+        self.store.add_job(job_id, job.name or "", self.party_id, True, job.to_json())
         self.store.add_tasks(
             job_id,
-            [(c.name, ref.role.value, ref.party_id) for c in job.topological_order() for ref in job.participants_of(c.name)],
+            [
+                (c.name, ref.role.value, ref.party_id)
+                for c in job.topological_order()
+                for ref in job.participants_of(c.name)
+            ],
         )
         with self._lock:
             self._configs[job_id] = job
@@ -119,13 +124,14 @@ class JobService:
         return self.peers.call(party_id, method, request, timeout=self.config.rpc_timeout_s)
 
     def handle(self, peer_party: int, method: str, request: Any) -> Any:
-        handler = {
+        """Answer a control call from ``peer_party``, whose identity the caller has already established."""
+        handlers: dict[str, Callable[[int, Any], Any]] = {
             "Propose": self._on_propose,
             "StartTask": self._on_start_task,
             "QueryTasks": self._on_query_tasks,
             "EndJob": self._on_end_job,
-        }[method]
-        return handler(peer_party, request)
+        }
+        return handlers[method](peer_party, request)
 
     def _on_propose(self, peer_party: int, request: pb.JobProposal) -> pb.ProposalReply:
         def refuse(reason: str) -> pb.ProposalReply:
@@ -139,7 +145,9 @@ class JobService:
         except JobConfigError as exc:
             return refuse(f"job config is invalid here: {exc}")
         if job.initiator.party_id != peer_party:
-            return refuse(f"job config names party {job.initiator.party_id} as initiator, not the proposer {peer_party}")
+            return refuse(
+                f"job config names party {job.initiator.party_id} as initiator, not the proposer {peer_party}"
+            )
         mine = [p for p in job.participants() if p.party_id == self.party_id]
         if not mine:
             return refuse(f"party {self.party_id} plays no role in this job")
@@ -150,11 +158,15 @@ class JobService:
             return refuse(f"job id {request.job_id} is already known here")
         if peer_party not in self.config.peers:
             return refuse(f"party {peer_party} is not in this node's routing table")
-        self.store.add_job(request.job_id, job.name, peer_party, False, request.config_json)
+        self.store.add_job(request.job_id, job.name or "", peer_party, False, request.config_json)
         self.store.add_tasks(
             request.job_id,
-            [(c.name, ref.role.value, ref.party_id) for c in job.topological_order()
-             for ref in job.participants_of(c.name) if ref.party_id == self.party_id],
+            [
+                (c.name, ref.role.value, ref.party_id)
+                for c in job.topological_order()
+                for ref in job.participants_of(c.name)
+                if ref.party_id == self.party_id
+            ],
         )
         self.store.set_job_status(request.job_id, Status.RUNNING)
         with self._lock:
@@ -188,20 +200,32 @@ class JobService:
         role = Role(request.role)
         me = PartyRef(role, self.party_id)
         spec = TaskSpec(
-            job_id=request.job_id, component=request.component,
+            job_id=request.job_id,
+            component=request.component,
             component_type=job.component(request.component).component,
-            role=role, party_id=self.party_id,
+            role=role,
+            party_id=self.party_id,
             parties={r: job.parties_of(r) for r in Role if job.parties_of(r)},
             params=job.params_for(request.component, role).model_dump(mode="json"),
-            recv_timeout_s=self.config.recv_timeout_s, node_socket=str(self.config.task_socket),
+            recv_timeout_s=self.config.recv_timeout_s,
+            node_socket=str(self.config.task_socket),
             task_dir=TaskExecutor.task_dir_of(self.config.jobs_dir, request.job_id, request.component, me),
+            tables_dir=self.config.tables_dir,
+            inputs=job.component(request.component).inputs,
         )
         try:
             self.executor.start(spec)
         except OSError as exc:
             reason = f"could not start the task process: {exc}"
-            self.store.update_task(request.job_id, request.component, request.role, self.party_id,
-                                   status=Status.FAILED, reason=reason, ended_at=time.time())
+            self.store.update_task(
+                request.job_id,
+                request.component,
+                request.role,
+                self.party_id,
+                status=Status.FAILED,
+                reason=reason,
+                ended_at=time.time(),
+            )
             return pb.TaskReply(ok=False, reason=reason)
         return pb.TaskReply(ok=True)
 
@@ -210,8 +234,15 @@ class JobService:
             return pb.TaskStates()
         return pb.TaskStates(
             tasks=[
-                pb.TaskState(component=t.component, role=t.role, party=t.party_id, status=t.status,
-                             reason=t.reason, started_at=t.started_at or 0.0, ended_at=t.ended_at or 0.0)
+                pb.TaskState(
+                    component=t.component,
+                    role=t.role,
+                    party=t.party_id,
+                    status=t.status,
+                    reason=t.reason,
+                    started_at=t.started_at or 0.0,
+                    ended_at=t.ended_at or 0.0,
+                )
                 for t in self.store.tasks(request.job_id, party_id=self.party_id)
             ]
         )
@@ -229,8 +260,14 @@ class JobService:
         self.executor.stop_job(job_id, f"job {status.value}: {note}" if status != Status.SUCCESS else note)
         for task in self.store.tasks(job_id, party_id=self.party_id):
             if task.status == Status.WAITING:
-                self.store.update_task(job_id, task.component, task.role, task.party_id,
-                                       status=Status.CANCELED, reason=f"job {status.value} before this task started")
+                self.store.update_task(
+                    job_id,
+                    task.component,
+                    task.role,
+                    task.party_id,
+                    status=Status.CANCELED,
+                    reason=f"job {status.value} before this task started",
+                )
         self.mailbox.close_job(job_id, note)
         record = self.store.find_job(job_id)
         if record is not None and not record.is_initiator:  # the initiator's driver records the job's end itself
@@ -255,8 +292,10 @@ class JobService:
             participants = set(job.participants_of(envelope.component))
         except KeyError:
             return f"job {envelope.job_id} has no component '{envelope.component}'"
-        for side, party, role in (("source", envelope.src_party, envelope.src_role),
-                                  ("destination", envelope.dst_party, envelope.dst_role)):
+        for side, party, role in (
+            ("source", envelope.src_party, envelope.src_role),
+            ("destination", envelope.dst_party, envelope.dst_role),
+        ):
             if role not in {r.value for r in Role}:
                 return f"{side} role '{role}' is not a role"
             if PartyRef(Role(role), party) not in participants:

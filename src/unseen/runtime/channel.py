@@ -14,13 +14,13 @@ from typing import Any
 import grpc
 
 from unseen.runtime.parties import PartyRef
+from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
 from unseen.transport import codec
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT, assemble, to_chunks
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
 
-TOKEN_HEADER = "x-unseen-task-token"
 # A received message is at most what the node accepts; the node enforces the real limit.
 _RECV_LIMIT = 1 << 40
 
@@ -30,10 +30,19 @@ class FederationError(RuntimeError):
 
 
 class NodeChannel:
-    def __init__(self, socket_path: str, token: str, job_id: str, component: str, me: PartyRef,
-                 send_timeout: float = 300.0) -> None:
-        options = [("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
-                   ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT)]
+    def __init__(
+        self,
+        socket_path: str,
+        token: str,
+        job_id: str,
+        component: str,
+        me: PartyRef,
+        send_timeout: float = 300.0,
+    ) -> None:
+        options = [
+            ("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
+            ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT),
+        ]
         credentials = grpc.local_channel_credentials(grpc.LocalConnectionType.UDS)
         self._channel = grpc.secure_channel(f"unix:{socket_path}", credentials, options=options)
         self._stub = pb_grpc.TaskChannelStub(self._channel)
@@ -50,9 +59,15 @@ class NodeChannel:
         with self._seq_lock:
             seq = next(self._seq)
         envelope = pb.Envelope(
-            job_id=self._job_id, component=self._component, tag=tag,
-            src_party=self._me.party_id, src_role=self._me.role.value,
-            dst_party=to.party_id, dst_role=to.role.value, seq=seq, payload=encoded.header,
+            job_id=self._job_id,
+            component=self._component,
+            tag=tag,
+            src_party=self._me.party_id,
+            src_role=self._me.role.value,
+            dst_party=to.party_id,
+            dst_role=to.role.value,
+            seq=seq,
+            payload=encoded.header,
         )
         try:
             self._stub.Send(to_chunks(envelope, encoded.body), metadata=self._metadata, timeout=self._send_timeout)
@@ -72,8 +87,10 @@ class NodeChannel:
 
     def emit(self, points: list[MetricPoint]) -> None:
         batch = pb.MetricBatch(
-            metrics=[pb.Metric(name=p.name, step=-1 if p.step is None else p.step, value_json=json.dumps(p.value))
-                     for p in points]
+            metrics=[
+                pb.Metric(name=p.name, step=-1 if p.step is None else p.step, value_json=json.dumps(p.value))
+                for p in points
+            ]
         )
         try:
             self._stub.LogMetrics(batch, metadata=self._metadata, timeout=30.0)

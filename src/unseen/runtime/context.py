@@ -11,9 +11,12 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import overload
 
+import numpy as np
+
 from unseen.runtime.federation import Federation
 from unseen.runtime.metrics import Metrics
 from unseen.runtime.parties import PartyRef, Role
+from unseen.storage.tables import TableStore
 from unseen.transport.codec import Value
 
 Recipients = PartyRef | Role | Sequence[PartyRef]
@@ -31,6 +34,8 @@ class Context:
         metrics: Metrics,
         logger: logging.Logger,
         recv_timeout: float = 600.0,
+        tables: TableStore | None = None,
+        inputs: Mapping[str, str] | None = None,
         namespace: tuple[str, ...] = (),
     ) -> None:
         self.job_id = job_id
@@ -40,6 +45,8 @@ class Context:
         self.metrics = metrics
         self.logger = logger
         self.recv_timeout = recv_timeout
+        self.tables = tables
+        self.inputs = dict(inputs or {})
         self._federation = federation
         self._namespace = namespace
         if me.party_id not in self.parties.get(me.role, ()):
@@ -99,9 +106,10 @@ class Context:
     def send(self, tag: str, value: Value, to: Recipients) -> None:
         """Send ``value`` to one partner, every partner of a role, or a list of partners."""
         full_tag = self._tag(tag)
-        for party in self._resolve(to):
-            if party == self.me:
-                raise ValueError(f"{self.me} cannot send '{tag}' to itself")
+        recipients = self._resolve(to)
+        if self.me in recipients:  # checked before sending anything, so a bad list sends nothing
+            raise ValueError(f"{self.me} cannot send '{tag}' to itself")
+        for party in recipients:
             self._federation.send(full_tag, value, party)
 
     @overload
@@ -118,15 +126,44 @@ class Context:
             return self._federation.recv(full_tag, frm, wait)
         return [self._federation.recv(full_tag, party, wait) for party in self._resolve(frm)]
 
+    # tables ----------------------------------------------------------------------------------------
+    def _table_store(self) -> TableStore:
+        if self.tables is None:
+            raise RuntimeError("this context has no table storage (it runs outside a node)")
+        return self.tables
+
+    def output_table_name(self, slot: str, component: str | None = None) -> str:
+        """Where a component's output slot is stored at this party: the job's namespace."""
+        return f"job_{self.job_id}.{component or self.component}__{slot}"
+
+    def read_input(self, slot: str) -> dict[str, np.ndarray]:
+        """The table wired to input ``slot`` in the job config (an upstream output, at this same party)."""
+        reference = self.inputs.get(slot)
+        if reference is None:
+            raise KeyError(f"{self.component} has no input '{slot}' wired; inputs: {sorted(self.inputs)}")
+        upstream, _, output = reference.partition(".")
+        return self._table_store().read(self.output_table_name(output, upstream))
+
+    def write_output(self, slot: str, columns: Mapping[str, np.ndarray]) -> None:
+        self._table_store().write(self.output_table_name(slot), columns, overwrite=True)
+
     # namespaces ------------------------------------------------------------------------------------
     def sub(self, name: str) -> Context:
         """A context whose tags live under ``name``: one per stage of an algorithm."""
         if not name or "/" in name:
             raise ValueError(f"namespace '{name}' must be non-empty and contain no '/'")
         child = Context(
-            job_id=self.job_id, component=self.component, me=self.me, parties=self.parties,
-            federation=self._federation, metrics=self.metrics, logger=self.logger,
-            recv_timeout=self.recv_timeout, namespace=(*self._namespace, name),
+            job_id=self.job_id,
+            component=self.component,
+            me=self.me,
+            parties=self.parties,
+            federation=self._federation,
+            metrics=self.metrics,
+            logger=self.logger,
+            recv_timeout=self.recv_timeout,
+            tables=self.tables,
+            inputs=self.inputs,
+            namespace=(*self._namespace, name),
         )
         return child
 

@@ -85,9 +85,14 @@ def run_parties(
 
     def run_one(ref: PartyRef, program: Callable[[Context], T]) -> None:
         ctx = Context(
-            job_id=hub.job_id, component=hub.component, me=ref, parties=parties,
-            federation=LocalFederation(hub, ref), metrics=Metrics(sinks[ref]),
-            logger=logging.getLogger(f"unseen.local.{ref}"), recv_timeout=recv_timeout,
+            job_id=hub.job_id,
+            component=hub.component,
+            me=ref,
+            parties=parties,
+            federation=LocalFederation(hub, ref),
+            metrics=Metrics(sinks[ref]),
+            logger=logging.getLogger(f"unseen.local.{ref}"),
+            recv_timeout=recv_timeout,
         )
         try:
             results[ref] = program(ctx)

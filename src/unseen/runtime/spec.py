@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict
 
 from unseen.runtime.parties import PartyRef, Role
 
-TOKEN_ENV = "UNSEEN_TASK_TOKEN"
+TOKEN_ENV = "UNSEEN_TASK_TOKEN"  # noqa: S105 - the variable's name, not a secret
+TOKEN_HEADER = "x-unseen-task-token"  # noqa: S105 - a header name, not a secret
 RESULT_FILE = "result.json"
 SPEC_FILE = "task.json"
 LOG_FILE = "task.log"
@@ -32,6 +33,8 @@ class TaskSpec(BaseModel):
     recv_timeout_s: float
     node_socket: str
     task_dir: Path
+    tables_dir: Path
+    inputs: dict[str, str] = {}  # input slot -> "<upstream component>.<output slot>"
 
     @property
     def me(self) -> PartyRef:

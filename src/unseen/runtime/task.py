@@ -23,6 +23,7 @@ from unseen.runtime.channel import NodeChannel
 from unseen.runtime.context import Context
 from unseen.runtime.metrics import Metrics
 from unseen.runtime.spec import RESULT_FILE, TOKEN_ENV, TaskResult, TaskSpec
+from unseen.storage.tables import TableStore
 
 log = logging.getLogger("unseen.task")
 
@@ -44,9 +45,16 @@ def run_task(spec: TaskSpec, token: str) -> None:
     params = component.params.model_validate(spec.params)
     channel = NodeChannel(spec.node_socket, token, spec.job_id, spec.component, spec.me)
     ctx = Context(
-        job_id=spec.job_id, component=spec.component, me=spec.me, parties=spec.parties,
-        federation=channel, metrics=Metrics(channel), logger=logging.getLogger(f"unseen.{spec.component_type}"),
+        job_id=spec.job_id,
+        component=spec.component,
+        me=spec.me,
+        parties=spec.parties,
+        federation=channel,
+        metrics=Metrics(channel),
+        logger=logging.getLogger(f"unseen.{spec.component_type}"),
         recv_timeout=spec.recv_timeout_s,
+        tables=TableStore(spec.tables_dir),
+        inputs=spec.inputs,
     )
     try:
         component.run(ctx, params)
@@ -56,8 +64,10 @@ def run_task(spec: TaskSpec, token: str) -> None:
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stdout,
-        format="%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S",
+        level=logging.INFO,
+        stream=sys.stdout,
+        format="%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
     )
     logging.Formatter.converter = time.gmtime
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -71,8 +81,14 @@ def main(argv: list[str]) -> int:
         log.error("cannot read task spec %s: %s", spec_path, exc)
         return 2
     token = os.environ.pop(TOKEN_ENV, "")
-    log.info("task %s of job %s as %s (component %s, pid %d)", spec.component, spec.job_id, spec.me,
-             spec.component_type, os.getpid())
+    log.info(
+        "task %s of job %s as %s (component %s, pid %d)",
+        spec.component,
+        spec.job_id,
+        spec.me,
+        spec.component_type,
+        os.getpid(),
+    )
     try:
         run_task(spec, token)
     except TaskTerminatedError as exc:

@@ -37,8 +37,14 @@ class NodeStore:
     # jobs -----------------------------------------------------------------------------------------
     def add_job(self, job_id: str, name: str, initiator_party: int, is_initiator: bool, config_json: str) -> JobRecord:
         record = JobRecord(
-            job_id=job_id, name=name, initiator_party=initiator_party, is_initiator=is_initiator,
-            config_json=config_json, status=Status.WAITING.value, reason="", created_at=time.time(),
+            job_id=job_id,
+            name=name,
+            initiator_party=initiator_party,
+            is_initiator=is_initiator,
+            config_json=config_json,
+            status=Status.WAITING.value,
+            reason="",
+            created_at=time.time(),
         )
         with self.session() as session, session.begin():
             session.add(record)
@@ -56,7 +62,7 @@ class NodeStore:
             return session.get(JobRecord, job_id)
 
     def list_jobs(self, limit: int = 100, status: str | None = None) -> list[JobRecord]:
-        query = select(JobRecord).order_by(JobRecord.created_at.desc()).limit(limit)
+        query = select(JobRecord).order_by(JobRecord.created_at.desc(), JobRecord.job_id.desc()).limit(limit)
         if status:
             query = query.where(JobRecord.status == status)
         with self.session() as session:
@@ -86,8 +92,16 @@ class NodeStore:
         with self.session() as session, session.begin():
             for component, role, party in tasks:
                 session.add(
-                    TaskRecord(job_id=job_id, component=component, role=role, party_id=party,
-                               status=Status.WAITING.value, reason="", log_path="", created_at=now)
+                    TaskRecord(
+                        job_id=job_id,
+                        component=component,
+                        role=role,
+                        party_id=party,
+                        status=Status.WAITING.value,
+                        reason="",
+                        log_path="",
+                        created_at=now,
+                    )
                 )
 
     def tasks(self, job_id: str, party_id: int | None = None) -> list[TaskRecord]:
@@ -99,8 +113,10 @@ class NodeStore:
 
     def task(self, job_id: str, component: str, role: str, party_id: int) -> TaskRecord | None:
         query = select(TaskRecord).where(
-            TaskRecord.job_id == job_id, TaskRecord.component == component,
-            TaskRecord.role == role, TaskRecord.party_id == party_id,
+            TaskRecord.job_id == job_id,
+            TaskRecord.component == component,
+            TaskRecord.role == role,
+            TaskRecord.party_id == party_id,
         )
         with self.session() as session:
             return session.scalars(query).first()
@@ -114,8 +130,10 @@ class NodeStore:
             result = session.execute(
                 update(TaskRecord)
                 .where(
-                    TaskRecord.job_id == job_id, TaskRecord.component == component,
-                    TaskRecord.role == role, TaskRecord.party_id == party_id,
+                    TaskRecord.job_id == job_id,
+                    TaskRecord.component == component,
+                    TaskRecord.role == role,
+                    TaskRecord.party_id == party_id,
                     TaskRecord.status.not_in([s.value for s in FINAL_STATUSES]),
                 )
                 .values(**values)
@@ -127,11 +145,13 @@ class NodeStore:
         now = time.time()
         with self.session() as session, session.begin():
             tasks = session.execute(
-                update(TaskRecord).where(TaskRecord.status.in_(_ACTIVE))
+                update(TaskRecord)
+                .where(TaskRecord.status.in_(_ACTIVE))
                 .values(status=Status.FAILED.value, reason=reason, ended_at=now)
             )
             session.execute(
-                update(JobRecord).where(JobRecord.status.in_(_ACTIVE))
+                update(JobRecord)
+                .where(JobRecord.status.in_(_ACTIVE))
                 .values(status=Status.FAILED.value, reason=reason, ended_at=now)
             )
         return int(tasks.rowcount)  # type: ignore[attr-defined]
@@ -142,8 +162,16 @@ class NodeStore:
         with self.session() as session, session.begin():
             for point in points:
                 session.add(
-                    MetricRecord(job_id=job_id, component=component, role=role, party_id=party_id,
-                                 name=point.name, step=point.step, value_json=json.dumps(point.value), created_at=now)
+                    MetricRecord(
+                        job_id=job_id,
+                        component=component,
+                        role=role,
+                        party_id=party_id,
+                        name=point.name,
+                        step=point.step,
+                        value_json=json.dumps(point.value),
+                        created_at=now,
+                    )
                 )
 
     def metrics(self, job_id: str, component: str | None = None) -> list[MetricRecord]:

@@ -22,10 +22,23 @@ import numpy as np
 
 from unseen.transport.proto import federation_pb2 as pb
 
-JsonValue: TypeAlias = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
+JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
 
 ALLOWED_DTYPES: frozenset[str] = frozenset(
-    {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64"}
+    {
+        "bool",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float16",
+        "float32",
+        "float64",
+    }
 )
 MAX_NDIM = 32
 MAX_BIGINT_WIDTH = 1 << 16  # 64 KiB per integer: far above any key size in use
@@ -101,7 +114,7 @@ def _encode_ndarray(array: np.ndarray) -> EncodedPayload:
     if dtype_name not in ALLOWED_DTYPES:
         raise CodecError(f"numpy dtype {array.dtype} cannot be sent; allowed: {', '.join(sorted(ALLOWED_DTYPES))}")
     little = np.asarray(array, dtype=array.dtype.newbyteorder("<"), order="C")
-    body = memoryview(little.reshape(-1)).cast("B") if little.size else memoryview(b"")
+    body = little.reshape(-1).view(np.uint8).data if little.size else memoryview(b"")
     header = pb.PayloadHeader(kind=pb.NDARRAY, dtype=dtype_name, shape=list(little.shape), size=len(body))
     return EncodedPayload(header, body)
 
@@ -114,8 +127,13 @@ def _decode_ndarray(header: pb.PayloadHeader, body: bytes | memoryview) -> np.nd
     dtype = np.dtype(header.dtype).newbyteorder("<")
     expected = math.prod(header.shape) * dtype.itemsize
     if expected != len(body):
-        raise CodecError(f"array of shape {tuple(header.shape)} and dtype {header.dtype} needs {expected} bytes, got {len(body)}")
-    array = np.frombuffer(body, dtype=dtype).reshape(tuple(header.shape))
+        raise CodecError(
+            f"array of shape {tuple(header.shape)} and dtype {header.dtype} needs {expected} bytes, got {len(body)}"
+        )
+    try:
+        array = np.frombuffer(body, dtype=dtype).reshape(tuple(header.shape))
+    except ValueError as exc:  # a zero-size shape with an absurd dimension, e.g. [0, 2**63]
+        raise CodecError(f"array shape {tuple(header.shape)} is not a valid shape: {exc}") from exc
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 
@@ -143,7 +161,7 @@ def _decode_bigints(header: pb.PayloadHeader, body: bytes | memoryview) -> BigIn
 def _encode_json(value: Any) -> EncodedPayload:
     try:
         text = json.dumps(value, allow_nan=False, separators=(",", ":"), default=_refuse_json)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise CodecError(f"value cannot be sent as JSON: {exc}") from exc
     body = text.encode("utf-8")
     return EncodedPayload(pb.PayloadHeader(kind=pb.JSON, size=len(body)), memoryview(body))
@@ -159,9 +177,20 @@ def _reject_constant(name: str) -> None:
     raise CodecError(f"JSON constant {name} is not allowed")
 
 
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999 parses to inf, which encode would never have produced
+        raise CodecError(f"JSON number {text[:32]} is out of range")
+    return number
+
+
 def _decode_json(body: bytes | memoryview) -> JsonValue:
     try:
-        value: JsonValue = json.loads(bytes(body).decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        value: JsonValue = json.loads(
+            bytes(body).decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float
+        )
+    except (ValueError, RecursionError) as exc:  # ValueError covers bad UTF-8, bad JSON, over-long integers
+        if isinstance(exc, CodecError):
+            raise
         raise CodecError(f"malformed JSON payload: {exc}") from exc
     return value

@@ -48,16 +48,14 @@ def assemble(chunks: Iterable[pb.Chunk], max_bytes: int) -> Message:
     size = envelope.payload.size
     if size > max_bytes:
         raise OversizedMessageError(f"message of {size} bytes exceeds the {max_bytes}-byte limit")
-    body = bytearray(size)
-    filled = 0
+    # Grown as bytes arrive, not allocated from the declared size: a peer's header alone costs no memory.
+    body = bytearray()
     for chunk in iterator:
         if chunk.WhichOneof("part") != "data":
             raise FramingError("a second envelope arrived inside one message")
-        end = filled + len(chunk.data)
-        if end > size:
+        if len(body) + len(chunk.data) > size:
             raise OversizedMessageError(f"message body exceeds the {size} bytes its envelope declared")
-        body[filled:end] = chunk.data
-        filled = end
-    if filled != size:
-        raise FramingError(f"message body ended after {filled} of {size} declared bytes")
+        body += chunk.data
+    if len(body) != size:
+        raise FramingError(f"message body ended after {len(body)} of {size} declared bytes")
     return Message(envelope, bytes(body))

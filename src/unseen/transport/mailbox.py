@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+_CLOSED_JOBS_KEPT = 10_000
 
 
 @dataclass(frozen=True, order=True)
@@ -43,7 +44,7 @@ class ReceiveTimeoutError(TimeoutError):
 class Mailbox(Generic[T]):
     def __init__(self) -> None:
         self._queues: dict[MailKey, deque[T]] = defaultdict(deque)
-        self._closed: dict[str, str] = {}
+        self._closed: OrderedDict[str, str] = OrderedDict()
         self._cond = threading.Condition()
 
     def put(self, key: MailKey, item: T) -> None:
@@ -74,6 +75,8 @@ class Mailbox(Generic[T]):
         """Drop a job's undelivered messages and wake its readers with ``reason``."""
         with self._cond:
             self._closed[job_id] = reason
+            while len(self._closed) > _CLOSED_JOBS_KEPT:  # a long-running node must not grow without bound
+                self._closed.popitem(last=False)
             for key in [k for k in self._queues if k.job_id == job_id]:
                 del self._queues[key]
             self._cond.notify_all()

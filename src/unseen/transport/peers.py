@@ -57,7 +57,9 @@ class PeerClients:
     def __init__(self, peers: dict[int, PeerConfig], tls: TlsPaths) -> None:
         self._peers = peers
         key, chain, trusted = tls.read()
-        self._credentials = grpc.ssl_channel_credentials(root_certificates=trusted, private_key=key, certificate_chain=chain)
+        self._credentials = grpc.ssl_channel_credentials(
+            root_certificates=trusted, private_key=key, certificate_chain=chain
+        )
         self._channels: dict[int, grpc.Channel] = {}
         self._lock = threading.Lock()
 
@@ -65,7 +67,9 @@ class PeerClients:
         peer = self._peers.get(party_id)
         if peer is None:
             known = ", ".join(str(p) for p in sorted(self._peers)) or "none"
-            raise PeerError(f"party {party_id} is not in this node's routing table (peers: {known}); add it under `peers:`")
+            raise PeerError(
+                f"party {party_id} is not in this node's routing table (peers: {known}); add it under `peers:`"
+            )
         return f"{peer.host}:{peer.port}"
 
     def channel(self, party_id: int) -> grpc.Channel:

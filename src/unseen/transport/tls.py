@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -38,7 +39,9 @@ class TlsPaths:
     def check(self) -> None:
         for path in (self.cert, self.key, *self.trusted_cas):
             if not path.is_file():
-                raise CertificateError(f"TLS file {path} is missing; create it with `unseen cert` or restart standalone")
+                raise CertificateError(
+                    f"TLS file {path} is missing; create it with `unseen cert` or restart standalone"
+                )
 
     def read(self) -> tuple[bytes, bytes, bytes]:
         """Key, certificate chain, and the concatenated trusted CA bundle, as PEM."""
@@ -66,9 +69,15 @@ def create_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certif
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                key_encipherment=False, data_encipherment=False, key_agreement=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -111,7 +120,8 @@ def issue_party_certificate(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
         )
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
@@ -125,7 +135,10 @@ def issue_party_certificate(
 
 def party_id_of(cert_pem: bytes) -> int:
     """The one party a certificate names in its ``unseen://party/<id>`` URI."""
-    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as exc:
+        raise CertificateError(f"not a PEM certificate: {exc}") from exc
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound as exc:
@@ -143,6 +156,7 @@ def write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode applies only to a new file; an old one may be world-readable
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
 
@@ -169,12 +183,29 @@ def ensure_ca(directory: Path, common_name: str = "Unseen development CA") -> tu
     return cert_path, key_path
 
 
+def _usable_certificate(cert_path: Path, key_path: Path, ca_cert: x509.Certificate, party_id: int) -> bool:
+    """Whether the files hold a certificate for ``party_id``, issued by ``ca_cert``, matching its key."""
+    if not (cert_path.is_file() and key_path.is_file()):
+        return False
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        cert.verify_directly_issued_by(ca_cert)
+        return party_id_of(cert_path.read_bytes()) == party_id and cert.public_key() == key.public_key()
+    except (ValueError, TypeError, InvalidSignature, CertificateError):
+        return False
+
+
 def ensure_party_certificate(ca_dir: Path, out_dir: Path, party_id: int) -> TlsPaths:
-    """Issue a party certificate from the CA in ``ca_dir`` unless ``out_dir`` already has one for that party."""
+    """Issue a party certificate from the CA in ``ca_dir`` unless ``out_dir`` already holds a valid one.
+
+    A certificate from an earlier CA (the CA folder was recreated) or for another party is replaced, since
+    peers trusting the current CA would refuse it.
+    """
     ca_cert_path, ca_key_path = ensure_ca(ca_dir)
     cert_path, key_path = out_dir / "node.crt", out_dir / "node.key"
-    if not (cert_path.is_file() and key_path.is_file() and party_id_of(cert_path.read_bytes()) == party_id):
-        ca_key, ca_cert = load_ca(ca_cert_path, ca_key_path)
+    ca_key, ca_cert = load_ca(ca_cert_path, ca_key_path)
+    if not _usable_certificate(cert_path, key_path, ca_cert, party_id):
         key, cert = issue_party_certificate(ca_key, ca_cert, party_id)
         write_private_key(key_path, key)
         write_certificate(cert_path, cert)
