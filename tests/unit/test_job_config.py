@@ -61,9 +61,7 @@ FAKES = {
     spec.name: spec
     for spec in (
         ComponentSpec("reader", frozenset({Role.GUEST, Role.HOST}), ReaderParams, _noop, outputs=("data",)),
-        ComponentSpec(
-            "psi", frozenset({Role.GUEST, Role.HOST}), PsiParams, _noop, inputs=("data",), outputs=("data",)
-        ),
+        ComponentSpec("psi", frozenset({Role.GUEST, Role.HOST}), PsiParams, _noop, inputs=("data",), outputs=("data",)),
         ComponentSpec(
             "trainer",
             frozenset(Role),
@@ -431,17 +429,13 @@ def test_structure_problems_are_all_reported_together(lookup: ComponentLookup) -
 def test_initiator_role_not_in_parties(lookup: ComponentLookup) -> None:
     data = toy()
     data["initiator"]["role"] = "arbiter"
-    assert_problem(
-        error_of(data, lookup), "initiator.role", "no party plays arbiter", "parties.arbiter", "guest, host"
-    )
+    assert_problem(error_of(data, lookup), "initiator.role", "no party plays arbiter", "parties.arbiter", "guest, host")
 
 
 def test_initiator_party_not_among_the_role_parties(lookup: ComponentLookup) -> None:
     data = toy()
     data["initiator"]["party_id"] = 9999
-    assert_problem(
-        error_of(data, lookup), "initiator.party_id", "party 9999 is not a guest", "parties.guest", "10000"
-    )
+    assert_problem(error_of(data, lookup), "initiator.party_id", "party 9999 is not a guest", "parties.guest", "10000")
 
 
 def test_duplicate_instance_name(lookup: ComponentLookup) -> None:
@@ -469,9 +463,7 @@ def test_unknown_component_type_lists_known_ones(lookup: ComponentLookup) -> Non
 def test_unknown_component_type_with_the_real_registry() -> None:
     data = toy()
     data["components"][0]["component"] = "nope"
-    assert_problem(
-        error_of(data, get_component), "components[0].component", "known components: toy_secure_sum"
-    )
+    assert_problem(error_of(data, get_component), "components[0].component", "known components: toy_secure_sum")
 
 
 def test_role_the_component_type_does_not_support(lookup: ComponentLookup) -> None:
@@ -490,9 +482,7 @@ def test_component_role_without_parties(lookup: ComponentLookup) -> None:
     data = pipeline()
     del data["parties"]["arbiter"]
     data["components"][2]["roles"] = ["guest", "arbiter"]
-    assert_problem(
-        error_of(data, lookup), "components[2].roles[1]", "no party plays arbiter", "add parties.arbiter"
-    )
+    assert_problem(error_of(data, lookup), "components[2].roles[1]", "no party plays arbiter", "add parties.arbiter")
 
 
 def test_default_roles_with_no_parties(lookup: ComponentLookup) -> None:
@@ -528,17 +518,13 @@ def test_unknown_param(lookup: ComponentLookup) -> None:
 def test_param_of_wrong_type(lookup: ComponentLookup) -> None:
     data = toy()
     data["components"][0]["params"]["partitions"] = "four"
-    assert_problem(
-        error_of(data, lookup), "components[0].params.partitions", "must be a valid integer", "'four'"
-    )
+    assert_problem(error_of(data, lookup), "components[0].params.partitions", "must be a valid integer", "'four'")
 
 
 def test_param_out_of_range(lookup: ComponentLookup) -> None:
     data = toy()
     data["components"][0]["params"]["data_num"] = 0
-    assert_problem(
-        error_of(data, lookup), "components[0].params.data_num", "greater than or equal to 1", "got 0"
-    )
+    assert_problem(error_of(data, lookup), "components[0].params.data_num", "greater than or equal to 1", "got 0")
 
 
 def test_missing_required_param(lookup: ComponentLookup) -> None:
@@ -561,9 +547,7 @@ def test_params_must_be_a_mapping(lookup: ComponentLookup) -> None:
         ({"partition": 2}, "unknown param 'partition'"),
     ],
 )
-def test_bad_param_through_role_params(
-    override: dict[str, Any], phrase: str, lookup: ComponentLookup
-) -> None:
+def test_bad_param_through_role_params(override: dict[str, Any], phrase: str, lookup: ComponentLookup) -> None:
     data = toy()
     data["components"][0]["role_params"] = {"host": override}
     path = f"components[0].role_params.host.{next(iter(override))}"
@@ -608,9 +592,7 @@ def test_input_on_a_component_without_inputs(lookup: ComponentLookup) -> None:
 def test_required_input_left_unwired(lookup: ComponentLookup) -> None:
     data = pipeline()
     data["components"][2]["inputs"] = {}
-    assert_problem(
-        error_of(data, lookup), "components[2].inputs.train_data", "not wired", "train_data: <instance>"
-    )
+    assert_problem(error_of(data, lookup), "components[2].inputs.train_data", "not wired", "train_data: <instance>")
 
 
 def test_reference_to_an_unknown_instance(lookup: ComponentLookup) -> None:

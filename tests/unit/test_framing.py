@@ -1,0 +1,169 @@
+"""Tests for unseen.transport.framing: messages cut into chunks and put back together, with sizes enforced."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from unseen.transport.framing import (
+    CHUNK_SIZE,
+    GRPC_MESSAGE_LIMIT,
+    FramingError,
+    OversizedMessageError,
+    assemble,
+    to_chunks,
+)
+from unseen.transport.proto import federation_pb2 as pb
+
+
+def envelope(size: int, tag: str = "grad") -> pb.Envelope:
+    return pb.Envelope(
+        job_id="job-1",
+        component="homo_nn_0",
+        tag=tag,
+        src_party=9999,
+        src_role="guest",
+        dst_party=10000,
+        dst_role="host",
+        seq=7,
+        payload=pb.PayloadHeader(kind=pb.NDARRAY, dtype="uint8", shape=[size], size=size),
+    )
+
+
+def data(payload: bytes) -> pb.Chunk:
+    return pb.Chunk(data=payload)
+
+
+class Exploding:
+    """A chunk stream that fails the test if anything is pulled after the chunks it was given."""
+
+    def __init__(self, *chunks: pb.Chunk) -> None:
+        self._chunks = list(chunks)
+        self.pulled = 0
+
+    def __iter__(self) -> Iterator[pb.Chunk]:
+        for chunk in self._chunks:
+            self.pulled += 1
+            yield chunk
+        self.pulled += 1
+        raise AssertionError("assemble read past the header of an oversized message")
+
+
+# --- round trips --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 5])
+def test_chunks_reassemble_to_the_same_envelope_and_body(size: int) -> None:
+    body = os.urandom(size)
+    env = envelope(size)
+    chunks = list(to_chunks(env, body))
+    message = assemble(iter(chunks), max_bytes=4 * CHUNK_SIZE)
+    assert message.envelope == env
+    assert message.body == body
+
+
+@pytest.mark.parametrize(
+    ("size", "data_chunks"),
+    [(0, 0), (1, 1), (CHUNK_SIZE, 1), (CHUNK_SIZE + 1, 2), (3 * CHUNK_SIZE + 5, 4)],
+)
+def test_to_chunks_sends_the_header_first_then_bounded_data_chunks(size: int, data_chunks: int) -> None:
+    chunks = list(to_chunks(envelope(size), bytes(size)))
+    assert chunks[0].WhichOneof("part") == "header"
+    assert [c.WhichOneof("part") for c in chunks[1:]] == ["data"] * data_chunks
+    assert all(len(c.data) <= CHUNK_SIZE for c in chunks[1:])
+    assert sum(len(c.data) for c in chunks[1:]) == size
+    assert all(c.ByteSize() <= GRPC_MESSAGE_LIMIT for c in chunks)
+
+
+def test_to_chunks_accepts_a_memoryview_and_a_custom_chunk_size() -> None:
+    body = bytes(range(10))
+    chunks = list(to_chunks(envelope(10), memoryview(body), chunk_size=3))
+    assert [c.data for c in chunks[1:]] == [b"\x00\x01\x02", b"\x03\x04\x05", b"\x06\x07\x08", b"\x09"]
+    assert assemble(chunks, max_bytes=10).body == body
+
+
+def test_body_of_exactly_max_bytes_is_accepted() -> None:
+    body = os.urandom(1000)
+    assert assemble(to_chunks(envelope(1000), body, chunk_size=300), max_bytes=1000).body == body
+
+
+def test_empty_data_chunks_are_harmless() -> None:
+    chunks = [pb.Chunk(header=envelope(4)), data(b""), data(b"ab"), data(b""), data(b"cd")]
+    assert assemble(chunks, max_bytes=100).body == b"abcd"
+
+
+# --- refusals -----------------------------------------------------------------------------------------------
+
+
+def test_empty_stream_is_refused() -> None:
+    with pytest.raises(FramingError, match="envelope"):
+        assemble(iter([]), max_bytes=100)
+
+
+def test_stream_starting_with_data_is_refused() -> None:
+    with pytest.raises(FramingError, match="does not start with an envelope"):
+        assemble([data(b"abcd"), pb.Chunk(header=envelope(4))], max_bytes=100)
+
+
+def test_stream_starting_with_an_empty_chunk_is_refused() -> None:
+    with pytest.raises(FramingError, match="does not start with an envelope"):
+        assemble([pb.Chunk(), data(b"ab")], max_bytes=100)
+
+
+def test_second_header_inside_a_message_is_refused() -> None:
+    chunks = [pb.Chunk(header=envelope(4)), data(b"ab"), pb.Chunk(header=envelope(2)), data(b"cd")]
+    with pytest.raises(FramingError, match="second envelope"):
+        assemble(chunks, max_bytes=100)
+
+
+def test_chunk_with_no_part_inside_a_message_is_refused() -> None:
+    with pytest.raises(FramingError):
+        assemble([pb.Chunk(header=envelope(2)), pb.Chunk(), data(b"ab")], max_bytes=100)
+
+
+def test_declared_size_over_the_limit_is_refused_before_any_data_is_read() -> None:
+    stream = Exploding(pb.Chunk(header=envelope(101)))
+    with pytest.raises(OversizedMessageError, match="101 bytes exceeds the 100-byte limit"):
+        assemble(stream, max_bytes=100)
+    assert stream.pulled == 1
+
+
+def test_huge_declared_size_is_refused_without_allocating_it() -> None:
+    stream = Exploding(pb.Chunk(header=envelope(2**62)))
+    with pytest.raises(OversizedMessageError):
+        assemble(stream, max_bytes=512 * 1024 * 1024)
+    assert stream.pulled == 1
+
+
+def test_oversized_error_is_a_framing_error() -> None:
+    assert issubclass(OversizedMessageError, FramingError)
+
+
+def test_body_longer_than_declared_is_refused() -> None:
+    with pytest.raises(OversizedMessageError, match="exceeds the 4 bytes its envelope declared"):
+        assemble([pb.Chunk(header=envelope(4)), data(b"abc"), data(b"de")], max_bytes=100)
+
+
+def test_body_sent_for_a_zero_size_message_is_refused() -> None:
+    with pytest.raises(OversizedMessageError):
+        assemble([pb.Chunk(header=envelope(0)), data(b"a")], max_bytes=100)
+
+
+def test_body_longer_than_declared_is_refused_when_the_extra_chunk_arrives() -> None:
+    def stream() -> Iterator[pb.Chunk]:
+        yield pb.Chunk(header=envelope(4))
+        yield data(b"abcd")
+        yield data(b"e")
+        raise AssertionError("assemble kept reading after the body overflowed")
+
+    with pytest.raises(OversizedMessageError):
+        assemble(stream(), max_bytes=100)
+
+
+@pytest.mark.parametrize("sent", [b"", b"abc"])
+def test_body_shorter_than_declared_is_refused(sent: bytes) -> None:
+    chunks = [pb.Chunk(header=envelope(4))] + ([data(sent)] if sent else [])
+    with pytest.raises(FramingError, match=f"ended after {len(sent)} of 4 declared bytes"):
+        assemble(chunks, max_bytes=100)

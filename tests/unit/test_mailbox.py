@@ -1,0 +1,241 @@
+"""Tests for unseen.transport.mailbox: messages wait for their reader, readers wait (bounded) for messages."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from unseen.transport.mailbox import Mailbox, MailboxClosedError, MailKey, ReceiveTimeoutError
+
+
+def key(job: str = "job-1", tag: str = "grad", src: int = 9999, dst: int = 10000, **changes: Any) -> MailKey:
+    fields: dict[str, Any] = {
+        "job_id": job,
+        "component": "lr_0",
+        "tag": tag,
+        "src_party": src,
+        "src_role": "guest",
+        "dst_party": dst,
+        "dst_role": "host",
+    }
+    fields.update(changes)
+    return MailKey(**fields)
+
+
+class Reader(threading.Thread):
+    """Calls ``get`` in a thread and keeps what it returned or raised, and when."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        super().__init__(daemon=True)
+        self._call = call
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.finished_at: float | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self._call()
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.finished_at = time.monotonic()
+
+
+def wait_until_waiting(reader: Reader) -> None:
+    """Give the reader time to block in ``get``; it must not have finished yet."""
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and not reader.is_alive():
+        time.sleep(0.001)
+    time.sleep(0.05)
+    assert reader.is_alive(), "the reader returned before anything was put"
+
+
+def test_messages_of_one_key_come_out_in_the_order_they_were_put() -> None:
+    mailbox: Mailbox[int] = Mailbox()
+    for value in range(5):
+        mailbox.put(key(), value)
+    assert [mailbox.get(key(), timeout=1) for _ in range(5)] == [0, 1, 2, 3, 4]
+
+
+def test_interleaved_keys_keep_their_own_order() -> None:
+    mailbox: Mailbox[str] = Mailbox()
+    a, b = key(tag="a"), key(tag="b")
+    for i in range(3):
+        mailbox.put(a, f"a{i}")
+        mailbox.put(b, f"b{i}")
+    assert [mailbox.get(b, 1) for _ in range(3)] == ["b0", "b1", "b2"]
+    assert [mailbox.get(a, 1) for _ in range(3)] == ["a0", "a1", "a2"]
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        key(tag="other"),
+        key(src=1),
+        key(dst=1),
+        key(src_role="host"),
+        key(dst_role="guest"),
+        key(component="psi_0"),
+        key(job="job-2"),
+    ],
+    ids=["tag", "src_party", "dst_party", "src_role", "dst_role", "component", "job"],
+)
+def test_a_message_is_only_delivered_to_its_exact_key(other: MailKey) -> None:
+    mailbox: Mailbox[str] = Mailbox()
+    mailbox.put(key(), "mine")
+    with pytest.raises(ReceiveTimeoutError):
+        mailbox.get(other, timeout=0)
+    assert mailbox.get(key(), timeout=0) == "mine"
+
+
+def test_message_put_before_the_reader_asks_is_kept() -> None:
+    mailbox: Mailbox[bytes] = Mailbox()
+    writer = threading.Thread(target=mailbox.put, args=(key(), b"early"))
+    writer.start()
+    writer.join()
+    assert mailbox.pending("job-1") == 1
+    reader = Reader(lambda: mailbox.get(key(), timeout=2))
+    reader.start()
+    reader.join(timeout=3)
+    assert reader.error is None
+    assert reader.result == b"early"
+    assert mailbox.pending("job-1") == 0
+
+
+def test_reader_waiting_before_the_message_gets_it_when_it_arrives() -> None:
+    mailbox: Mailbox[bytes] = Mailbox()
+    reader = Reader(lambda: mailbox.get(key(), timeout=5))
+    reader.start()
+    wait_until_waiting(reader)
+    put_at = time.monotonic()
+    mailbox.put(key(), b"late")
+    reader.join(timeout=3)
+    assert reader.error is None
+    assert reader.result == b"late"
+    assert reader.finished_at is not None
+    assert reader.finished_at - put_at < 2
+
+
+def test_several_waiting_readers_of_different_keys_each_get_their_own_message() -> None:
+    mailbox: Mailbox[str] = Mailbox()
+    readers = {tag: Reader(lambda tag=tag: mailbox.get(key(tag=tag), timeout=5)) for tag in ("a", "b", "c")}
+    for reader in readers.values():
+        reader.start()
+    for tag in ("c", "a", "b"):
+        mailbox.put(key(tag=tag), f"for-{tag}")
+    for tag, reader in readers.items():
+        reader.join(timeout=3)
+        assert reader.error is None
+        assert reader.result == f"for-{tag}"
+
+
+def test_get_without_a_message_times_out_within_bounds() -> None:
+    mailbox: Mailbox[int] = Mailbox()
+    started = time.monotonic()
+    with pytest.raises(ReceiveTimeoutError) as raised:
+        mailbox.get(key(), timeout=0.2)
+    elapsed = time.monotonic() - started
+    assert 0.2 <= elapsed < 2
+    message = str(raised.value)
+    assert "'grad'" in message
+    assert "guest:9999" in message
+    assert "host:10000" in message
+    assert "job-1" in message
+
+
+def test_receive_timeout_is_a_timeout_error() -> None:
+    assert issubclass(ReceiveTimeoutError, TimeoutError)
+
+
+def test_zero_timeout_returns_a_waiting_message_immediately() -> None:
+    mailbox: Mailbox[int] = Mailbox()
+    mailbox.put(key(), 42)
+    assert mailbox.get(key(), timeout=0) == 42
+
+
+def test_close_job_wakes_a_waiting_reader_quickly_with_the_reason() -> None:
+    mailbox: Mailbox[int] = Mailbox()
+    reader = Reader(lambda: mailbox.get(key(), timeout=30))
+    reader.start()
+    wait_until_waiting(reader)
+    closed_at = time.monotonic()
+    mailbox.close_job("job-1", "host:10000 failed: boom")
+    reader.join(timeout=3)
+    assert not reader.is_alive()
+    assert isinstance(reader.error, MailboxClosedError)
+    assert "boom" in str(reader.error)
+    assert reader.finished_at is not None
+    assert reader.finished_at - closed_at < 2
+
+
+def test_closed_job_refuses_later_puts_and_gets() -> None:
+    mailbox: Mailbox[int] = Mailbox()
+    mailbox.close_job("job-1", "canceled by user")
+    with pytest.raises(MailboxClosedError, match="canceled by user"):
+        mailbox.put(key(), 1)
+    with pytest.raises(MailboxClosedError, match="canceled by user"):
+        mailbox.get(key(), timeout=5)
+
+
+def test_close_job_drops_that_jobs_undelivered_messages_only() -> None:
+    mailbox: Mailbox[int] = Mailbox()
+    mailbox.put(key(job="job-1"), 1)
+    mailbox.put(key(job="job-1", tag="x"), 2)
+    mailbox.put(key(job="job-2"), 3)
+    mailbox.close_job("job-1", "done")
+    assert mailbox.pending("job-1") == 0
+    assert mailbox.pending("job-2") == 1
+    with pytest.raises(MailboxClosedError):
+        mailbox.get(key(job="job-1"), timeout=0)
+    assert mailbox.get(key(job="job-2"), timeout=0) == 3
+
+
+def test_closing_one_job_does_not_disturb_a_reader_of_another() -> None:
+    mailbox: Mailbox[int] = Mailbox()
+    reader = Reader(lambda: mailbox.get(key(job="job-2"), timeout=5))
+    reader.start()
+    wait_until_waiting(reader)
+    mailbox.close_job("job-1", "done")
+    time.sleep(0.05)
+    assert reader.is_alive()
+    mailbox.put(key(job="job-2"), 7)
+    reader.join(timeout=3)
+    assert reader.error is None
+    assert reader.result == 7
+
+
+def test_same_key_fields_in_different_jobs_are_independent() -> None:
+    mailbox: Mailbox[str] = Mailbox()
+    mailbox.put(key(job="job-1"), "one")
+    mailbox.put(key(job="job-2"), "two")
+    assert mailbox.pending("job-1") == 1
+    assert mailbox.pending("job-2") == 1
+    assert mailbox.get(key(job="job-2"), timeout=0) == "two"
+    assert mailbox.get(key(job="job-1"), timeout=0) == "one"
+
+
+def test_pending_counts_every_queued_message_of_a_job() -> None:
+    mailbox: Mailbox[int] = Mailbox()
+    assert mailbox.pending("job-1") == 0
+    for i in range(3):
+        mailbox.put(key(tag="a"), i)
+    mailbox.put(key(tag="b"), 9)
+    assert mailbox.pending("job-1") == 4
+    mailbox.get(key(tag="a"), timeout=0)
+    assert mailbox.pending("job-1") == 3
+
+
+def test_many_concurrent_writers_lose_no_message() -> None:
+    mailbox: Mailbox[int] = Mailbox()
+    writers = [threading.Thread(target=lambda s=s: [mailbox.put(key(src=s), i) for i in range(200)]) for s in range(8)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    for s in range(8):
+        assert [mailbox.get(key(src=s), timeout=0) for _ in range(200)] == list(range(200))
+    assert mailbox.pending("job-1") == 0

@@ -1,0 +1,307 @@
+"""Tests for unseen.storage.repository and database: the node's jobs, tasks and metrics in SQLite."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from unseen.storage.database import migrate, open_engine
+from unseen.storage.models import FINAL_STATUSES, Status
+from unseen.storage.repository import JobNotFoundError, MetricPoint, NodeStore
+
+TASKS = [("reader_0", "guest", 9999), ("reader_0", "host", 10000), ("lr_0", "guest", 9999), ("lr_0", "host", 10000)]
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = open_engine(f"sqlite:///{tmp_path / 'node.db'}")
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(engine: Engine) -> NodeStore:
+    return NodeStore(engine)
+
+
+def add_job(store: NodeStore, job_id: str = "job-1", tasks: bool = True) -> None:
+    store.add_job(job_id, "toy", initiator_party=9999, is_initiator=True, config_json='{"dag": {}}')
+    if tasks:
+        store.add_tasks(job_id, TASKS)
+
+
+def statuses(store: NodeStore, job_id: str = "job-1") -> dict[tuple[str, str, int], str]:
+    return {(t.component, t.role, t.party_id): t.status for t in store.tasks(job_id)}
+
+
+# --- database -----------------------------------------------------------------------------------------------
+
+
+def test_migrate_creates_the_tables(engine: Engine) -> None:
+    tables = set(inspect(engine).get_table_names())
+    assert {"jobs", "tasks", "metrics", "alembic_version"} <= tables
+
+
+def test_migrating_twice_is_harmless_and_keeps_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'node.db'}"
+    engine = open_engine(url)
+    migrate(engine)
+    NodeStore(engine).add_job("job-1", "toy", 9999, True, "{}")
+    migrate(engine)
+    engine.dispose()
+    reopened = open_engine(url)
+    migrate(reopened)
+    with reopened.connect() as connection:
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    assert len(versions) == 1
+    assert NodeStore(reopened).get_job("job-1").name == "toy"
+    reopened.dispose()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine: Engine) -> None:
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+# --- jobs ---------------------------------------------------------------------------------------------------
+
+
+def test_new_job_is_waiting_and_readable(store: NodeStore) -> None:
+    created = store.add_job("job-1", "toy", initiator_party=9999, is_initiator=False, config_json='{"a": 1}')
+    job = store.get_job("job-1")
+    assert job.status == Status.WAITING.value
+    assert (job.name, job.initiator_party, job.is_initiator, job.config_json) == ("toy", 9999, False, '{"a": 1}')
+    assert job.reason == ""
+    assert job.started_at is None
+    assert job.ended_at is None
+    assert job.created_at == created.created_at
+
+
+def test_unknown_job_raises_with_a_hint_and_find_returns_none(store: NodeStore) -> None:
+    with pytest.raises(JobNotFoundError, match="job nope not found"):
+        store.get_job("nope")
+    assert store.find_job("nope") is None
+
+
+def test_duplicate_job_id_is_refused(store: NodeStore) -> None:
+    add_job(store, tasks=False)
+    with pytest.raises(IntegrityError):
+        add_job(store, tasks=False)
+
+
+def test_job_lifecycle_records_start_and_end(store: NodeStore) -> None:
+    add_job(store, tasks=False)
+    assert store.set_job_status("job-1", Status.RUNNING)
+    running = store.get_job("job-1")
+    assert running.status == "running"
+    assert running.started_at is not None
+    assert running.ended_at is None
+    assert store.set_job_status("job-1", Status.SUCCESS)
+    done = store.get_job("job-1")
+    assert done.status == "success"
+    assert done.started_at == running.started_at
+    assert done.ended_at is not None
+    assert done.ended_at >= done.started_at
+
+
+@pytest.mark.parametrize("first", sorted(FINAL_STATUSES))
+def test_first_final_job_state_wins(store: NodeStore, first: Status) -> None:
+    add_job(store, tasks=False)
+    store.set_job_status("job-1", Status.RUNNING)
+    assert store.set_job_status("job-1", first, reason="first reason")
+    ended_at = store.get_job("job-1").ended_at
+    for later in (*sorted(FINAL_STATUSES), Status.RUNNING, Status.WAITING):
+        assert not store.set_job_status("job-1", later, reason="later reason")
+    job = store.get_job("job-1")
+    assert job.status == first.value
+    assert job.reason == "first reason"
+    assert job.ended_at == ended_at
+
+
+def test_status_change_without_reason_keeps_the_previous_reason(store: NodeStore) -> None:
+    add_job(store, tasks=False)
+    store.set_job_status("job-1", Status.RUNNING, reason="started by 9999")
+    store.set_job_status("job-1", Status.FAILED)
+    assert store.get_job("job-1").reason == "started by 9999"
+
+
+def test_set_status_of_an_unknown_job_changes_nothing(store: NodeStore) -> None:
+    assert not store.set_job_status("nope", Status.RUNNING)
+
+
+def test_list_jobs_newest_first_with_limit_and_status_filter(store: NodeStore) -> None:
+    for index in range(4):
+        add_job(store, f"job-{index}", tasks=False)
+    store.set_job_status("job-1", Status.FAILED, "x")
+    assert [j.job_id for j in store.list_jobs()] == ["job-3", "job-2", "job-1", "job-0"]
+    assert [j.job_id for j in store.list_jobs(limit=2)] == ["job-3", "job-2"]
+    assert [j.job_id for j in store.list_jobs(status="failed")] == ["job-1"]
+
+
+# --- tasks --------------------------------------------------------------------------------------------------
+
+
+def test_tasks_are_added_waiting_in_order_and_filtered_by_party(store: NodeStore) -> None:
+    add_job(store)
+    tasks = store.tasks("job-1")
+    assert [(t.component, t.role, t.party_id) for t in tasks] == TASKS
+    assert {t.status for t in tasks} == {"waiting"}
+    assert [t.role for t in store.tasks("job-1", party_id=10000)] == ["host", "host"]
+    assert store.tasks("other") == []
+
+
+def test_one_task_is_found_by_component_role_and_party(store: NodeStore) -> None:
+    add_job(store)
+    task = store.task("job-1", "lr_0", "host", 10000)
+    assert task is not None
+    assert (task.component, task.role, task.party_id) == ("lr_0", "host", 10000)
+    assert store.task("job-1", "lr_0", "arbiter", 10000) is None
+
+
+def test_same_party_as_guest_and_host_has_two_tasks(store: NodeStore) -> None:
+    add_job(store, tasks=False)
+    store.add_tasks("job-1", [("toy_0", "guest", 10000), ("toy_0", "host", 10000)])
+    store.update_task("job-1", "toy_0", "host", 10000, status=Status.RUNNING)
+    assert statuses(store) == {("toy_0", "guest", 10000): "waiting", ("toy_0", "host", 10000): "running"}
+
+
+def test_duplicate_task_is_refused(store: NodeStore) -> None:
+    add_job(store)
+    with pytest.raises(IntegrityError):
+        store.add_tasks("job-1", [TASKS[0]])
+
+
+def test_task_of_an_unknown_job_is_refused(store: NodeStore) -> None:
+    with pytest.raises(IntegrityError):
+        store.add_tasks("no-such-job", [TASKS[0]])
+
+
+def test_task_lifecycle_updates_fields(store: NodeStore) -> None:
+    add_job(store)
+    assert store.update_task("job-1", "lr_0", "guest", 9999, status="running", pid=4242, started_at=10.0)
+    assert store.update_task(
+        "job-1", "lr_0", "guest", 9999, status=Status.SUCCESS, exit_code=0, ended_at=11.0, log_path="/l"
+    )
+    task = store.task("job-1", "lr_0", "guest", 9999)
+    assert task is not None
+    assert (task.status, task.pid, task.exit_code, task.started_at, task.ended_at, task.log_path) == (
+        "success",
+        4242,
+        0,
+        10.0,
+        11.0,
+        "/l",
+    )
+
+
+def test_update_task_refuses_an_unknown_status(store: NodeStore) -> None:
+    add_job(store)
+    with pytest.raises(ValueError, match="finished"):
+        store.update_task("job-1", "lr_0", "guest", 9999, status="finished")
+    assert statuses(store)[("lr_0", "guest", 9999)] == "waiting"
+
+
+@pytest.mark.parametrize("final", sorted(FINAL_STATUSES))
+def test_ended_task_is_not_changed(store: NodeStore, final: Status) -> None:
+    add_job(store)
+    store.update_task("job-1", "lr_0", "host", 10000, status=final, reason="first", exit_code=3)
+    assert not store.update_task("job-1", "lr_0", "host", 10000, status=Status.RUNNING, reason="late", exit_code=0)
+    assert not store.update_task("job-1", "lr_0", "host", 10000, pid=1)
+    task = store.task("job-1", "lr_0", "host", 10000)
+    assert task is not None
+    assert (task.status, task.reason, task.exit_code, task.pid) == (final.value, "first", 3, None)
+
+
+def test_update_of_an_unknown_task_changes_nothing(store: NodeStore) -> None:
+    add_job(store)
+    assert not store.update_task("job-1", "lr_0", "arbiter", 1, status=Status.RUNNING)
+
+
+# --- interrupted runs ---------------------------------------------------------------------------------------
+
+
+def test_interrupt_active_fails_running_and_waiting_work_and_spares_ended_work(store: NodeStore) -> None:
+    add_job(store, "job-1")
+    store.set_job_status("job-1", Status.RUNNING)
+    store.update_task("job-1", "reader_0", "guest", 9999, status=Status.SUCCESS, reason="ok")
+    store.update_task("job-1", "reader_0", "host", 10000, status=Status.CANCELED, reason="user")
+    store.update_task("job-1", "lr_0", "guest", 9999, status=Status.RUNNING)
+    add_job(store, "job-2", tasks=False)  # still waiting
+    add_job(store, "job-3", tasks=False)
+    store.set_job_status("job-3", Status.SUCCESS, "done")
+
+    changed = store.interrupt_active("node restarted")
+
+    assert changed == 2  # lr_0 guest (running) and lr_0 host (waiting)
+    assert statuses(store) == {
+        ("reader_0", "guest", 9999): "success",
+        ("reader_0", "host", 10000): "canceled",
+        ("lr_0", "guest", 9999): "failed",
+        ("lr_0", "host", 10000): "failed",
+    }
+    assert {(t.component, t.role): t.reason for t in store.tasks("job-1")} == {
+        ("reader_0", "guest"): "ok",
+        ("reader_0", "host"): "user",
+        ("lr_0", "guest"): "node restarted",
+        ("lr_0", "host"): "node restarted",
+    }
+    assert all(t.ended_at is not None for t in store.tasks("job-1") if t.component == "lr_0")
+    for job_id in ("job-1", "job-2"):
+        job = store.get_job(job_id)
+        assert (job.status, job.reason) == ("failed", "node restarted")
+        assert job.ended_at is not None
+    untouched = store.get_job("job-3")
+    assert (untouched.status, untouched.reason) == ("success", "done")
+
+
+def test_interrupt_active_on_a_quiet_node_changes_nothing(store: NodeStore) -> None:
+    add_job(store)
+    for component, role, party in TASKS:
+        store.update_task("job-1", component, role, party, status=Status.SUCCESS)
+    store.set_job_status("job-1", Status.SUCCESS)
+    assert store.interrupt_active("restart") == 0
+    assert store.get_job("job-1").status == "success"
+
+
+# --- metrics ------------------------------------------------------------------------------------------------
+
+
+def test_scalar_metrics_with_steps_round_trip_in_order(store: NodeStore) -> None:
+    add_job(store)
+    points = [MetricPoint("loss", step, 1.0 / (step + 1)) for step in range(5)]
+    store.add_metrics("job-1", "lr_0", "guest", 9999, points)
+    records = store.metrics("job-1")
+    assert [(r.name, r.step, json.loads(r.value_json)) for r in records] == [("loss", p.step, p.value) for p in points]
+    assert {(r.component, r.role, r.party_id) for r in records} == {("lr_0", "guest", 9999)}
+
+
+def test_json_object_metric_without_step_round_trips(store: NodeStore) -> None:
+    add_job(store)
+    curve = {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 0.8, 1.0], "thresholds": [1.0, 0.5, 0.0], "name": "roc"}
+    store.add_metrics("job-1", "eval_0", "guest", 9999, [MetricPoint("roc", None, curve)])
+    [record] = store.metrics("job-1")
+    assert record.step is None
+    assert json.loads(record.value_json) == curve
+
+
+def test_metrics_are_filtered_by_job_and_component(store: NodeStore) -> None:
+    add_job(store, "job-1")
+    add_job(store, "job-2")
+    store.add_metrics("job-1", "lr_0", "guest", 9999, [MetricPoint("loss", 0, 0.5)])
+    store.add_metrics("job-1", "eval_0", "guest", 9999, [MetricPoint("auc", None, 0.9)])
+    store.add_metrics("job-2", "lr_0", "guest", 9999, [MetricPoint("loss", 0, 0.7)])
+    assert [r.name for r in store.metrics("job-1")] == ["loss", "auc"]
+    assert [r.name for r in store.metrics("job-1", component="eval_0")] == ["auc"]
+    assert [json.loads(r.value_json) for r in store.metrics("job-2")] == [0.7]
+
+
+def test_metrics_of_an_unknown_job_are_refused(store: NodeStore) -> None:
+    with pytest.raises(IntegrityError):
+        store.add_metrics("no-such-job", "lr_0", "guest", 9999, [MetricPoint("loss", 0, 0.5)])
