@@ -1,0 +1,171 @@
+"""A node refuses what it must, over real mutual TLS, each with a clear log line.
+
+Each test plays a peer (or an impostor) against party 10000's running node. Party 9999 proposes a job to
+10000 first, so that there is a job 10000 knows for which messages can be right or wrong.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import grpc
+import pytest
+
+from tests.integration.conftest import Site
+from tests.integration.peer_tools import as_party, channel_to, json_envelope, propose, push, task_socket, tls_files
+from unseen.transport.proto import federation_pb2 as pb
+from unseen.transport.proto import federation_pb2_grpc as pb_grpc
+from unseen.transport.tls import create_ca, issue_party_certificate
+
+pytestmark = pytest.mark.integration
+
+TOY = {
+    "initiator": {"role": "guest", "party_id": 9999},
+    "parties": {"guest": [9999], "host": [10000]},
+    "components": [{"name": "sum_0", "component": "toy_secure_sum"}],
+}
+
+
+@pytest.fixture(scope="module")
+def job_at_10000(site: Site) -> str:
+    """A job that party 9999 proposed to 10000 and 10000 accepted (its tasks are never started)."""
+    job_id = "probe" + secrets.token_hex(4)
+    reply = propose(as_party(site, 9999, 10000), job_id, 9999, TOY)
+    assert reply.accepted, reply.reason
+    return job_id
+
+
+def _pem(obj: object) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    if hasattr(obj, "private_bytes"):
+        return obj.private_bytes(  # type: ignore[no-any-return]
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    return obj.public_bytes(serialization.Encoding.PEM)  # type: ignore[attr-defined, no-any-return]
+
+
+def test_a_peer_with_a_certificate_from_another_ca_is_refused(site: Site) -> None:
+    rogue_key, rogue_ca = create_ca("rogue CA")
+    key, cert = issue_party_certificate(rogue_key, rogue_ca, 9999)
+    _, _, real_ca = tls_files(site, 9999)
+    channel = channel_to(site, 10000, _pem(key), _pem(cert), real_ca)
+    job_id = "rogue" + secrets.token_hex(4)
+    with pytest.raises(grpc.RpcError) as caught:
+        propose(channel, job_id, 9999, TOY)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    jobs = site.client(10000).get("/jobs")
+    assert job_id not in {job["job_id"] for job in jobs}
+
+
+def test_a_proposal_naming_another_initiator_is_refused(site: Site) -> None:
+    reply = propose(as_party(site, 9999, 10000), "impostor" + secrets.token_hex(4), 10001, TOY)
+    assert not reply.accepted
+    assert "party 9999 proposed a job naming party 10001 as initiator" in reply.reason
+
+
+def test_a_party_claiming_another_id_is_refused(site: Site, job_at_10000: str) -> None:
+    body = b'"hello"'
+    with pytest.raises(grpc.RpcError) as caught:
+        push(as_party(site, 9999, 10000), json_envelope(job_at_10000, body, src_party=10000), body)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "party 9999 sent a message claiming to be from party 10000" in caught.value.details()
+    assert "claiming to be from party 10000" in site.node_log(10000)
+
+
+def test_a_message_for_an_unknown_job_is_refused(site: Site) -> None:
+    body = b"1"
+    with pytest.raises(grpc.RpcError) as caught:
+        push(as_party(site, 9999, 10000), json_envelope("nosuchjob", body), body)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "unknown job nosuchjob" in caught.value.details()
+    assert "message for unknown job nosuchjob" in site.node_log(10000)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"src_role": "host"}, "source party 9999 does not play host"),
+        ({"dst_role": "guest"}, "destination party 10000 does not play guest"),
+        ({"src_role": "emperor"}, "source role 'emperor' is not a role"),
+        ({"component": "other_0"}, "has no component 'other_0'"),
+    ],
+)
+def test_a_role_the_party_does_not_play_is_refused(
+    site: Site, job_at_10000: str, fields: dict[str, object], expected: str
+) -> None:
+    body = b"1"
+    with pytest.raises(grpc.RpcError) as caught:
+        push(as_party(site, 9999, 10000), json_envelope(job_at_10000, body, **fields), body)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert expected in caught.value.details()
+    assert expected in site.node_log(10000)
+
+
+def test_a_well_formed_message_from_the_right_party_is_accepted(site: Site, job_at_10000: str) -> None:
+    body = b'{"ok":true}'
+    ack = push(as_party(site, 9999, 10000), json_envelope(job_at_10000, body, tag="welcome"), body)
+    assert ack.received == len(body)
+
+
+def test_an_oversized_message_is_refused_at_its_header(site: Site, job_at_10000: str) -> None:
+    envelope = json_envelope(job_at_10000, b"")
+    envelope.payload.size = 1 << 40
+    with pytest.raises(grpc.RpcError) as caught:
+        push(as_party(site, 9999, 10000), envelope, b"")
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "exceeds the" in caught.value.details()
+    assert "refused an oversized message from party 9999" in site.node_log(10000)
+
+
+def test_a_truncated_message_is_refused(site: Site, job_at_10000: str) -> None:
+    envelope = json_envelope(job_at_10000, b"12345678")
+    with pytest.raises(grpc.RpcError) as caught:
+        push(as_party(site, 9999, 10000), envelope, b"1234")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "ended after 4 of 8 declared bytes" in caught.value.details()
+    assert "refused a malformed message from party 9999" in site.node_log(10000)
+
+
+@pytest.mark.parametrize(
+    ("payload", "body", "expected"),
+    [
+        (pb.PayloadHeader(kind=pb.JSON), b"{not json", "malformed JSON payload"),
+        (pb.PayloadHeader(kind=pb.NDARRAY, dtype="object", shape=[1]), b"\0" * 8, "dtype 'object' is not allowed"),
+        (pb.PayloadHeader(kind=pb.NDARRAY, dtype="float64", shape=[3]), b"\0" * 16, "needs 24 bytes"),
+        (pb.PayloadHeader(kind=pb.BIGINT_VECTOR, width=0, count=0), b"", "width 0"),
+        (pb.PayloadHeader(kind=pb.PAYLOAD_KIND_UNSPECIFIED), b"x", "unknown payload kind"),
+    ],
+)
+def test_a_malformed_payload_is_refused(
+    site: Site, job_at_10000: str, payload: pb.PayloadHeader, body: bytes, expected: str
+) -> None:
+    envelope = json_envelope(job_at_10000, body)
+    envelope.payload.CopyFrom(payload)
+    envelope.payload.size = len(body)
+    with pytest.raises(grpc.RpcError) as caught:
+        push(as_party(site, 9999, 10000), envelope, body)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert expected in caught.value.details()
+    assert "malformed payload: " in site.node_log(10000)
+
+
+def test_only_the_initiator_may_start_or_end_a_job(site: Site, job_at_10000: str) -> None:
+    """Party 10000 holds a valid certificate but did not initiate the job."""
+    stub = pb_grpc.ControlStub(as_party(site, 10000, 10000))
+    reply = stub.StartTask(pb.TaskRef(job_id=job_at_10000, component="sum_0", role="host", party=10000), timeout=10)
+    assert not reply.ok and "party 10000 is not the initiator" in reply.reason
+    reply = stub.EndJob(pb.JobEnd(job_id=job_at_10000, status="canceled", reason="nope"), timeout=10)
+    assert not reply.ok and "not the initiator" in reply.reason
+
+
+def test_a_local_caller_without_a_task_token_is_refused(site: Site) -> None:
+    credentials = grpc.local_channel_credentials(grpc.LocalConnectionType.UDS)
+    channel = grpc.secure_channel(f"unix:{task_socket(site, 10000)}", credentials)
+    stub = pb_grpc.TaskChannelStub(channel)
+    request = pb.RecvRequest(tag="x", src_party=9999, src_role="guest", timeout_s=1)
+    for metadata in ((), (("x-unseen-task-token", "forged"),)):
+        with pytest.raises(grpc.RpcError) as caught:
+            list(stub.Recv(request, metadata=metadata, timeout=10))
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "refused a local call with a missing or unknown task token" in site.node_log(10000)
