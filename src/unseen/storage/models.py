@@ -81,3 +81,18 @@ class MetricRecord(Base):
     step: Mapped[int | None] = mapped_column(Integer, default=None)
     value_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class TableRecord(Base):
+    """A table this party stores: its schema and size, never its rows (those stay in the Parquet file)."""
+
+    __tablename__ = "data_tables"
+
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)  # namespace.name
+    rows: Mapped[int] = mapped_column(Integer)
+    columns_json: Mapped[str] = mapped_column(Text)  # [{"name": ..., "dtype": ...}, ...] in file order
+    id_column: Mapped[str | None] = mapped_column(String(128), default=None)
+    label_column: Mapped[str | None] = mapped_column(String(128), default=None)
+    label_type: Mapped[str | None] = mapped_column(String(16), default=None)
+    source: Mapped[str] = mapped_column(Text, default="")  # the uploaded file's name, or the job that wrote it
+    created_at: Mapped[float] = mapped_column(Float)
