@@ -49,6 +49,13 @@ class NodeClient:
     def post(self, path: str, body: Any = None) -> Any:
         return self._request("POST", path, json=body).json()
 
+    def put(self, path: str, content: bytes, **params: Any) -> Any:
+        query = {k: v for k, v in params.items() if v is not None}
+        return self._request("PUT", path, content=content, params=query).json()
+
+    def delete(self, path: str) -> Any:
+        return self._request("DELETE", path).json()
+
     def text(self, path: str, **params: Any) -> str:
         return self._request("GET", path, params={k: v for k, v in params.items() if v is not None}).text
 

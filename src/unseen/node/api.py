@@ -12,6 +12,8 @@ from fastapi.responses import PlainTextResponse
 from unseen import __version__
 from unseen.job.config import JobConfigError, parse_job_config
 from unseen.node.auth import TokenAuth
+from unseen.node.data import DataService
+from unseen.node.data_api import data_router
 from unseen.node.service import JobRefusedError, JobService
 from unseen.storage.models import JobRecord, Status, TaskRecord
 from unseen.storage.repository import JobNotFoundError
@@ -48,7 +50,7 @@ def _job_json(job: JobRecord) -> dict[str, Any]:
     }
 
 
-def create_app(service: JobService, token: str) -> FastAPI:
+def create_app(service: JobService, token: str, data: DataService) -> FastAPI:
     app = FastAPI(title="Unseen node", version=__version__, description=f"REST API of party {service.party_id}'s node")
     public = APIRouter(prefix="/v1")
     private = APIRouter(prefix="/v1", dependencies=[Depends(TokenAuth(token))])
@@ -148,6 +150,7 @@ def create_app(service: JobService, token: str) -> FastAPI:
             )
         return "\n".join(sections)
 
+    private.include_router(data_router(data))
     app.include_router(public)
     app.include_router(private)
     return app

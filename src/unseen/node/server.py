@@ -21,12 +21,14 @@ from unseen.config.node import NodeConfig
 from unseen.node.api import create_app
 from unseen.node.audit import AuditLog
 from unseen.node.auth import ensure_api_token
+from unseen.node.data import DataService
 from unseen.node.executor import TaskExecutor
 from unseen.node.messaging import MessageRouter
 from unseen.node.rpc import ControlService, FederationService, TaskChannelService
 from unseen.node.service import JobService
 from unseen.storage.database import migrate, open_engine
 from unseen.storage.repository import NodeStore
+from unseen.storage.tables import TableStore
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT, Message
 from unseen.transport.mailbox import Mailbox
 from unseen.transport.peers import PeerClients
@@ -82,7 +84,8 @@ class Node:
         self.service = JobService(config, self.store, self.executor, self.mailbox, self.peers)
         audit = AuditLog(config.audit_dir) if config.audit_dir else None
         self.router = MessageRouter(self.service, self.mailbox, audit)
-        self.app = create_app(self.service, ensure_api_token(config.api_token_file))
+        self.data = DataService(self.store, TableStore(config.tables_dir))
+        self.app = create_app(self.service, ensure_api_token(config.api_token_file), self.data)
         self._servers: list[grpc.Server] = []
 
     def start_grpc(self) -> None:

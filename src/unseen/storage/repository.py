@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from unseen.storage.models import FINAL_STATUSES, JobRecord, MetricRecord, Status, TaskRecord
+from unseen.storage.models import FINAL_STATUSES, JobRecord, MetricRecord, Status, TableRecord, TaskRecord
 
 _ACTIVE = (Status.WAITING.value, Status.RUNNING.value)
 
@@ -180,3 +180,18 @@ class NodeStore:
             query = query.where(MetricRecord.component == component)
         with self.session() as session:
             return list(session.scalars(query))
+
+    # tables ---------------------------------------------------------------------------------------
+    def find_table(self, name: str) -> TableRecord | None:
+        with self.session() as session:
+            return session.get(TableRecord, name)
+
+    def list_tables(self) -> list[TableRecord]:
+        with self.session() as session:
+            return list(session.scalars(select(TableRecord).order_by(TableRecord.name)))
+
+    def delete_table(self, name: str) -> None:
+        with self.session() as session, session.begin():
+            record = session.get(TableRecord, name)
+            if record is not None:
+                session.delete(record)

@@ -1,0 +1,91 @@
+"""``unseen data upload|list|show|delete``: a party's own tables, at its own node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from unseen.cli.client import ClientError, client_for
+
+app = typer.Typer(help="Upload and inspect this party's tables (rows never leave the node).", no_args_is_help=True)
+
+PartyOption = Annotated[int | None, typer.Option("--party", "-p", help="the party whose node stores the table")]
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _describe(table: dict[str, Any]) -> str:
+    roles = {table["id_column"]: "id", table["label_column"]: "label"}
+    columns = ", ".join(
+        f"{c['name']}:{c['dtype']}" + (f" ({roles[c['name']]})" if c["name"] in roles else "") for c in table["columns"]
+    )
+    return f"{table['name']}: {table['rows']} rows, {len(table['columns'])} columns [{columns}]"
+
+
+@app.command()
+def upload(
+    file: Annotated[Path, typer.Option("--file", "-f", help="a CSV (with a header row) or Parquet file")],
+    table: Annotated[str, typer.Option("--table", "-t", help="name to store it under: namespace.name")],
+    id_column: Annotated[str, typer.Option(help="the column of row ids (used to align parties' rows)")] = "id",
+    label_column: Annotated[str | None, typer.Option(help="the label column, if this party holds labels")] = None,
+    label_type: Annotated[str, typer.Option(help="binary, multiclass or regression")] = "binary",
+    overwrite: Annotated[bool, typer.Option(help="replace a table of the same name")] = False,
+    party: PartyOption = None,
+) -> None:
+    """Store a file as a table at this party's node."""
+    if not file.is_file():
+        raise fail(f"file {file} not found; check the path (relative paths start from {Path.cwd()})")
+    if label_type not in ("binary", "multiclass", "regression"):
+        raise fail(f"--label-type must be binary, multiclass or regression, not '{label_type}'")
+    file_format = "parquet" if file.suffix.lower() in (".parquet", ".pq") else "csv"
+    params = {
+        "id_column": id_column,
+        "label_column": label_column,
+        "label_type": label_type,
+        "format": file_format,
+        "overwrite": str(overwrite).lower(),
+        "source": file.name,
+    }
+    try:
+        created = client_for(party).put(f"/tables/{table}", file.read_bytes(), **params)
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"uploaded {_describe(created)}")
+
+
+@app.command("list")
+def list_tables(party: PartyOption = None) -> None:
+    """Tables stored at this party."""
+    try:
+        tables = client_for(party).get("/tables")
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"{'table':<36}  {'rows':>9}  {'columns':>7}  {'id':<10}  label")
+    for table in tables:
+        typer.echo(
+            f"{table['name']:<36}  {table['rows']:>9}  {len(table['columns']):>7}  "
+            f"{table['id_column'] or '-':<10}  {table['label_column'] or '-'}"
+        )
+
+
+@app.command()
+def show(table: Annotated[str, typer.Option("--table", "-t")], party: PartyOption = None) -> None:
+    """A table's schema and size."""
+    try:
+        typer.echo(_describe(client_for(party).get(f"/tables/{table}")))
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def delete(table: Annotated[str, typer.Option("--table", "-t")], party: PartyOption = None) -> None:
+    """Delete a table from this party's node."""
+    try:
+        typer.echo(client_for(party).delete(f"/tables/{table}")["message"])
+    except ClientError as exc:
+        raise fail(str(exc)) from None

@@ -1,0 +1,1 @@
+"""Readers that turn a party's files into validated tables."""
