@@ -9,7 +9,7 @@ import time
 from unseen.datasets.upload import FileFormat, LabelType, parse_upload
 from unseen.storage.models import TableRecord
 from unseen.storage.repository import NodeStore
-from unseen.storage.tables import TableError, TableStore, parse_table_name
+from unseen.storage.tables import Table, TableError, TableStore, parse_table_name
 
 
 class TableExistsError(TableError):
@@ -53,7 +53,9 @@ class DataService:
             )
             with self.store.session() as session, session.begin():
                 session.merge(record)
-                self.tables.write(name, parsed.columns, overwrite=True)  # atomic; if it fails the row rolls back
+                self.tables.write(
+                    name, Table(parsed.columns, id_column, label_column), overwrite=True
+                )  # atomic; if it fails the row rolls back
         return record
 
     def delete(self, name: str) -> None:

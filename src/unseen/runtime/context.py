@@ -16,7 +16,7 @@ import numpy as np
 from unseen.runtime.federation import Federation
 from unseen.runtime.metrics import Metrics
 from unseen.runtime.parties import PartyRef, Role
-from unseen.storage.tables import TableStore
+from unseen.storage.tables import Table, TableStore
 from unseen.transport.codec import Value
 
 Recipients = PartyRef | Role | Sequence[PartyRef]
@@ -136,7 +136,7 @@ class Context:
         """Where a component's output slot is stored at this party: the job's namespace."""
         return f"job_{self.job_id}.{component or self.component}__{slot}"
 
-    def read_input(self, slot: str) -> dict[str, np.ndarray]:
+    def read_input(self, slot: str) -> Table:
         """The table wired to input ``slot`` in the job config (an upstream output, at this same party)."""
         reference = self.inputs.get(slot)
         if reference is None:
@@ -144,8 +144,8 @@ class Context:
         upstream, _, output = reference.partition(".")
         return self._table_store().read(self.output_table_name(output, upstream))
 
-    def write_output(self, slot: str, columns: Mapping[str, np.ndarray]) -> None:
-        self._table_store().write(self.output_table_name(slot), columns, overwrite=True)
+    def write_output(self, slot: str, table: Table | Mapping[str, np.ndarray]) -> None:
+        self._table_store().write(self.output_table_name(slot), table, overwrite=True)
 
     # namespaces ------------------------------------------------------------------------------------
     def sub(self, name: str) -> Context:

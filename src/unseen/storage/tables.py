@@ -8,6 +8,7 @@ next one's input at the same party.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -21,10 +22,56 @@ import pyarrow.parquet as pq
 
 _PART = r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}"
 _TABLE_NAME = re.compile(rf"^({_PART})\.({_PART})$")
+_META_KEY = "unseen.table"
 
 
 class TableError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class Table:
+    """Columns plus which of them are the row ids and the label, so later components need not be told."""
+
+    columns: dict[str, np.ndarray]
+    id_column: str | None = None
+    label_column: str | None = None
+
+    def __post_init__(self) -> None:
+        lengths = {len(values) for values in self.columns.values()}
+        if len(lengths) > 1:
+            raise TableError(f"columns differ in length: { {k: len(v) for k, v in self.columns.items()} }")
+        for role, column in (("id", self.id_column), ("label", self.label_column)):
+            if column is not None and column not in self.columns:
+                raise TableError(f"{role} column '{column}' is not among the columns {sorted(self.columns)}")
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        return self.columns[column]
+
+    @property
+    def rows(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    @property
+    def ids(self) -> np.ndarray:
+        if self.id_column is None:
+            raise TableError("this table has no id column")
+        return self.columns[self.id_column]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [name for name in self.columns if name not in (self.id_column, self.label_column)]
+
+    def features(self) -> np.ndarray:
+        """The feature columns as one float64 matrix (rows by features)."""
+        names = self.feature_names
+        if not names:
+            return np.zeros((self.rows, 0))
+        return np.column_stack([self.columns[name].astype(np.float64) for name in names])
+
+    def take(self, rows: np.ndarray) -> Table:
+        """The rows at ``rows`` (positions), in that order: how a PSI aligns a party's table."""
+        return Table({k: v[rows] for k, v in self.columns.items()}, self.id_column, self.label_column)
 
 
 @dataclass(frozen=True)
@@ -54,16 +101,18 @@ class TableStore:
     def exists(self, name: str) -> bool:
         return self.path(name).is_file()
 
-    def write(self, name: str, columns: Mapping[str, np.ndarray], overwrite: bool = False) -> TableInfo:
+    def write(self, name: str, data: Table | Mapping[str, np.ndarray], overwrite: bool = False) -> TableInfo:
         path = self.path(name)
         if path.exists() and not overwrite:
             raise TableError(f"table {name} already exists; choose another name or overwrite it explicitly")
-        lengths = {column: len(values) for column, values in columns.items()}
-        if not columns:
+        table_data = data if isinstance(data, Table) else Table(dict(data))
+        if not table_data.columns:
             raise TableError(f"table {name} needs at least one column")
-        if len(set(lengths.values())) != 1:
-            raise TableError(f"columns of table {name} differ in length: {lengths}")
-        table = pa.table({column: pa.array(np.asarray(values)) for column, values in columns.items()})
+        roles = {"id_column": table_data.id_column, "label_column": table_data.label_column}
+        table = pa.table(
+            {column: pa.array(np.asarray(values)) for column, values in table_data.columns.items()},
+            metadata={_META_KEY: json.dumps(roles)},
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
         os.close(fd)
@@ -74,12 +123,16 @@ class TableStore:
             Path(temporary).unlink(missing_ok=True)
         return self.info(name)
 
-    def read(self, name: str, columns: list[str] | None = None) -> dict[str, np.ndarray]:
+    def read(self, name: str) -> Table:
         path = self.path(name)
         if not path.is_file():
-            raise TableError(f"table {name} does not exist at this party; upload it first")
-        table = pq.read_table(path, columns=columns)
-        return {column: table.column(column).to_numpy() for column in table.column_names}
+            raise TableError(f"table {name} does not exist at this party; upload it first (`unseen data upload`)")
+        table = pq.read_table(path)
+        roles = json.loads((table.schema.metadata or {}).get(_META_KEY.encode(), b"{}"))
+        columns = {column: table.column(column).to_numpy(zero_copy_only=False) for column in table.column_names}
+        if roles.get("id_column"):
+            columns[roles["id_column"]] = columns[roles["id_column"]].astype(str)
+        return Table(columns, roles.get("id_column"), roles.get("label_column"))
 
     def info(self, name: str) -> TableInfo:
         schema = pq.read_schema(self.path(name))
