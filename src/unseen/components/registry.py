@@ -16,6 +16,7 @@ from unseen.components.spec import ComponentSpec
 EXTRA_COMPONENTS_ENV = "UNSEEN_COMPONENTS"
 
 _BUILTIN: dict[str, str] = {
+    "evaluation": "unseen.components.evaluation",
     "reader": "unseen.components.reader",
     "toy_secure_sum": "unseen.components.toy_secure_sum",
 }
