@@ -72,6 +72,10 @@ class NodeConfig(BaseModel):
         return self.home / "tables"
 
     @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
     def task_socket(self) -> Path:
         return socket_path(self.home / "run" / "node.sock")
 

@@ -211,6 +211,7 @@ class JobService:
             node_socket=str(self.config.task_socket),
             task_dir=TaskExecutor.task_dir_of(self.config.jobs_dir, request.job_id, request.component, me),
             tables_dir=self.config.tables_dir,
+            models_dir=self.config.models_dir,
             inputs=job.component(request.component).inputs,
         )
         try:

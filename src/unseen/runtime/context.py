@@ -16,6 +16,7 @@ import numpy as np
 from unseen.runtime.federation import Federation
 from unseen.runtime.metrics import Metrics
 from unseen.runtime.parties import PartyRef, Role
+from unseen.storage.models_store import ModelPart, ModelStore
 from unseen.storage.tables import Table, TableStore
 from unseen.transport.codec import Value
 
@@ -35,6 +36,7 @@ class Context:
         logger: logging.Logger,
         recv_timeout: float = 600.0,
         tables: TableStore | None = None,
+        models: ModelStore | None = None,
         inputs: Mapping[str, str] | None = None,
         namespace: tuple[str, ...] = (),
     ) -> None:
@@ -46,6 +48,7 @@ class Context:
         self.logger = logger
         self.recv_timeout = recv_timeout
         self.tables = tables
+        self.models = models
         self.inputs = dict(inputs or {})
         self._federation = federation
         self._namespace = namespace
@@ -147,6 +150,23 @@ class Context:
     def write_output(self, slot: str, table: Table | Mapping[str, np.ndarray]) -> None:
         self._table_store().write(self.output_table_name(slot), table, overwrite=True)
 
+    def _model_store(self) -> ModelStore:
+        if self.models is None:
+            raise RuntimeError("this context has no model storage (it runs outside a node)")
+        return self.models
+
+    def write_model(self, slot: str, part: ModelPart) -> None:
+        """Store this party's share of a model (its own coefficients only) under this component's ``slot``."""
+        self._model_store().save(self.job_id, self.component, slot, part)
+
+    def read_model(self, slot: str) -> ModelPart:
+        """The model wired to input ``slot`` (an upstream component's model output, at this same party)."""
+        reference = self.inputs.get(slot)
+        if reference is None:
+            raise KeyError(f"{self.component} has no input '{slot}' wired; inputs: {sorted(self.inputs)}")
+        upstream, _, output = reference.partition(".")
+        return self._model_store().load(self.job_id, upstream, output)
+
     # namespaces ------------------------------------------------------------------------------------
     def sub(self, name: str) -> Context:
         """A context whose tags live under ``name``: one per stage of an algorithm."""
@@ -162,6 +182,7 @@ class Context:
             logger=self.logger,
             recv_timeout=self.recv_timeout,
             tables=self.tables,
+            models=self.models,
             inputs=self.inputs,
             namespace=(*self._namespace, name),
         )

@@ -34,6 +34,7 @@ class TaskSpec(BaseModel):
     node_socket: str
     task_dir: Path
     tables_dir: Path
+    models_dir: Path
     inputs: dict[str, str] = {}  # input slot -> "<upstream component>.<output slot>"
 
     @property

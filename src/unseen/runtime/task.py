@@ -23,6 +23,7 @@ from unseen.runtime.channel import NodeChannel
 from unseen.runtime.context import Context
 from unseen.runtime.metrics import Metrics
 from unseen.runtime.spec import RESULT_FILE, TOKEN_ENV, TaskResult, TaskSpec
+from unseen.storage.models_store import ModelStore
 from unseen.storage.tables import TableStore
 
 log = logging.getLogger("unseen.task")
@@ -54,6 +55,7 @@ def run_task(spec: TaskSpec, token: str) -> None:
         logger=logging.getLogger(f"unseen.{spec.component_type}"),
         recv_timeout=spec.recv_timeout_s,
         tables=TableStore(spec.tables_dir),
+        models=ModelStore(spec.models_dir),
         inputs=spec.inputs,
     )
     try:

@@ -1,0 +1,65 @@
+"""Models at rest, in formats that run no code when loaded: JSON for structure, npz (no pickle) for arrays.
+
+Each party stores only its own part of a federated model (its own coefficients, its own trees), under
+the job and component that trained it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_PART_NAME = "part.json"
+_ARRAYS_NAME = "arrays.npz"
+
+
+@dataclass
+class ModelPart:
+    """One party's share of a model: metadata (JSON) and named arrays."""
+
+    meta: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class ModelStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def folder(self, job_id: str, component: str, slot: str) -> Path:
+        for part in (job_id, component, slot):
+            if not part or "/" in part or part.startswith("."):
+                raise ValueError(f"'{part}' cannot name a model folder")
+        return self.root / job_id / component / slot
+
+    def save(self, job_id: str, component: str, slot: str, part: ModelPart) -> Path:
+        folder = self.folder(job_id, component, slot)
+        folder.mkdir(parents=True, exist_ok=True)
+        for array in part.arrays.values():
+            if array.dtype == object:
+                raise TypeError("object arrays cannot be stored: they would need pickle to load")
+        _atomic_write(folder / _PART_NAME, json.dumps(part.meta, allow_nan=False).encode())
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz", delete=False) as handle:
+            # numpy's stub types **kwds as if they could bind allow_pickle; they are array names here.
+            np.savez(handle, allow_pickle=False, **part.arrays)  # type: ignore[arg-type]
+        os.replace(handle.name, folder / _ARRAYS_NAME)
+        return folder
+
+    def load(self, job_id: str, component: str, slot: str) -> ModelPart:
+        folder = self.folder(job_id, component, slot)
+        if not (folder / _PART_NAME).is_file():
+            raise FileNotFoundError(f"no model '{slot}' of {component} in job {job_id} at this party")
+        meta = json.loads((folder / _PART_NAME).read_text())
+        with np.load(folder / _ARRAYS_NAME, allow_pickle=False) as arrays:
+            return ModelPart(meta, {name: arrays[name] for name in arrays.files})
+
+
+def _atomic_write(path: Path, content: bytes) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
+        handle.write(content)
+    os.replace(handle.name, path)
