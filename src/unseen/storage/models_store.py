@@ -45,8 +45,7 @@ class ModelStore:
                 raise TypeError("object arrays cannot be stored: they would need pickle to load")
         _atomic_write(folder / _PART_NAME, json.dumps(part.meta, allow_nan=False).encode())
         with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz", delete=False) as handle:
-            # numpy's stub types **kwds as if they could bind allow_pickle; they are array names here.
-            np.savez(handle, allow_pickle=False, **part.arrays)  # type: ignore[arg-type]
+            np.savez(handle, allow_pickle=False, **part.arrays)
         os.replace(handle.name, folder / _ARRAYS_NAME)
         return folder
 
