@@ -115,7 +115,7 @@ def test_an_oversized_message_is_refused_at_its_header(site: Site, job_at_10000:
         push(as_party(site, 9999, 10000), envelope, b"")
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "exceeds the" in caught.value.details()
-    assert "refused an oversized message from party 9999" in site.node_log(10000)
+    assert "from party 9999: message of 1099511627776 bytes exceeds the" in site.node_log(10000)
 
 
 def test_a_truncated_message_is_refused(site: Site, job_at_10000: str) -> None:
@@ -124,7 +124,7 @@ def test_a_truncated_message_is_refused(site: Site, job_at_10000: str) -> None:
         push(as_party(site, 9999, 10000), envelope, b"1234")
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "ended after 4 of 8 declared bytes" in caught.value.details()
-    assert "refused a malformed message from party 9999" in site.node_log(10000)
+    assert "from party 9999: message body ended after 4 of 8 declared bytes" in site.node_log(10000)
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,9 @@ from unseen.components.spec import ComponentSpec
 EXTRA_COMPONENTS_ENV = "UNSEEN_COMPONENTS"
 
 _BUILTIN: dict[str, str] = {
+    "bench_transfer": "unseen.components.bench_transfer",
     "evaluation": "unseen.components.evaluation",
+    "psi": "unseen.components.psi",
     "reader": "unseen.components.reader",
     "toy_secure_sum": "unseen.components.toy_secure_sum",
 }

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, status
 from fastapi.responses import PlainTextResponse
 
 from unseen import __version__
+from unseen.board.web import mount_board
 from unseen.job.config import JobConfigError, parse_job_config
 from unseen.node.auth import TokenAuth
 from unseen.node.data import DataService
@@ -153,6 +154,7 @@ def create_app(service: JobService, token: str, data: DataService) -> FastAPI:
     private.include_router(data_router(data))
     app.include_router(public)
     app.include_router(private)
+    mount_board(app, service, token)
     return app
 
 

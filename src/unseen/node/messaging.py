@@ -1,20 +1,31 @@
 """Where a data message goes: into this party's mailbox if it is for one of its tasks, else to a peer.
 
-Every message is checked and decoded by the node that delivers it to a task, whichever way it came: a
-partner's task over mutual TLS, or a task of this same party playing another role. A message that fails a
-check is refused with a log line naming the problem, and the sending task gets the same reason.
+Messages stream through: a node forwards chunks as they arrive, and the receiving node hands them to a
+waiting task while they arrive (see ``transport.delivery``). Every check still happens, in two steps:
+
+* at the envelope, before any body byte is read: the sender is who its certificate says, the job is
+  live, both parties play their stated roles in the component, the size is within bounds, and the
+  payload header describes something decodable;
+* at the end: the body is exactly the declared size and decodes as its header says. Until then the
+  reading task cannot use the message; if a check fails, the reader gets the refusal instead.
+
+A refused message is logged with its job, tag and parties, and the sender gets the same reason.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from typing import NoReturn
 
 from unseen.node.audit import AuditLog
 from unseen.node.service import JobService
 from unseen.transport import codec
-from unseen.transport.framing import Message, to_chunks
+from unseen.transport.delivery import Delivery
+from unseen.transport.framing import Frame, FramingError, OversizedMessageError, body_frames, check_size
 from unseen.transport.mailbox import Mailbox, MailboxClosedError, MailKey
+from unseen.transport.peers import PeerError
+from unseen.transport.proto import federation_pb2 as pb
 
 log = logging.getLogger(__name__)
 
@@ -24,65 +35,110 @@ class MessageRefusedError(ValueError):
 
 
 class MalformedMessageError(MessageRefusedError):
-    """A message's payload does not decode as the type its envelope declares."""
+    """A message's framing or payload does not match what its envelope declares."""
 
 
-def mail_key(message: Message) -> MailKey:
-    e = message.envelope
+class OversizedRefusalError(MessageRefusedError):
+    """A message is larger than this node accepts."""
+
+
+def mail_key(e: pb.Envelope) -> MailKey:
     return MailKey(e.job_id, e.component, e.tag, e.src_party, e.src_role, e.dst_party, e.dst_role)
 
 
+def describe(e: pb.Envelope) -> str:
+    route = f"{e.src_role}:{e.src_party} -> {e.dst_role}:{e.dst_party}"
+    return f"'{e.tag}' of job {e.job_id} component {e.component} ({route})"
+
+
 class MessageRouter:
-    def __init__(self, service: JobService, mailbox: Mailbox[Message], audit: AuditLog | None) -> None:
+    def __init__(self, service: JobService, mailbox: Mailbox[Delivery], audit: AuditLog | None) -> None:
         self.service = service
         self.mailbox = mailbox
         self.audit = audit
 
-    def accept(self, message: Message, peer_party: int) -> None:
-        """Deliver a message that arrived from ``peer_party`` (this party, for same-party roles)."""
-        envelope = message.envelope
-        problem, refusal = None, MessageRefusedError
-        if envelope.src_party != peer_party:
-            problem = f"party {peer_party} sent a message claiming to be from party {envelope.src_party}"
-        problem = problem or self.service.inbound_problem(envelope)
-        if problem is None:
-            try:
-                value = codec.decode(envelope.payload, message.body)
-            except codec.CodecError as exc:
-                problem, refusal = f"malformed payload: {exc}", MalformedMessageError
-        if problem is not None:
-            self._refuse(problem, message, peer_party, refusal)
-        if self.audit is not None:
-            self.audit.record(envelope, value)
-        try:
-            self.mailbox.put(mail_key(message), message)
-        except MailboxClosedError as exc:
-            self._refuse(str(exc), message, peer_party)
+    @property
+    def max_bytes(self) -> int:
+        return self.service.config.max_message_bytes
 
-    def forward(self, message: Message) -> None:
-        """Send a task's message on: to this party's own mailbox, or over mutual TLS to its party's node."""
-        dst = message.envelope.dst_party
+    def check_envelope(self, envelope: pb.Envelope, sender: int, inbound: bool) -> None:
+        """The checks an envelope alone allows. ``sender`` is the proven sending party; ``inbound`` says
+        the message is for a task of this party (and must be for a live job and roles played here)."""
+        if inbound:
+            if envelope.src_party != sender:
+                self.refuse(
+                    f"party {sender} sent a message claiming to be from party {envelope.src_party}", envelope, sender
+                )
+            problem = self.service.inbound_problem(envelope)
+            if problem:
+                self.refuse(problem, envelope, sender)
+        try:
+            check_size(envelope, self.max_bytes)
+        except OversizedMessageError as exc:
+            self.refuse(str(exc), envelope, sender, OversizedRefusalError)
+        try:
+            codec.check_header(envelope.payload)
+        except codec.CodecError as exc:
+            self.refuse(f"malformed payload: {exc}", envelope, sender, MalformedMessageError)
+
+    def accept(self, envelope: pb.Envelope, frames: Iterable[Frame], peer_party: int) -> int:
+        """Receive a message for a task of this party, streaming it into the mailbox; returns its size."""
+        self.check_envelope(envelope, peer_party, inbound=True)
+        delivery = Delivery(envelope)
+        key = mail_key(envelope)
+        try:
+            self.mailbox.put(key, delivery)
+        except MailboxClosedError as exc:
+            self.refuse(str(exc), envelope, peer_party)
+        try:
+            for chunk in body_frames(frames, envelope.payload.size):
+                delivery.append(chunk)
+            if codec.needs_body_check(envelope.payload) or self.audit is not None:
+                value = codec.decode(envelope.payload, delivery.body())
+                if self.audit is not None:
+                    self.audit.record(envelope, value)
+        except (FramingError, codec.CodecError) as exc:
+            self._withdraw(key, delivery, str(exc))
+            refusal = OversizedRefusalError if isinstance(exc, OversizedMessageError) else MalformedMessageError
+            prefix = "malformed payload: " if isinstance(exc, codec.CodecError) else ""
+            self.refuse(f"{prefix}{exc}", envelope, peer_party, refusal)
+        except BaseException as exc:  # the sender's stream broke, or the node is stopping
+            self._withdraw(key, delivery, f"the message did not arrive whole: {exc}")
+            raise
+        delivery.complete()
+        return int(envelope.payload.size)
+
+    def forward(self, envelope: pb.Envelope, frames: Iterable[Frame]) -> int:
+        """Send a task's message on as it arrives: into this party's mailbox, or over mutual TLS to its node."""
+        dst = envelope.dst_party
         if dst == self.service.party_id:
-            self.accept(message, self.service.party_id)
-            return
-        chunks = to_chunks(message.envelope, message.body)
-        self.service.peers.push(dst, chunks, timeout=self.service.config.send_timeout_s)
+            return self.accept(envelope, frames, self.service.party_id)
+        self.check_envelope(envelope, self.service.party_id, inbound=False)
+        broken: list[FramingError] = []
+
+        def outgoing() -> Iterator[Frame]:
+            yield envelope
+            try:
+                yield from body_frames(frames, envelope.payload.size)
+            except FramingError as exc:  # gRPC would report only CANCELLED; keep the reason for the task
+                broken.append(exc)
+                raise
+
+        try:
+            self.service.peers.push(dst, outgoing(), timeout=self.service.config.send_timeout_s)
+        except PeerError:
+            if broken:
+                raise broken[0] from None
+            raise
+        return int(envelope.payload.size)
+
+    def _withdraw(self, key: MailKey, delivery: Delivery, reason: str) -> None:
+        delivery.fail(reason)
+        self.mailbox.discard(key, delivery)
 
     @staticmethod
-    def _refuse(
-        problem: str, message: Message, peer_party: int, refusal: type[MessageRefusedError] = MessageRefusedError
+    def refuse(
+        problem: str, envelope: pb.Envelope, sender: int, refusal: type[MessageRefusedError] = MessageRefusedError
     ) -> NoReturn:
-        e = message.envelope
-        log.warning(
-            "refused message '%s' of job %s component %s from party %d (%s:%d -> %s:%d): %s",
-            e.tag,
-            e.job_id,
-            e.component,
-            peer_party,
-            e.src_role,
-            e.src_party,
-            e.dst_role,
-            e.dst_party,
-            problem,
-        )
+        log.warning("refused message %s from party %d: %s", describe(envelope), sender, problem)
         raise refusal(problem)

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
 from unseen.node.executor import TaskExecutor, TaskIdentity
-from unseen.node.messaging import MalformedMessageError, MessageRefusedError, MessageRouter, mail_key
+from unseen.node.messaging import MalformedMessageError, MessageRefusedError, MessageRouter, OversizedRefusalError
 from unseen.node.service import JobService
 from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
-from unseen.transport.framing import FramingError, OversizedMessageError, assemble, to_chunks
+from unseen.transport.delivery import DeliveryFailedError
+from unseen.transport.framing import Frame, FramingError, header_of
 from unseen.transport.mailbox import MailboxClosedError, MailKey, ReceiveTimeoutError
+from unseen.transport.methods import federation_handler, task_channel_handler
 from unseen.transport.peers import PeerError
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
@@ -34,40 +37,57 @@ def peer_party(context: grpc.ServicerContext) -> int:
     """The party the caller's verified TLS certificate names; aborts the call if there is none."""
     certs = context.auth_context().get("x509_pem_cert") or []
     if not certs:
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, "no client certificate")
+        _abort(context, grpc.StatusCode.UNAUTHENTICATED, "no client certificate")
     try:
         return _party_of_pem(certs[0])
     except (CertificateError, ValueError) as exc:
         log.warning("refused a peer whose certificate names no party: %s", exc)
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, f"certificate names no party: {exc}")
-        raise  # unreachable: abort raises
+        _abort(context, grpc.StatusCode.UNAUTHENTICATED, f"certificate names no party: {exc}")
 
 
-def _receive(chunks: Iterator[pb.Chunk], limit: int, context: grpc.ServicerContext, who: str) -> Any:
+def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -> NoReturn:
+    context.abort(code, details)
+    raise AssertionError("context.abort returns only by raising")
+
+
+def _guard(context: grpc.ServicerContext, action: Callable[[], R]) -> R:
+    """Run ``action``, turning the federation's failures into gRPC statuses the other side can explain."""
     try:
-        return assemble(chunks, limit)
-    except OversizedMessageError as exc:
-        log.warning("refused an oversized message from %s: %s", who, exc)
-        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        return action()
+    except OversizedRefusalError as exc:
+        _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+    except (MalformedMessageError, DeliveryFailedError) as exc:
+        _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     except FramingError as exc:
-        log.warning("refused a malformed message from %s: %s", who, exc)
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        log.warning("refused a malformed frame stream: %s", exc)
+        _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    except MessageRefusedError as exc:
+        _abort(context, grpc.StatusCode.PERMISSION_DENIED, str(exc))
+    except PeerError as exc:
+        _abort(context, exc.code or grpc.StatusCode.UNAVAILABLE, str(exc))
+    except (ReceiveTimeoutError, TimeoutError) as exc:
+        _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
+    except MailboxClosedError as exc:
+        _abort(context, grpc.StatusCode.CANCELLED, str(exc))
 
 
-class FederationService(pb_grpc.FederationServicer):
+class FederationService:
+    """Messages from other parties' nodes, streamed into this party's mailbox."""
+
     def __init__(self, router: MessageRouter) -> None:
         self.router = router
 
-    def Push(self, request_iterator: Iterator[pb.Chunk], context: grpc.ServicerContext) -> pb.Ack:  # noqa: N802
+    def push(self, frames: Iterator[Frame], context: grpc.ServicerContext) -> pb.Ack:
         party = peer_party(context)
-        message = _receive(request_iterator, self.router.service.config.max_message_bytes, context, f"party {party}")
-        try:
-            self.router.accept(message, party)
-        except MalformedMessageError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except MessageRefusedError as exc:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
-        return pb.Ack(received=len(message.body))
+
+        def receive() -> pb.Ack:
+            envelope = header_of(frames)
+            return pb.Ack(received=self.router.accept(envelope, frames, party))
+
+        return _guard(context, receive)
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        return federation_handler(self.push)
 
 
 class ControlService(pb_grpc.ControlServicer):
@@ -90,94 +110,71 @@ class ControlService(pb_grpc.ControlServicer):
         return self._handle("EndJob", request, context)  # type: ignore[no-any-return]
 
 
-class TaskChannelService(pb_grpc.TaskChannelServicer):
+class TaskChannelService:
     """A task's only door to the federation: it can send and receive as itself, in its own job, and nothing else."""
 
     def __init__(self, router: MessageRouter, executor: TaskExecutor) -> None:
         self.router = router
         self.executor = executor
 
+    def handler(self) -> grpc.GenericRpcHandler:
+        return task_channel_handler(self.send, self.recv, self.log_metrics)
+
     def _identity(self, context: grpc.ServicerContext) -> TaskIdentity:
         token = dict(context.invocation_metadata()).get(TOKEN_HEADER, "")
         identity = self.executor.identity_for(str(token)) if token else None
         if identity is None:
             log.warning("refused a local call with a missing or unknown task token")
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "unknown task token")
-        assert identity is not None
+            _abort(context, grpc.StatusCode.UNAUTHENTICATED, "unknown task token")
         return identity
 
-    def Send(self, request_iterator: Iterator[pb.Chunk], context: grpc.ServicerContext) -> pb.Ack:  # noqa: N802
+    def send(self, frames: Iterator[Frame], context: grpc.ServicerContext) -> pb.Ack:
         me = self._identity(context)
-        message = _receive(request_iterator, self.router.service.config.max_message_bytes, context, f"task {me.me}")
-        e = message.envelope
-        if (e.job_id, e.component, e.src_role, e.src_party) != (
-            me.job_id,
-            me.component,
-            me.me.role.value,
-            me.me.party_id,
-        ):
-            log.warning(
-                "refused a message from task %s of job %s claiming to be %s:%d of %s/%s",
-                me.me,
-                me.job_id,
-                e.src_role,
-                e.src_party,
-                e.job_id,
-                e.component,
-            )
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, "a task may only send as itself, in its own job")
-        problem = self.router.service.route_problem(e)
-        if problem:
-            log.warning("refused a message from task %s: %s", me.me, problem)
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, problem)
-        return _guard(context, lambda: self._forward(message))
 
-    def _forward(self, message: Any) -> pb.Ack:
-        self.router.forward(message)
-        return pb.Ack(received=len(message.body))
+        def forward() -> pb.Ack:
+            e = header_of(frames)
+            claimed = (e.job_id, e.component, e.src_role, e.src_party)
+            if claimed != (me.job_id, me.component, me.me.role.value, me.me.party_id):
+                log.warning(
+                    "refused a message from task %s of job %s claiming to be %s:%d of %s/%s",
+                    me.me,
+                    me.job_id,
+                    e.src_role,
+                    e.src_party,
+                    e.job_id,
+                    e.component,
+                )
+                raise MessageRefusedError("a task may only send as itself, in its own job")
+            problem = self.router.service.route_problem(e)
+            if problem:
+                log.warning("refused a message from task %s: %s", me.me, problem)
+                raise MessageRefusedError(problem)
+            return pb.Ack(received=self.router.forward(e, frames))
 
-    def Recv(self, request: pb.RecvRequest, context: grpc.ServicerContext) -> Iterator[pb.Chunk]:  # noqa: N802
+        return _guard(context, forward)
+
+    def recv(self, request: pb.RecvRequest, context: grpc.ServicerContext) -> Iterator[Frame]:
         me = self._identity(context)
         key = MailKey(
-            me.job_id,
-            me.component,
-            request.tag,
-            request.src_party,
-            request.src_role,
-            me.me.party_id,
-            me.me.role.value,
+            me.job_id, me.component, request.tag, request.src_party, request.src_role, me.me.party_id, me.me.role.value
         )
         timeout = request.timeout_s if request.timeout_s > 0 else self.router.service.config.recv_timeout_s
-        message = _guard(context, lambda: self.router.mailbox.get(key, timeout))
-        assert mail_key(message) == key
-        yield from to_chunks(message.envelope, message.body)
+        delivery = _guard(context, lambda: self.router.mailbox.get(key, timeout))
+        yield delivery.envelope
+        chunks = delivery.chunks(self.router.service.config.send_timeout_s)
+        while True:
+            chunk = _guard(context, lambda: next(chunks, None))
+            if chunk is None:
+                return
+            yield chunk
 
-    def LogMetrics(self, request: pb.MetricBatch, context: grpc.ServicerContext) -> pb.Ack:  # noqa: N802
-        import json
-
+    def log_metrics(self, request: pb.MetricBatch, context: grpc.ServicerContext) -> pb.Ack:
         me = self._identity(context)
         try:
             points = [
                 MetricPoint(m.name, m.step if m.step >= 0 else None, json.loads(m.value_json)) for m in request.metrics
             ]
         except json.JSONDecodeError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"metric value is not JSON: {exc}")
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"metric value is not JSON: {exc}")
         self.router.service.store.add_metrics(me.job_id, me.component, me.me.role.value, me.me.party_id, points)
         return pb.Ack(received=len(points))
-
-
-def _guard(context: grpc.ServicerContext, action: Callable[[], R]) -> R:
-    """Run ``action``, turning the federation's failures into gRPC statuses the task can explain."""
-    try:
-        return action()
-    except MalformedMessageError as exc:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-    except MessageRefusedError as exc:
-        context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
-    except PeerError as exc:
-        context.abort(grpc.StatusCode.UNAVAILABLE if exc.code is None else exc.code, str(exc))
-    except ReceiveTimeoutError as exc:
-        context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
-    except MailboxClosedError as exc:
-        context.abort(grpc.StatusCode.CANCELLED, str(exc))
-    raise AssertionError("unreachable")

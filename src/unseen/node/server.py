@@ -29,7 +29,8 @@ from unseen.node.service import JobService
 from unseen.storage.database import migrate, open_engine
 from unseen.storage.repository import NodeStore
 from unseen.storage.tables import TableStore
-from unseen.transport.framing import GRPC_MESSAGE_LIMIT, Message
+from unseen.transport.delivery import Delivery
+from unseen.transport.framing import GRPC_MESSAGE_LIMIT
 from unseen.transport.mailbox import Mailbox
 from unseen.transport.peers import PeerClients
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
@@ -78,7 +79,7 @@ class Node:
         interrupted = self.store.interrupt_active(RESTART_REASON)
         if interrupted:
             log.warning("marked %d task(s) left running by a previous run as failed", interrupted)
-        self.mailbox: Mailbox[Message] = Mailbox()
+        self.mailbox: Mailbox[Delivery] = Mailbox()
         self.executor = TaskExecutor(self.store, config.jobs_dir)
         self.peers = PeerClients(config.peers, config.tls_paths)
         self.service = JobService(config, self.store, self.executor, self.mailbox, self.peers)
@@ -93,7 +94,7 @@ class Node:
         _check_port_free(config.federation_host, config.federation_port, "federation")
         key, chain, trusted = config.tls_paths.read()
         peer_server = grpc.server(ThreadPoolExecutor(max_workers=64, thread_name_prefix="peer"), options=SERVER_OPTIONS)
-        pb_grpc.add_FederationServicer_to_server(FederationService(self.router), peer_server)
+        peer_server.add_generic_rpc_handlers((FederationService(self.router).handler(),))
         pb_grpc.add_ControlServicer_to_server(ControlService(self.service), peer_server)
         credentials = grpc.ssl_server_credentials([(key, chain)], root_certificates=trusted, require_client_auth=True)
         if not peer_server.add_secure_port(f"{config.federation_host}:{config.federation_port}", credentials):
@@ -103,7 +104,7 @@ class Node:
         socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         socket_path.unlink(missing_ok=True)
         task_server = grpc.server(ThreadPoolExecutor(max_workers=64, thread_name_prefix="task"), options=SERVER_OPTIONS)
-        pb_grpc.add_TaskChannelServicer_to_server(TaskChannelService(self.router, self.executor), task_server)
+        task_server.add_generic_rpc_handlers((TaskChannelService(self.router, self.executor).handler(),))
         task_server.add_secure_port(f"unix:{socket_path}", grpc.local_server_credentials(grpc.LocalConnectionType.UDS))
         peer_server.start()
         task_server.start()

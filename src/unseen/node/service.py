@@ -21,7 +21,7 @@ from unseen.runtime.parties import PartyRef, Role
 from unseen.runtime.spec import TaskSpec
 from unseen.storage.models import Status
 from unseen.storage.repository import NodeStore
-from unseen.transport.framing import Message
+from unseen.transport.delivery import Delivery
 from unseen.transport.mailbox import Mailbox
 from unseen.transport.peers import PeerClients
 from unseen.transport.proto import federation_pb2 as pb
@@ -46,7 +46,7 @@ class JobService:
         config: NodeConfig,
         store: NodeStore,
         executor: TaskExecutor,
-        mailbox: Mailbox[Message],
+        mailbox: Mailbox[Delivery],
         peers: PeerClients,
     ) -> None:
         self.config = config

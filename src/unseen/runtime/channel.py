@@ -17,9 +17,9 @@ from unseen.runtime.parties import PartyRef
 from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
 from unseen.transport import codec
-from unseen.transport.framing import GRPC_MESSAGE_LIMIT, assemble, to_chunks
+from unseen.transport.framing import GRPC_MESSAGE_LIMIT, assemble, to_frames
+from unseen.transport.methods import log_metrics_method, recv_method, send_method
 from unseen.transport.proto import federation_pb2 as pb
-from unseen.transport.proto import federation_pb2_grpc as pb_grpc
 
 # A received message is at most what the node accepts; the node enforces the real limit.
 _RECV_LIMIT = 1 << 40
@@ -45,7 +45,9 @@ class NodeChannel:
         ]
         credentials = grpc.local_channel_credentials(grpc.LocalConnectionType.UDS)
         self._channel = grpc.secure_channel(f"unix:{socket_path}", credentials, options=options)
-        self._stub = pb_grpc.TaskChannelStub(self._channel)
+        self._send = send_method(self._channel)
+        self._recv = recv_method(self._channel)
+        self._log_metrics = log_metrics_method(self._channel)
         self._metadata = ((TOKEN_HEADER, token),)
         self._job_id = job_id
         self._component = component
@@ -70,15 +72,15 @@ class NodeChannel:
             payload=encoded.header,
         )
         try:
-            self._stub.Send(to_chunks(envelope, encoded.body), metadata=self._metadata, timeout=self._send_timeout)
+            self._send(to_frames(envelope, encoded.body), metadata=self._metadata, timeout=self._send_timeout)
         except grpc.RpcError as error:
             raise FederationError(f"sending '{tag}' to {to} failed: {_details(error)}") from None
 
     def recv(self, tag: str, frm: PartyRef, timeout: float) -> codec.Value:
         request = pb.RecvRequest(tag=tag, src_party=frm.party_id, src_role=frm.role.value, timeout_s=timeout)
         try:
-            chunks = self._stub.Recv(request, metadata=self._metadata, timeout=timeout + 30.0)
-            message = assemble(chunks, _RECV_LIMIT)
+            frames = self._recv(request, metadata=self._metadata, timeout=timeout + 30.0)
+            message = assemble(frames, _RECV_LIMIT)
         except grpc.RpcError as error:
             if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise TimeoutError(f"receiving '{tag}' from {frm}: {_details(error)}") from None
@@ -93,7 +95,7 @@ class NodeChannel:
             ]
         )
         try:
-            self._stub.LogMetrics(batch, metadata=self._metadata, timeout=30.0)
+            self._log_metrics(batch, metadata=self._metadata, timeout=30.0)
         except grpc.RpcError as error:
             raise FederationError(f"logging metrics failed: {_details(error)}") from None
 

@@ -96,6 +96,37 @@ def encode(value: Value) -> EncodedPayload:
     return _encode_json(value)
 
 
+def check_header(header: pb.PayloadHeader) -> None:
+    """Refuse, before any body byte arrives, a header that no body could make valid.
+
+    For an array this is the whole check: any bytes of the declared size are a valid array. A JSON or
+    big-integer body must still be decoded to be known good.
+    """
+    if header.kind == pb.NDARRAY:
+        if header.dtype not in ALLOWED_DTYPES:
+            raise CodecError(f"array dtype '{header.dtype}' is not allowed")
+        if len(header.shape) > MAX_NDIM:
+            raise CodecError(f"array has {len(header.shape)} dimensions; at most {MAX_NDIM} are allowed")
+        expected = math.prod(header.shape) * np.dtype(header.dtype).itemsize
+        if expected != header.size:
+            raise CodecError(
+                f"array of shape {tuple(header.shape)} and dtype {header.dtype} needs {expected} bytes, "
+                f"but the header says {header.size}"
+            )
+    elif header.kind == pb.BIGINT_VECTOR:
+        if not 1 <= header.width <= MAX_BIGINT_WIDTH:
+            raise CodecError(f"big-integer width {header.width} is outside 1..{MAX_BIGINT_WIDTH}")
+        if header.width * header.count != header.size:
+            raise CodecError(f"{header.count} integers of {header.width} bytes do not make {header.size} bytes")
+    elif header.kind != pb.JSON:
+        raise CodecError(f"unknown payload kind {header.kind}")
+
+
+def needs_body_check(header: pb.PayloadHeader) -> bool:
+    """Whether a body must be decoded to be validated (``check_header`` settles arrays alone)."""
+    return header.kind != pb.NDARRAY
+
+
 def decode(header: pb.PayloadHeader, body: bytes | memoryview) -> Value:
     """Read a body back into a value, checking it against its header first."""
     if len(body) != header.size:

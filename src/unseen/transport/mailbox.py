@@ -71,6 +71,15 @@ class Mailbox(Generic[T]):
                     raise ReceiveTimeoutError(f"no message {key.describe()} within {timeout:g} s")
                 self._cond.wait(remaining)
 
+    def discard(self, key: MailKey, item: T) -> None:
+        """Take back an item no reader has taken yet (a message refused after it was posted)."""
+        with self._cond:
+            queue = self._queues.get(key)
+            if queue is not None and item in queue:
+                queue.remove(item)
+                if not queue:
+                    del self._queues[key]
+
     def close_job(self, job_id: str, reason: str) -> None:
         """Drop a job's undelivered messages and wake its readers with ``reason``."""
         with self._cond:

@@ -14,7 +14,8 @@ from typing import Any
 import grpc
 
 from unseen.config.node import PeerConfig
-from unseen.transport.framing import GRPC_MESSAGE_LIMIT
+from unseen.transport.framing import GRPC_MESSAGE_LIMIT, Frame
+from unseen.transport.methods import push_method
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
 from unseen.transport.tls import TlsPaths, server_name
@@ -81,10 +82,9 @@ class PeerClients:
                 self._channels[party_id] = channel
             return channel
 
-    def push(self, party_id: int, chunks: Iterator[pb.Chunk], timeout: float) -> pb.Ack:
-        stub = pb_grpc.FederationStub(self.channel(party_id))
+    def push(self, party_id: int, frames: Iterator[Frame], timeout: float) -> pb.Ack:
         try:
-            ack: pb.Ack = stub.Push(chunks, timeout=timeout)
+            ack: pb.Ack = push_method(self.channel(party_id))(frames, timeout=timeout)
         except grpc.RpcError as error:
             raise describe_rpc_error(party_id, self.address(party_id), error) from None
         return ack

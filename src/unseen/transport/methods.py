@@ -1,0 +1,80 @@
+"""The streaming gRPC methods, wired with the frame codec instead of generated protobuf stubs.
+
+Method paths and message layouts are exactly those of federation.proto, so the wire is what the schema
+says; only the Python side differs: data frames skip the protobuf object model (see ``framing``). Unary
+methods (Control, LogMetrics) keep their generated stubs and handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from unseen.transport.framing import Frame, decode_frame, encode_frame
+from unseen.transport.proto import federation_pb2 as pb
+
+FEDERATION = "unseen.federation.v1.Federation"
+TASK_CHANNEL = "unseen.federation.v1.TaskChannel"
+
+PushHandler = Callable[[Iterator[Frame], grpc.ServicerContext], pb.Ack]
+SendHandler = Callable[[Iterator[Frame], grpc.ServicerContext], pb.Ack]
+RecvHandler = Callable[[pb.RecvRequest, grpc.ServicerContext], Iterator[Frame]]
+MetricsHandler = Callable[[pb.MetricBatch, grpc.ServicerContext], pb.Ack]
+
+
+def push_method(channel: grpc.Channel) -> Any:
+    return channel.stream_unary(
+        f"/{FEDERATION}/Push", request_serializer=encode_frame, response_deserializer=pb.Ack.FromString
+    )
+
+
+def send_method(channel: grpc.Channel) -> Any:
+    return channel.stream_unary(
+        f"/{TASK_CHANNEL}/Send", request_serializer=encode_frame, response_deserializer=pb.Ack.FromString
+    )
+
+
+def recv_method(channel: grpc.Channel) -> Any:
+    return channel.unary_stream(
+        f"/{TASK_CHANNEL}/Recv", request_serializer=pb.RecvRequest.SerializeToString, response_deserializer=decode_frame
+    )
+
+
+def log_metrics_method(channel: grpc.Channel) -> Any:
+    return channel.unary_unary(
+        f"/{TASK_CHANNEL}/LogMetrics",
+        request_serializer=pb.MetricBatch.SerializeToString,
+        response_deserializer=pb.Ack.FromString,
+    )
+
+
+def federation_handler(push: PushHandler) -> grpc.GenericRpcHandler:
+    return grpc.method_handlers_generic_handler(
+        FEDERATION,
+        {
+            "Push": grpc.stream_unary_rpc_method_handler(
+                push, request_deserializer=decode_frame, response_serializer=pb.Ack.SerializeToString
+            )
+        },
+    )
+
+
+def task_channel_handler(send: SendHandler, recv: RecvHandler, log_metrics: MetricsHandler) -> grpc.GenericRpcHandler:
+    return grpc.method_handlers_generic_handler(
+        TASK_CHANNEL,
+        {
+            "Send": grpc.stream_unary_rpc_method_handler(
+                send, request_deserializer=decode_frame, response_serializer=pb.Ack.SerializeToString
+            ),
+            "Recv": grpc.unary_stream_rpc_method_handler(
+                recv, request_deserializer=pb.RecvRequest.FromString, response_serializer=encode_frame
+            ),
+            "LogMetrics": grpc.unary_unary_rpc_method_handler(
+                log_metrics,
+                request_deserializer=pb.MetricBatch.FromString,
+                response_serializer=pb.Ack.SerializeToString,
+            ),
+        },
+    )
