@@ -13,9 +13,9 @@ Everything is measured in one run on this machine, so the ratios compare like wi
   after our jobs and pooled. A sweep over chunk sizes, one big message, and a Unix-socket (local
   credentials) stream show how much chunk size and TLS matter.
 * **framed hops**: the same raw server, but the bytes go through our own framing (``codec`` ->
-  ``framing.to_frames`` -> ``encode_frame`` -> ``decode_frame`` -> ``framing.assemble`` -> ``codec.decode``), over mTLS and over
-  a Unix socket. Three of them one after another is what a node-to-node message costs if the nodes added
-  nothing but store-and-forward; the gap between that row and ours is the nodes' own work.
+  ``framing.to_frames`` -> ``encode_frame`` -> ``decode_frame`` -> ``framing.assemble`` -> ``codec.decode``),
+  over mTLS and over a Unix socket. Three of them one after another is what a node-to-node message costs if
+  the nodes added nothing but store-and-forward; the gap between that row and ours is the nodes' own work.
 * **``unseen test toy``** as a user runs it: the console script in a subprocess, wall time.
 
     python benchmarks/transport.py            # 64 MiB x 5 rounds, 200 round trips, 5 toy runs each

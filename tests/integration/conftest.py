@@ -52,7 +52,9 @@ class Site:
         return StandaloneSite(self.home / "standalone")
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([UNSEEN, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [UNSEEN, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
 
     def client(self, party: int) -> NodeClient:
         config = self.standalone.node_config(party)
@@ -91,7 +93,9 @@ def make_site(tmp: Path, parties: list[int], start: bool = True, **node_options:
         for party in parties:
             site.set_node_option(party, **node_options)
     if start:
-        result = site.cli("standalone", "start", "--parties", ",".join(map(str, parties)), "--base-port", str(site.base_port))
+        result = site.cli(
+            "standalone", "start", "--parties", ",".join(map(str, parties)), "--base-port", str(site.base_port)
+        )
         assert result.returncode == 0, result.stdout + result.stderr
     return site
 

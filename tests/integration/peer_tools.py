@@ -55,8 +55,14 @@ def push(channel: grpc.Channel, envelope: pb.Envelope, body: bytes) -> pb.Ack:
 
 def json_envelope(job_id: str, body: bytes, **fields: object) -> pb.Envelope:
     values: dict[str, object] = {
-        "job_id": job_id, "component": "sum_0", "tag": "probe", "src_party": 9999, "src_role": "guest",
-        "dst_party": 10000, "dst_role": "host", "seq": 1,
+        "job_id": job_id,
+        "component": "sum_0",
+        "tag": "probe",
+        "src_party": 9999,
+        "src_role": "guest",
+        "dst_party": 10000,
+        "dst_role": "host",
+        "seq": 1,
     }
     values.update(fields)
     return pb.Envelope(payload=pb.PayloadHeader(kind=pb.JSON, size=len(body)), **values)  # type: ignore[arg-type]

@@ -100,9 +100,7 @@ def test_a_job_that_succeeds_releases_both_parties(fresh_site: Site, tmp_path: P
     assert final_job(fresh_site, 10000, job_id)["status"] == "success"
 
 
-def test_a_node_restarted_mid_job_marks_its_tasks_failed_and_keeps_its_jobs(
-    fresh_site: Site, tmp_path: Path
-) -> None:
+def test_a_node_restarted_mid_job_marks_its_tasks_failed_and_keeps_its_jobs(fresh_site: Site, tmp_path: Path) -> None:
     toy = fresh_site.cli("test", "toy", "-gid", "9999", "-hid", "10000")
     assert toy.returncode == 0
     earlier = {job["job_id"] for job in fresh_site.client(10000).get("/jobs")}

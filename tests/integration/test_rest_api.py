@@ -70,7 +70,9 @@ def test_bad_configs_are_refused_with_the_field(site: Site, overrides: dict[str,
 
 def test_a_job_for_another_initiator_is_refused_with_the_fix(site: Site) -> None:
     client = site.client(10000)
-    response = httpx.post(f"{client.base_url}/v1/jobs", json=_toy(), headers={"Authorization": f"Bearer {client.token}"})
+    response = httpx.post(
+        f"{client.base_url}/v1/jobs", json=_toy(), headers={"Authorization": f"Bearer {client.token}"}
+    )
     assert response.status_code == 409
     assert "submit it to party 9999's node" in response.json()["detail"]
 

@@ -60,7 +60,7 @@ def test_a_failed_write_leaves_the_old_table_and_no_temporary_file(tmp_path: Pat
 
 @pytest.mark.parametrize("name", ["nodot", "a.b.c", ".b", "a.", "a/b.c", "../x.y"])
 def test_bad_table_names_are_refused(name: str) -> None:
-    with pytest.raises(TableError, match="namespace.name"):
+    with pytest.raises(TableError, match=r"namespace\.name"):
         parse_table_name(name)
 
 
