@@ -169,3 +169,22 @@ def test_a_local_caller_without_a_task_token_is_refused(site: Site) -> None:
             list(stub.Recv(request, metadata=metadata, timeout=10))
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "refused a local call with a missing or unknown task token" in site.node_log(10000)
+
+
+def test_the_one_call_path_makes_the_same_checks(site: Site, job_at_10000: str) -> None:
+    """Small messages arrive as one unary PushOne; an impostor using it directly is refused the same way."""
+    push_one = as_party(site, 9999, 10000).unary_unary(
+        "/unseen.federation.v1.Federation/PushOne",
+        request_serializer=pb.Small.SerializeToString,
+        response_deserializer=pb.Ack.FromString,
+    )
+    body = b'"hi"'
+    with pytest.raises(grpc.RpcError) as caught:
+        push_one(pb.Small(header=json_envelope(job_at_10000, body, src_party=10000), data=body), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "claiming to be from party 10000" in caught.value.details()
+    with pytest.raises(grpc.RpcError) as caught:
+        push_one(pb.Small(header=json_envelope(job_at_10000, b"12345678"), data=b"1234"), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    ack = push_one(pb.Small(header=json_envelope(job_at_10000, body, tag="one"), data=body), timeout=10)
+    assert ack.received == len(body)

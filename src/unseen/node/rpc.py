@@ -86,8 +86,13 @@ class FederationService:
 
         return _guard(context, receive)
 
+    def push_one(self, request: pb.Small, context: grpc.ServicerContext) -> pb.Ack:
+        party = peer_party(context)
+        frames = [memoryview(request.data)]
+        return _guard(context, lambda: pb.Ack(received=self.router.accept(request.header, frames, party)))
+
     def handler(self) -> grpc.GenericRpcHandler:
-        return federation_handler(self.push)
+        return federation_handler(self.push, self.push_one)
 
 
 class ControlService(pb_grpc.ControlServicer):
@@ -118,7 +123,7 @@ class TaskChannelService:
         self.executor = executor
 
     def handler(self) -> grpc.GenericRpcHandler:
-        return task_channel_handler(self.send, self.recv, self.log_metrics)
+        return task_channel_handler(self.send, self.send_one, self.recv, self.log_metrics)
 
     def _identity(self, context: grpc.ServicerContext) -> TaskIdentity:
         token = dict(context.invocation_metadata()).get(TOKEN_HEADER, "")
@@ -128,28 +133,40 @@ class TaskChannelService:
             _abort(context, grpc.StatusCode.UNAUTHENTICATED, "unknown task token")
         return identity
 
+    def _check_sender(self, me: TaskIdentity, e: pb.Envelope) -> None:
+        claimed = (e.job_id, e.component, e.src_role, e.src_party)
+        if claimed != (me.job_id, me.component, me.me.role.value, me.me.party_id):
+            log.warning(
+                "refused a message from task %s of job %s claiming to be %s:%d of %s/%s",
+                me.me,
+                me.job_id,
+                e.src_role,
+                e.src_party,
+                e.job_id,
+                e.component,
+            )
+            raise MessageRefusedError("a task may only send as itself, in its own job")
+        problem = self.router.service.route_problem(e)
+        if problem:
+            log.warning("refused a message from task %s: %s", me.me, problem)
+            raise MessageRefusedError(problem)
+
     def send(self, frames: Iterator[Frame], context: grpc.ServicerContext) -> pb.Ack:
         me = self._identity(context)
 
         def forward() -> pb.Ack:
-            e = header_of(frames)
-            claimed = (e.job_id, e.component, e.src_role, e.src_party)
-            if claimed != (me.job_id, me.component, me.me.role.value, me.me.party_id):
-                log.warning(
-                    "refused a message from task %s of job %s claiming to be %s:%d of %s/%s",
-                    me.me,
-                    me.job_id,
-                    e.src_role,
-                    e.src_party,
-                    e.job_id,
-                    e.component,
-                )
-                raise MessageRefusedError("a task may only send as itself, in its own job")
-            problem = self.router.service.route_problem(e)
-            if problem:
-                log.warning("refused a message from task %s: %s", me.me, problem)
-                raise MessageRefusedError(problem)
-            return pb.Ack(received=self.router.forward(e, frames))
+            envelope = header_of(frames)
+            self._check_sender(me, envelope)
+            return pb.Ack(received=self.router.forward(envelope, frames))
+
+        return _guard(context, forward)
+
+    def send_one(self, request: pb.Small, context: grpc.ServicerContext) -> pb.Ack:
+        me = self._identity(context)
+
+        def forward() -> pb.Ack:
+            self._check_sender(me, request.header)
+            return pb.Ack(received=self.router.forward(request.header, [memoryview(request.data)]))
 
         return _guard(context, forward)
 

@@ -17,8 +17,8 @@ from unseen.runtime.parties import PartyRef
 from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
 from unseen.transport import codec
-from unseen.transport.framing import GRPC_MESSAGE_LIMIT, assemble, to_frames
-from unseen.transport.methods import log_metrics_method, recv_method, send_method
+from unseen.transport.framing import CHUNK_SIZE, GRPC_MESSAGE_LIMIT, assemble, to_frames
+from unseen.transport.methods import log_metrics_method, recv_method, send_method, send_one_method
 from unseen.transport.proto import federation_pb2 as pb
 
 # A received message is at most what the node accepts; the node enforces the real limit.
@@ -46,6 +46,7 @@ class NodeChannel:
         credentials = grpc.local_channel_credentials(grpc.LocalConnectionType.UDS)
         self._channel = grpc.secure_channel(f"unix:{socket_path}", credentials, options=options)
         self._send = send_method(self._channel)
+        self._send_one = send_one_method(self._channel)
         self._recv = recv_method(self._channel)
         self._log_metrics = log_metrics_method(self._channel)
         self._metadata = ((TOKEN_HEADER, token),)
@@ -72,7 +73,11 @@ class NodeChannel:
             payload=encoded.header,
         )
         try:
-            self._send(to_frames(envelope, encoded.body), metadata=self._metadata, timeout=self._send_timeout)
+            if encoded.header.size <= CHUNK_SIZE:  # one unary call: a stream costs a thread and milliseconds
+                small = pb.Small(header=envelope, data=bytes(encoded.body))
+                self._send_one(small, metadata=self._metadata, timeout=self._send_timeout)
+            else:
+                self._send(to_frames(envelope, encoded.body), metadata=self._metadata, timeout=self._send_timeout)
         except grpc.RpcError as error:
             raise FederationError(f"sending '{tag}' to {to} failed: {_details(error)}") from None
 

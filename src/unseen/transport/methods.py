@@ -20,6 +20,7 @@ TASK_CHANNEL = "unseen.federation.v1.TaskChannel"
 
 PushHandler = Callable[[Iterator[Frame], grpc.ServicerContext], pb.Ack]
 SendHandler = Callable[[Iterator[Frame], grpc.ServicerContext], pb.Ack]
+OneHandler = Callable[[pb.Small, grpc.ServicerContext], pb.Ack]
 RecvHandler = Callable[[pb.RecvRequest, grpc.ServicerContext], Iterator[Frame]]
 MetricsHandler = Callable[[pb.MetricBatch, grpc.ServicerContext], pb.Ack]
 
@@ -27,6 +28,20 @@ MetricsHandler = Callable[[pb.MetricBatch, grpc.ServicerContext], pb.Ack]
 def push_method(channel: grpc.Channel) -> Any:
     return channel.stream_unary(
         f"/{FEDERATION}/Push", request_serializer=encode_frame, response_deserializer=pb.Ack.FromString
+    )
+
+
+def push_one_method(channel: grpc.Channel) -> Any:
+    return channel.unary_unary(
+        f"/{FEDERATION}/PushOne", request_serializer=pb.Small.SerializeToString, response_deserializer=pb.Ack.FromString
+    )
+
+
+def send_one_method(channel: grpc.Channel) -> Any:
+    return channel.unary_unary(
+        f"/{TASK_CHANNEL}/SendOne",
+        request_serializer=pb.Small.SerializeToString,
+        response_deserializer=pb.Ack.FromString,
     )
 
 
@@ -50,24 +65,34 @@ def log_metrics_method(channel: grpc.Channel) -> Any:
     )
 
 
-def federation_handler(push: PushHandler) -> grpc.GenericRpcHandler:
+def _one(handler: OneHandler) -> grpc.RpcMethodHandler:
+    return grpc.unary_unary_rpc_method_handler(
+        handler, request_deserializer=pb.Small.FromString, response_serializer=pb.Ack.SerializeToString
+    )
+
+
+def federation_handler(push: PushHandler, push_one: OneHandler) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(
         FEDERATION,
         {
             "Push": grpc.stream_unary_rpc_method_handler(
                 push, request_deserializer=decode_frame, response_serializer=pb.Ack.SerializeToString
-            )
+            ),
+            "PushOne": _one(push_one),
         },
     )
 
 
-def task_channel_handler(send: SendHandler, recv: RecvHandler, log_metrics: MetricsHandler) -> grpc.GenericRpcHandler:
+def task_channel_handler(
+    send: SendHandler, send_one: OneHandler, recv: RecvHandler, log_metrics: MetricsHandler
+) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(
         TASK_CHANNEL,
         {
             "Send": grpc.stream_unary_rpc_method_handler(
                 send, request_deserializer=decode_frame, response_serializer=pb.Ack.SerializeToString
             ),
+            "SendOne": _one(send_one),
             "Recv": grpc.unary_stream_rpc_method_handler(
                 recv, request_deserializer=pb.RecvRequest.FromString, response_serializer=encode_frame
             ),

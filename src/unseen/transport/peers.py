@@ -15,7 +15,7 @@ import grpc
 
 from unseen.config.node import PeerConfig
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT, Frame
-from unseen.transport.methods import push_method
+from unseen.transport.methods import push_method, push_one_method
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
 from unseen.transport.tls import TlsPaths, server_name
@@ -85,6 +85,13 @@ class PeerClients:
     def push(self, party_id: int, frames: Iterator[Frame], timeout: float) -> pb.Ack:
         try:
             ack: pb.Ack = push_method(self.channel(party_id))(frames, timeout=timeout)
+        except grpc.RpcError as error:
+            raise describe_rpc_error(party_id, self.address(party_id), error) from None
+        return ack
+
+    def push_one(self, party_id: int, message: pb.Small, timeout: float) -> pb.Ack:
+        try:
+            ack: pb.Ack = push_one_method(self.channel(party_id))(message, timeout=timeout)
         except grpc.RpcError as error:
             raise describe_rpc_error(party_id, self.address(party_id), error) from None
         return ack

@@ -40,6 +40,11 @@ class FederationStub:
                 request_serializer=federation__pb2.Chunk.SerializeToString,
                 response_deserializer=federation__pb2.Ack.FromString,
                 _registered_method=True)
+        self.PushOne = channel.unary_unary(
+                '/unseen.federation.v1.Federation/PushOne',
+                request_serializer=federation__pb2.Small.SerializeToString,
+                response_deserializer=federation__pb2.Ack.FromString,
+                _registered_method=True)
 
 
 class FederationServicer:
@@ -52,12 +57,23 @@ class FederationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PushOne(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FederationServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Push': grpc.stream_unary_rpc_method_handler(
                     servicer.Push,
                     request_deserializer=federation__pb2.Chunk.FromString,
+                    response_serializer=federation__pb2.Ack.SerializeToString,
+            ),
+            'PushOne': grpc.unary_unary_rpc_method_handler(
+                    servicer.PushOne,
+                    request_deserializer=federation__pb2.Small.FromString,
                     response_serializer=federation__pb2.Ack.SerializeToString,
             ),
     }
@@ -88,6 +104,33 @@ class Federation:
             target,
             '/unseen.federation.v1.Federation/Push',
             federation__pb2.Chunk.SerializeToString,
+            federation__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushOne(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/unseen.federation.v1.Federation/PushOne',
+            federation__pb2.Small.SerializeToString,
             federation__pb2.Ack.FromString,
             options,
             channel_credentials,
@@ -315,6 +358,11 @@ class TaskChannelStub:
                 request_serializer=federation__pb2.Chunk.SerializeToString,
                 response_deserializer=federation__pb2.Ack.FromString,
                 _registered_method=True)
+        self.SendOne = channel.unary_unary(
+                '/unseen.federation.v1.TaskChannel/SendOne',
+                request_serializer=federation__pb2.Small.SerializeToString,
+                response_deserializer=federation__pb2.Ack.FromString,
+                _registered_method=True)
         self.Recv = channel.unary_stream(
                 '/unseen.federation.v1.TaskChannel/Recv',
                 request_serializer=federation__pb2.RecvRequest.SerializeToString,
@@ -331,6 +379,12 @@ class TaskChannelServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Send(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendOne(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -354,6 +408,11 @@ def add_TaskChannelServicer_to_server(servicer, server):
             'Send': grpc.stream_unary_rpc_method_handler(
                     servicer.Send,
                     request_deserializer=federation__pb2.Chunk.FromString,
+                    response_serializer=federation__pb2.Ack.SerializeToString,
+            ),
+            'SendOne': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendOne,
+                    request_deserializer=federation__pb2.Small.FromString,
                     response_serializer=federation__pb2.Ack.SerializeToString,
             ),
             'Recv': grpc.unary_stream_rpc_method_handler(
@@ -393,6 +452,33 @@ class TaskChannel:
             target,
             '/unseen.federation.v1.TaskChannel/Send',
             federation__pb2.Chunk.SerializeToString,
+            federation__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendOne(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/unseen.federation.v1.TaskChannel/SendOne',
+            federation__pb2.Small.SerializeToString,
             federation__pb2.Ack.FromString,
             options,
             channel_credentials,

@@ -36,6 +36,7 @@ class FederationStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> FederationAsyncStub: ...
     Push: _grpc.StreamUnaryMultiCallable[_federation_pb2.Chunk, _federation_pb2.Ack]
+    PushOne: _grpc.UnaryUnaryMultiCallable[_federation_pb2.Small, _federation_pb2.Ack]
 
 @_typing.type_check_only
 class FederationAsyncStub(FederationStub):
@@ -43,6 +44,7 @@ class FederationAsyncStub(FederationStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Push: _aio.StreamUnaryMultiCallable[_federation_pb2.Chunk, _federation_pb2.Ack]  # type: ignore[assignment]
+    PushOne: _aio.UnaryUnaryMultiCallable[_federation_pb2.Small, _federation_pb2.Ack]  # type: ignore[assignment]
 
 class FederationServicer(metaclass=_abc_1.ABCMeta):
     """Node to node, over mutual TLS: data messages between tasks of a job."""
@@ -51,6 +53,13 @@ class FederationServicer(metaclass=_abc_1.ABCMeta):
     def Push(
         self,
         request_iterator: _MaybeAsyncIterator[_federation_pb2.Chunk],
+        context: _ServicerContext,
+    ) -> _typing.Union[_federation_pb2.Ack, _abc.Awaitable[_federation_pb2.Ack]]: ...
+
+    @_abc_1.abstractmethod
+    def PushOne(
+        self,
+        request: _federation_pb2.Small,
         context: _ServicerContext,
     ) -> _typing.Union[_federation_pb2.Ack, _abc.Awaitable[_federation_pb2.Ack]]: ...
 
@@ -111,6 +120,7 @@ class TaskChannelStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> TaskChannelAsyncStub: ...
     Send: _grpc.StreamUnaryMultiCallable[_federation_pb2.Chunk, _federation_pb2.Ack]
+    SendOne: _grpc.UnaryUnaryMultiCallable[_federation_pb2.Small, _federation_pb2.Ack]
     Recv: _grpc.UnaryStreamMultiCallable[_federation_pb2.RecvRequest, _federation_pb2.Chunk]
     LogMetrics: _grpc.UnaryUnaryMultiCallable[_federation_pb2.MetricBatch, _federation_pb2.Ack]
 
@@ -118,6 +128,7 @@ class TaskChannelStub:
 class TaskChannelAsyncStub(TaskChannelStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Send: _aio.StreamUnaryMultiCallable[_federation_pb2.Chunk, _federation_pb2.Ack]  # type: ignore[assignment]
+    SendOne: _aio.UnaryUnaryMultiCallable[_federation_pb2.Small, _federation_pb2.Ack]  # type: ignore[assignment]
     Recv: _aio.UnaryStreamMultiCallable[_federation_pb2.RecvRequest, _federation_pb2.Chunk]  # type: ignore[assignment]
     LogMetrics: _aio.UnaryUnaryMultiCallable[_federation_pb2.MetricBatch, _federation_pb2.Ack]  # type: ignore[assignment]
 
@@ -126,6 +137,13 @@ class TaskChannelServicer(metaclass=_abc_1.ABCMeta):
     def Send(
         self,
         request_iterator: _MaybeAsyncIterator[_federation_pb2.Chunk],
+        context: _ServicerContext,
+    ) -> _typing.Union[_federation_pb2.Ack, _abc.Awaitable[_federation_pb2.Ack]]: ...
+
+    @_abc_1.abstractmethod
+    def SendOne(
+        self,
+        request: _federation_pb2.Small,
         context: _ServicerContext,
     ) -> _typing.Union[_federation_pb2.Ack, _abc.Awaitable[_federation_pb2.Ack]]: ...
 
