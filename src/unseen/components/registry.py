@@ -18,6 +18,7 @@ EXTRA_COMPONENTS_ENV = "UNSEEN_COMPONENTS"
 _BUILTIN: dict[str, str] = {
     "bench_transfer": "unseen.components.bench_transfer",
     "evaluation": "unseen.components.evaluation",
+    "feature_scale": "unseen.components.feature_scale",
     "psi": "unseen.components.psi",
     "reader": "unseen.components.reader",
     "toy_secure_sum": "unseen.components.toy_secure_sum",
