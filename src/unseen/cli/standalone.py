@@ -67,6 +67,7 @@ def start(
     typer.echo(f"standalone site started under {site.root}:")
     _print_table(site, config.parties)
     typer.echo("try it: unseen test toy -gid 10000 -hid 10000")
+    typer.echo("board:  unseen board open  (each node's board URL, and the first admin password)")
 
 
 @app.command()

@@ -1,0 +1,239 @@
+// The component page: draws its metrics with ECharts (only the charts the component logged), follows its
+// log while the task runs (reading from an offset, so each poll sends only new lines), and refreshes task
+// states until every task has ended.
+"use strict";
+
+(() => {
+  const page = document.getElementById("page");
+  const el = Board.el;
+  const api = `/board/api/jobs/${encodeURIComponent(page.dataset.job)}/components/${encodeURIComponent(page.dataset.component)}`;
+  const GRID = { left: 60, right: 24, top: 40, bottom: 50 };
+  // Colour-blind-friendly, distinct on white; charts are redrawn whole, without animation, as data arrives.
+  const BASE = {
+    animation: false,
+    color: ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#0891b2", "#db2777", "#65a30d", "#475569"],
+    textStyle: { fontFamily: "system-ui, sans-serif" },
+  };
+  let metricsSeen = -1;
+
+  // Tooltips are built here from classes in board.css: ECharts' default tooltip markup uses inline style
+  // attributes, which the board's Content-Security-Policy (style-src 'self') refuses. Text is escaped.
+  const encode = (text) => echarts.format.encodeHTML(String(text));
+  const number = (value) =>
+    typeof value === "number" && !Number.isInteger(value) ? String(Number(value.toPrecision(4))) : encode(value);
+  const dot = (p) => `<span class="tt-dot tt-c${p.seriesIndex % BASE.color.length}"></span>`;
+  const head = (text) => `<div class="tt-head">${text}</div>`;
+  const line = (p, value) =>
+    `<div class="tt-row">${dot(p)}<span class="tt-name">${encode(p.seriesName)}</span><b>${number(value)}</b></div>`;
+
+  function axisTooltip(xName) {
+    return (params) => head(`${encode(xName)} ${number(params[0]?.axisValue ?? "")}`) + params.map((p) => line(p, p.value[1])).join("");
+  }
+
+  function axis(name, extra) {
+    return { type: "value", name, nameLocation: "middle", nameGap: 30, ...extra };
+  }
+
+  function lineOption(spec) {
+    return {
+      grid: GRID,
+      tooltip: { trigger: "axis", formatter: axisTooltip(spec.x_label) },
+      legend: { top: 0, type: "scroll" },
+      xAxis: axis(spec.x_label, { minInterval: 1, min: "dataMin", max: "dataMax" }),
+      yAxis: { type: "value", scale: true },
+      series: spec.series.map((s) => ({
+        name: s.name,
+        type: "line",
+        data: s.points,
+        showSymbol: s.points.length <= 50,
+        emphasis: { focus: "series" },
+      })),
+    };
+  }
+
+  function rocOption(spec) {
+    return {
+      grid: GRID,
+      tooltip: { trigger: "axis", formatter: axisTooltip("false positive rate") },
+      legend: { top: 0, type: "scroll" },
+      xAxis: axis("false positive rate", { min: 0, max: 1 }),
+      yAxis: axis("true positive rate", { min: 0, max: 1, nameGap: 40 }),
+      series: [
+        ...spec.series.map((s) => ({
+          name: `${s.name} (AUC ${s.auc.toFixed(3)})`,
+          type: "line",
+          data: s.points,
+          showSymbol: false,
+          areaStyle: { opacity: 0.08 },
+        })),
+        {
+          name: "chance",
+          type: "line",
+          data: [
+            [0, 0],
+            [1, 1],
+          ],
+          showSymbol: false,
+          silent: true,
+          tooltip: { show: false },
+          lineStyle: { type: "dashed", color: "#9aa6b8", width: 1 },
+          itemStyle: { color: "#9aa6b8" },
+        },
+      ],
+    };
+  }
+
+  function ksOption(spec) {
+    const series = [];
+    for (const s of spec.series) {
+      const zip = (ys) => s.threshold.map((t, i) => [t, ys[i]]);
+      series.push({
+        name: `${s.name} TPR`,
+        type: "line",
+        data: zip(s.tpr),
+        showSymbol: false,
+        markLine: {
+          symbol: "none",
+          lineStyle: { type: "dashed", color: "#dc2626" },
+          label: { formatter: `KS ${s.ks.toFixed(3)}` },
+          data: [{ xAxis: s.at }],
+        },
+      });
+      series.push({ name: `${s.name} FPR`, type: "line", data: zip(s.fpr), showSymbol: false });
+    }
+    return {
+      grid: GRID,
+      tooltip: { trigger: "axis", formatter: axisTooltip("threshold") },
+      legend: { top: 0, type: "scroll" },
+      xAxis: axis("threshold", { scale: true }),
+      yAxis: axis("rate", { min: 0, max: 1, nameGap: 40 }),
+      series,
+    };
+  }
+
+  function confusionOption(spec) {
+    const data = [];
+    let top = 0;
+    spec.matrix.forEach((row, actual) =>
+      row.forEach((count, predicted) => {
+        data.push([predicted, actual, count]);
+        top = Math.max(top, count);
+      }),
+    );
+    return {
+      grid: { left: 70, right: 24, top: 20, bottom: 80 },
+      tooltip: {
+        formatter: (p) =>
+          head(`actual ${encode(spec.labels[p.value[1]])}, predicted ${encode(spec.labels[p.value[0]])}`) +
+          `<div class="tt-row">count <b>${number(p.value[2])}</b></div>`,
+      },
+      xAxis: { type: "category", data: spec.labels, name: "predicted", nameLocation: "middle", nameGap: 26 },
+      yAxis: { type: "category", data: spec.labels, name: "actual", nameLocation: "middle", nameGap: 50, inverse: true },
+      visualMap: {
+        min: 0,
+        max: top || 1,
+        calculable: false,
+        orient: "horizontal",
+        left: "center",
+        bottom: 0,
+        itemHeight: 120,
+        inRange: { color: ["#eef4ff", "#2563eb", "#1e3a8a"] },
+      },
+      series: [{ type: "heatmap", data, label: { show: true }, emphasis: { itemStyle: { borderColor: "#111", borderWidth: 1 } } }],
+    };
+  }
+
+  const OPTIONS = { line: lineOption, roc: rocOption, ks: ksOption, confusion: confusionOption };
+
+  function drawCharts(metrics) {
+    if (metrics.count === metricsSeen) return;
+    metricsSeen = metrics.count;
+    const container = document.getElementById("charts");
+    for (const spec of metrics.charts) {
+      let figure = document.getElementById(`chart-${spec.id}`);
+      if (!figure) {
+        figure = el(
+          "figure",
+          { class: "chart", id: `chart-${spec.id}`, "data-kind": spec.kind, "data-metric": spec.metric },
+          el("figcaption", {}, spec.title),
+          el("div", { class: "plot" }),
+        );
+        container.append(figure);
+      }
+      figure.querySelector("figcaption").textContent = spec.title;
+      const plot = figure.querySelector(".plot");
+      const chart = echarts.getInstanceByDom(plot) || echarts.init(plot, null, { renderer: "canvas" });
+      chart.setOption({ ...BASE, ...OPTIONS[spec.kind](spec) }, true);
+    }
+    const values = document.getElementById("values");
+    values.classList.toggle("hidden", !metrics.values.length);
+    values.tBodies[0].replaceChildren(
+      ...metrics.values.map((v) =>
+        el("tr", {}, el("td", { class: "mono" }, v.name), el("td", {}, v.who), el("td", { class: "mono" }, v.value)),
+      ),
+    );
+    document.getElementById("other").replaceChildren(
+      ...metrics.other.map((o) =>
+        el(
+          "details",
+          { class: "json" },
+          el(
+            "summary",
+            {},
+            el("span", { class: "mono" }, o.name),
+            " ",
+            el("span", { class: "muted" }, o.step === null ? o.who : `${o.who}, step ${o.step}`),
+          ),
+          el("pre", { class: "code" }, o.text),
+        ),
+      ),
+    );
+    document.getElementById("no-metrics").classList.toggle("hidden", metrics.count > 0);
+  }
+
+  window.addEventListener("resize", () => {
+    for (const plot of document.querySelectorAll(".chart .plot")) echarts.getInstanceByDom(plot)?.resize();
+  });
+
+  // --- the log: one tab per task of this component on this node -------------------------------------------
+  const logEl = document.getElementById("log");
+  const logState = document.getElementById("log-state");
+  let logPoller = null;
+
+  function followLog(tab) {
+    if (logPoller) logPoller.stop();
+    for (const other of document.querySelectorAll("#log-tabs .tab")) other.classList.toggle("active", other === tab);
+    document.getElementById("log-download").href = tab.dataset.download;
+    logEl.replaceChildren();
+    let offset = -1;
+    logPoller = Board.poll(async () => {
+      const chunk = await Board.getJSON(`${tab.dataset.api}&offset=${offset}`);
+      if (offset < 0 && chunk.skipped) {
+        logEl.append(`… ${chunk.skipped} earlier bytes are not shown here: download the whole log.\n`);
+      }
+      const atBottom = logEl.scrollTop + logEl.clientHeight >= logEl.scrollHeight - 30;
+      if (chunk.text) logEl.append(chunk.text);
+      if (atBottom) logEl.scrollTop = logEl.scrollHeight;
+      offset = chunk.offset;
+      const done = chunk.final && chunk.offset >= chunk.size;
+      logState.textContent = done ? `task ${chunk.status}; log complete` : `following · ${Board.clock()}`;
+      return !done;
+    }, 1000);
+    logPoller.now();
+  }
+
+  const tabs = document.querySelectorAll("#log-tabs .tab");
+  for (const tab of tabs) tab.addEventListener("click", () => followLog(tab));
+  if (tabs.length) followLog(tabs[0]);
+
+  // --- states and metrics -----------------------------------------------------------------------------------
+  async function refresh() {
+    const c = await Board.getJSON(api);
+    Board.setBadge(document.getElementById("component-status"), c.status);
+    Board.updateTasks(document.getElementById("tasks"), c.tasks);
+    drawCharts(c.metrics);
+    if (c.logs.length && !logEl) location.reload(); // a task started here: show its log
+    return !c.final;
+  }
+  Board.poll(refresh, 2000).now();
+})();

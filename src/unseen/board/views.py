@@ -1,0 +1,548 @@
+"""What the board shows, computed from the node's own records.
+
+Plain functions from database rows to JSON-ready dicts, shared by the server-rendered pages and the JSON
+endpoints the pages poll, so a page and its live updates always agree. Times are formatted here, once, so
+the first render and every refresh print them the same way. Nothing here writes anything.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unseen.storage.models import FINAL_STATUSES, JobRecord, MetricRecord, Status, TableRecord, TaskRecord
+from unseen.storage.tables import TableError, TableStore
+
+FINAL = frozenset(s.value for s in FINAL_STATUSES)
+STATES = [s.value for s in Status]
+LOG_CHUNK_MAX = 256 * 1024
+CURVE_MAX_POINTS = 2000
+OTHER_JSON_MAX_CHARS = 20_000
+_CHART_ORDER = {"line": 0, "roc": 1, "ks": 2, "confusion": 3}
+_TASK_FILES_SHOWN_ELSEWHERE = {"task.json", "task.log", "result.json"}
+
+
+# --- formatting ---------------------------------------------------------------------------------------------
+
+
+def fmt_time(timestamp: float | None) -> str:
+    """The node's local time, as the CLI prints it, or an empty string for 'not yet'."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp)) if timestamp else ""
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _duration(started: float | None, ended: float | None, now: float) -> float | None:
+    if started is None:
+        return None
+    return (ended or now) - started
+
+
+def config_of(job: JobRecord) -> dict[str, Any]:
+    """The job config as stored; read as plain JSON so a job whose plug-in component is gone still shows."""
+    try:
+        config = json.loads(job.config_json)
+    except ValueError:
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _components_of(config: dict[str, Any]) -> list[dict[str, Any]]:
+    components = config.get("components")
+    return [c for c in components if isinstance(c, dict) and "name" in c] if isinstance(components, list) else []
+
+
+def _parties_of(config: dict[str, Any]) -> list[dict[str, Any]]:
+    parties = config.get("parties")
+    if not isinstance(parties, dict):
+        return []
+    return [{"role": str(role), "parties": list(ids)} for role, ids in parties.items() if isinstance(ids, list)]
+
+
+# --- jobs ---------------------------------------------------------------------------------------------------
+
+
+def job_row(job: JobRecord, now: float) -> dict[str, Any]:
+    """One line of the jobs page."""
+    config = config_of(job)
+    parties = _parties_of(config)
+    duration = _duration(job.started_at, job.ended_at, now)
+    return {
+        "job_id": job.job_id,
+        "name": job.name,
+        "status": job.status,
+        "final": job.status in FINAL,
+        "reason": job.reason,
+        "initiator_party": job.initiator_party,
+        "is_initiator": job.is_initiator,
+        "parties": parties,
+        "parties_text": " · ".join(f"{p['role']} {', '.join(map(str, p['parties']))}" for p in parties),
+        "components": len(_components_of(config)),
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "ended_at": job.ended_at,
+        "duration_s": duration,
+        "created": fmt_time(job.created_at),
+        "started": fmt_time(job.started_at),
+        "ended": fmt_time(job.ended_at),
+        "duration": fmt_duration(duration),
+        "url": f"/board/jobs/{job.job_id}",
+    }
+
+
+def matches(job: JobRecord, query: str) -> bool:
+    """Search by job id or name, case-insensitively."""
+    needle = query.strip().lower()
+    return not needle or needle in job.job_id.lower() or needle in (job.name or "").lower()
+
+
+def task_view(task: TaskRecord, now: float, local_party: int) -> dict[str, Any]:
+    duration = _duration(task.started_at, task.ended_at, now)
+    return {
+        "component": task.component,
+        "role": task.role,
+        "party_id": task.party_id,
+        "status": task.status,
+        "final": task.status in FINAL,
+        "reason": task.reason,
+        "exit_code": task.exit_code,
+        "started_at": task.started_at,
+        "ended_at": task.ended_at,
+        "started": fmt_time(task.started_at),
+        "ended": fmt_time(task.ended_at),
+        "duration": fmt_duration(duration),
+        "local": task.party_id == local_party,
+        "has_log": task.party_id == local_party and bool(task.log_path),
+    }
+
+
+def component_status(statuses: Iterable[str]) -> str:
+    """One state for a component from its tasks' states: the one a person needs to notice first."""
+    found = list(statuses)
+    if not found:
+        return Status.WAITING.value
+    for worst in (Status.FAILED, Status.TIMEOUT, Status.RUNNING):
+        if worst.value in found:
+            return worst.value
+    if all(s == Status.SUCCESS.value for s in found):
+        return Status.SUCCESS.value
+    if Status.CANCELED.value in found:
+        return Status.CANCELED.value
+    if Status.SUCCESS.value in found:
+        return Status.RUNNING.value  # some parties done, others about to start
+    return Status.WAITING.value
+
+
+def _producers(component: dict[str, Any]) -> list[str]:
+    inputs = component.get("inputs")
+    if not isinstance(inputs, dict):
+        return []
+    return list(dict.fromkeys(str(ref).partition(".")[0] for ref in inputs.values()))
+
+
+def dag_layout(components: Sequence[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """(column, row) of each component: columns are topological levels (longest path from a source).
+
+    Rows keep the config's order within a level, so the picture is the same on every refresh and node.
+    """
+    names = [str(c["name"]) for c in components]
+    upstream = {str(c["name"]): [p for p in _producers(c) if p in names] for c in components}
+    level: dict[str, int] = {}
+
+    def level_of(name: str, path: frozenset[str]) -> int:
+        if name in level:
+            return level[name]
+        if name in path:  # a cycle cannot pass validation; never loop on a damaged record
+            return 0
+        parents = upstream.get(name, [])
+        level[name] = 1 + max((level_of(p, path | {name}) for p in parents), default=-1)
+        return level[name]
+
+    rows: dict[int, int] = {}
+    layout: dict[str, tuple[int, int]] = {}
+    for name in names:
+        column = level_of(name, frozenset())
+        layout[name] = (column, rows.get(column, 0))
+        rows[column] = rows.get(column, 0) + 1
+    return layout
+
+
+def job_detail(job: JobRecord, tasks: Sequence[TaskRecord], now: float, local_party: int) -> dict[str, Any]:
+    """The job page: the job, its DAG with a state per component, and every party's tasks."""
+    config = config_of(job)
+    components = _components_of(config)
+    layout = dag_layout(components)
+    by_component: dict[str, list[dict[str, Any]]] = {}
+    for task in tasks:
+        by_component.setdefault(task.component, []).append(task_view(task, now, local_party))
+    nodes: list[dict[str, Any]] = []
+    for component in components:
+        name = str(component["name"])
+        views = by_component.get(name, [])
+        column, row = layout[name]
+        nodes.append(
+            {
+                "name": name,
+                "type": str(component.get("component", "")),
+                "roles": [str(r) for r in component.get("roles") or []],
+                "upstream": [p for p in _producers(component) if p in layout],
+                "status": component_status(v["status"] for v in views),
+                "column": column,
+                "row": row,
+                "tasks": views,
+                "url": f"/board/jobs/{job.job_id}/components/{name}",
+            }
+        )
+    edges = [{"source": p, "target": n["name"]} for n in nodes for p in n["upstream"]]
+    return {
+        **job_row(job, now),
+        "timeout_s": config.get("timeout_s"),
+        "initiator": config.get("initiator"),
+        "config_text": json.dumps(config, indent=2, sort_keys=False),
+        "dag": {"nodes": nodes, "edges": edges, "columns": 1 + max((n["column"] for n in nodes), default=0)},
+        "tasks": [t for n in nodes for t in n["tasks"]],
+        "component_urls": {n["name"]: n["url"] for n in nodes},
+    }
+
+
+# --- components ---------------------------------------------------------------------------------------------
+
+
+def component_config(job: JobRecord, component: str) -> dict[str, Any] | None:
+    for entry in _components_of(config_of(job)):
+        if entry["name"] == component:
+            return entry
+    return None
+
+
+def param_rows(entry: dict[str, Any]) -> list[dict[str, str]]:
+    """Parameters as (name, value, scope): common ones, then each role's overrides."""
+    rows = []
+    params = entry.get("params")
+    if isinstance(params, dict):
+        rows += [{"name": str(k), "value": json.dumps(v), "scope": "all roles"} for k, v in params.items()]
+    role_params = entry.get("role_params")
+    if isinstance(role_params, dict):
+        for role, overrides in role_params.items():
+            if isinstance(overrides, dict):
+                rows += [{"name": str(k), "value": json.dumps(v), "scope": str(role)} for k, v in overrides.items()]
+    return rows
+
+
+def output_tables(tables_dir: Path, job_id: str, component: str) -> list[dict[str, Any]]:
+    """Tables this component wrote at this party: schema and row count from the Parquet footer, never rows."""
+    namespace = f"job_{job_id}"
+    folder = tables_dir / namespace
+    prefix = f"{component}__"
+    if not folder.is_dir():
+        return []
+    store = TableStore(tables_dir)
+    found: list[dict[str, Any]] = []
+    for path in sorted(folder.glob(f"{prefix}*.parquet")):
+        name = f"{namespace}.{path.stem}"
+        try:
+            info = store.info(name)
+        except (TableError, OSError, ValueError) as exc:
+            found.append({"name": name, "slot": path.stem[len(prefix) :], "error": str(exc)})
+            continue
+        columns = [{"name": k, "dtype": v} for k, v in info.columns.items()]
+        found.append({"name": name, "slot": path.stem[len(prefix) :], "rows": info.rows, "columns": columns})
+    return found
+
+
+def model_parts(models_dir: Path, job_id: str, component: str) -> list[dict[str, Any]]:
+    """This party's share of the models the component saved: its metadata and each array's name, shape and
+    dtype, read from the npz headers only (no array is loaded and nothing is unpickled)."""
+    folder = models_dir / job_id / component
+    if not folder.is_dir():
+        return []
+    parts = []
+    for slot in sorted(p for p in folder.iterdir() if p.is_dir()):
+        part: dict[str, Any] = {"slot": slot.name, "meta": "", "arrays": []}
+        try:
+            meta = json.loads((slot / "part.json").read_text())
+            text = json.dumps(meta, indent=2)
+            part["meta"] = text if len(text) <= OTHER_JSON_MAX_CHARS else text[:OTHER_JSON_MAX_CHARS] + "\n… (cut)"
+        except (OSError, ValueError):
+            part["meta"] = ""
+        part["arrays"] = _npz_headers(slot / "arrays.npz")
+        parts.append(part)
+    return parts
+
+
+def _npz_headers(path: Path) -> list[dict[str, Any]]:
+    arrays: list[dict[str, Any]] = []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist()[:200]:
+                with archive.open(member) as handle:
+                    version = np.lib.format.read_magic(handle)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+                    else:
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+                arrays.append({"name": member.filename.removesuffix(".npy"), "shape": list(shape), "dtype": str(dtype)})
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return arrays
+    return arrays
+
+
+def task_files(task_dir: Path) -> list[dict[str, Any]]:
+    """Other files a task left in its folder (models, reports): names and sizes."""
+    if not task_dir.is_dir():
+        return []
+    return [
+        {"name": p.name, "size": p.stat().st_size}
+        for p in sorted(task_dir.iterdir())
+        if p.is_file() and p.name not in _TASK_FILES_SHOWN_ELSEWHERE
+    ]
+
+
+# --- metrics ------------------------------------------------------------------------------------------------
+
+
+def _finite_list(value: object) -> list[float] | None:
+    if not isinstance(value, list) or not value:
+        return None
+    numbers = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
+            return None
+        numbers.append(float(item))
+    return numbers
+
+
+def _thin(count: int) -> list[int]:
+    """Indices to keep so a curve has at most CURVE_MAX_POINTS points, first and last included."""
+    if count <= CURVE_MAX_POINTS:
+        return list(range(count))
+    stride = (count - 1) / (CURVE_MAX_POINTS - 1)
+    return sorted({round(i * stride) for i in range(CURVE_MAX_POINTS)})
+
+
+def _curves(value: object, *keys: str) -> list[list[float]] | None:
+    if not isinstance(value, dict):
+        return None
+    lists = [_finite_list(value.get(k)) for k in keys]
+    if any(v is None for v in lists):
+        return None
+    checked = [v for v in lists if v is not None]
+    if len({len(v) for v in checked}) != 1:
+        return None
+    keep = _thin(len(checked[0]))
+    return [[v[i] for i in keep] for v in checked]
+
+
+def auc_of(fpr: Sequence[float], tpr: Sequence[float]) -> float:
+    """Area under a ROC curve by the trapezoid rule, points taken in order of false-positive rate."""
+    points = sorted(zip(fpr, tpr, strict=True))
+    return sum((x1 - x0) * (y0 + y1) / 2 for (x0, y0), (x1, y1) in itertools.pairwise(points))
+
+
+def _base(name: str) -> str:
+    return name.replace("/", ".").rsplit(".", 1)[-1]
+
+
+def _title(name: str) -> tuple[str, str]:
+    base = _base(name)
+    if base == "loss":
+        return f"{name} per iteration", "iteration"
+    if base in {"accuracy", "acc"}:
+        return f"{name} per round", "round"
+    return f"{name} per step", "step"
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-").lower() or "chart"
+
+
+def metric_views(records: Sequence[MetricRecord]) -> dict[str, Any]:
+    """Charts for what a component logged, and only for what it logged.
+
+    - a number logged per step (loss, accuracy): a line per party;
+    - ``roc`` ``{"fpr", "tpr"}``: ROC curves with their AUC;
+    - ``ks_curve`` ``{"threshold", "tpr", "fpr"}``: TPR and FPR by threshold, KS marked;
+    - ``confusion_matrix`` ``{"matrix", "labels"}``: a heatmap per party;
+    - numbers without a step: a table; any other JSON: shown as text.
+
+    A structured metric that does not have the expected shape is shown as text instead of a wrong chart.
+    Repeated structured metrics (one ROC per epoch) show their latest value.
+    """
+    lines: dict[str, dict[str, list[list[float]]]] = {}
+    values: list[dict[str, Any]] = []
+    latest: dict[tuple[str, str], tuple[MetricRecord, Any]] = {}
+    for record in records:
+        who = f"{record.role}:{record.party_id}"
+        try:
+            value = json.loads(record.value_json)
+        except ValueError:
+            continue
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            latest[(record.name, who)] = (record, value)
+        elif record.step is None:
+            values.append({"name": record.name, "who": who, "value": value})
+        else:
+            lines.setdefault(record.name, {}).setdefault(who, []).append([float(record.step), float(value)])
+
+    charts = [_line_chart(name, by_party) for name, by_party in lines.items()]
+    curves: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (kind, metric name) -> one entry per party
+    other: list[dict[str, Any]] = []
+    for (name, who), (record, value) in latest.items():
+        base = _base(name)
+        if base == "roc" and (roc := _roc_series(who, value)) is not None:
+            curves.setdefault(("roc", name), []).append(roc)
+        elif base == "ks_curve" and (ks := _ks_series(who, value)) is not None:
+            curves.setdefault(("ks", name), []).append(ks)
+        elif base == "confusion_matrix" and (matrix := _confusion(value)) is not None:
+            charts.append(
+                {
+                    "id": f"confusion-{_slug(name)}-{_slug(who)}",
+                    "kind": "confusion",
+                    "metric": name,
+                    "title": f"{name} ({who})",
+                    "labels": matrix[0],
+                    "matrix": matrix[1],
+                }
+            )
+        else:
+            text = json.dumps(value, indent=2)
+            if len(text) > OTHER_JSON_MAX_CHARS:
+                text = text[:OTHER_JSON_MAX_CHARS] + "\n… (cut; see `unseen job metrics`)"
+            other.append({"name": name, "who": who, "step": record.step, "text": text})
+    charts += [_curve_chart(kind, name, parties) for (kind, name), parties in curves.items()]
+    charts.sort(key=lambda chart: _CHART_ORDER[chart["kind"]])  # stable: curves of one kind keep their order
+    return {"charts": charts, "values": values, "other": other, "count": len(records)}
+
+
+def _line_chart(name: str, by_party: dict[str, list[list[float]]]) -> dict[str, Any]:
+    title, x_label = _title(name)
+    return {
+        "id": f"line-{_slug(name)}",
+        "kind": "line",
+        "metric": name,
+        "title": title,
+        "x_label": x_label,
+        "series": [{"name": who, "points": sorted(points)} for who, points in by_party.items()],
+    }
+
+
+def _curve_chart(kind: str, name: str, parties: list[dict[str, Any]]) -> dict[str, Any]:
+    if kind == "roc":
+        summary = ", ".join(f"{p['auc']:.3f} ({p['name']})" for p in parties)
+        title = f"{name}: ROC curve · AUC {summary}"
+    else:
+        summary = ", ".join(f"{p['ks']:.3f} at {p['at']:.3g} ({p['name']})" for p in parties)
+        title = f"{name}: KS {summary}"
+    return {"id": f"{kind}-{_slug(name)}", "kind": kind, "metric": name, "title": title, "series": parties}
+
+
+def _roc_series(who: str, value: object) -> dict[str, Any] | None:
+    curve = _curves(value, "fpr", "tpr")
+    if curve is None:
+        return None
+    fpr, tpr = curve
+    return {"name": who, "points": [[x, y] for x, y in zip(fpr, tpr, strict=True)], "auc": auc_of(fpr, tpr)}
+
+
+def _ks_series(who: str, value: object) -> dict[str, Any] | None:
+    curve = _curves(value, "threshold", "tpr", "fpr")
+    if curve is None:
+        return None
+    threshold, tpr, fpr = curve
+    gaps = [t - f for t, f in zip(tpr, fpr, strict=True)]
+    best = max(range(len(gaps)), key=gaps.__getitem__)
+    return {"name": who, "threshold": threshold, "tpr": tpr, "fpr": fpr, "ks": gaps[best], "at": threshold[best]}
+
+
+def _confusion(value: object) -> tuple[list[str], list[list[float]]] | None:
+    if not isinstance(value, dict):
+        return None
+    matrix = value.get("matrix")
+    if not isinstance(matrix, list) or not matrix or len(matrix) > 100:
+        return None
+    rows = [_finite_list(row) for row in matrix]
+    if any(r is None or len(r) != len(matrix) for r in rows):
+        return None
+    labels = value.get("labels")
+    if not (isinstance(labels, list) and len(labels) == len(matrix)):
+        labels = list(range(len(matrix)))
+    return [str(label) for label in labels], [r for r in rows if r is not None]
+
+
+# --- logs and data ------------------------------------------------------------------------------------------
+
+
+def read_log_chunk(path: Path, offset: int, complete: bool, limit: int = LOG_CHUNK_MAX) -> dict[str, Any]:
+    """The part of a task's log after ``offset``, for a page that follows the log as it grows.
+
+    ``offset < 0`` asks for the last ``limit`` bytes (the first look at a long log). The text ends at a line
+    end unless ``complete`` (the task has ended), so a line the task is still writing is sent once, whole.
+    """
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return {"text": "", "offset": 0, "size": 0, "skipped": 0, "missing": True}
+    skipped = 0
+    if offset < 0 or offset > size:
+        offset = max(0, size - limit) if offset < 0 else 0
+        skipped = offset
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        data = handle.read(limit)
+    if skipped:
+        start = data.find(b"\n") + 1  # begin at a whole line
+        data, offset, skipped = data[start:], offset + start, offset + start
+    if not (complete and offset + len(data) >= size):
+        end = data.rfind(b"\n") + 1
+        if end:
+            data = data[:end]
+        elif len(data) < limit:
+            data = b""
+    return {
+        "text": data.decode("utf-8", errors="replace"),
+        "offset": offset + len(data),
+        "size": size,
+        "skipped": skipped,
+        "missing": False,
+    }
+
+
+def table_view(record: TableRecord) -> dict[str, Any]:
+    """A stored table as the data page shows it: its schema and size, never a row."""
+    try:
+        columns = json.loads(record.columns_json)
+    except ValueError:
+        columns = []
+    if not isinstance(columns, list):
+        columns = []
+    return {
+        "name": record.name,
+        "rows": record.rows,
+        "columns": [
+            {"name": str(c.get("name", "")), "dtype": str(c.get("dtype", ""))} for c in columns if isinstance(c, dict)
+        ],
+        "id_column": record.id_column,
+        "label_column": record.label_column,
+        "label_type": record.label_type,
+        "source": record.source,
+        "created": fmt_time(record.created_at),
+    }
