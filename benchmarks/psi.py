@@ -115,15 +115,18 @@ def single_core_rates(count: int = 2000) -> tuple[float, float]:
     return hash_blind, blind
 
 
-def compute_bound(pool: RistrettoPool, guest: list[str], host: list[str], batch: int) -> float:
-    """Seconds for the 4N group operations alone on ``pool``: 2N hash-and-blinds, then 2N blinds."""
+def compute_bound(
+    pool: RistrettoPool, pids: list[int], guest: list[str], host: list[str], batch: int
+) -> tuple[float, float]:
+    """Wall and CPU seconds of the 4N group operations alone on ``pool``: 2N hash-and-blinds, then 2N blinds."""
     scalar = ristretto.random_scalar()
     ids = [item.encode() for item in guest + host]
+    cpu = cpu_seconds(pids)
     start = time.perf_counter()
     blinded = list(pool.hash_and_blind((ids[i : i + batch] for i in range(0, len(ids), batch)), scalar))
     for _ in pool.blind(iter(blinded), scalar):
         pass
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds(pids) - cpu
 
 
 def run(n: int, workers: int, batch: int, chunk: int, bound: bool) -> dict[str, Any]:
@@ -132,7 +135,7 @@ def run(n: int, workers: int, batch: int, chunk: int, bound: bool) -> dict[str, 
     with RistrettoPool(workers, chunk=chunk) as pool:
         pool.warm_up()
         pids = child_pids()
-        bound_before = compute_bound(pool, guest_ids, host_ids, batch) if bound else None
+        bound_before = compute_bound(pool, pids, guest_ids, host_ids, batch) if bound else None
         rss_before = rss_bytes()
         log = CountingLog()
         hub = LocalHub(recorded=log)
@@ -156,12 +159,12 @@ def run(n: int, workers: int, batch: int, chunk: int, bound: bool) -> dict[str, 
         if guest.size != expected or host.size != expected or not aligned:
             raise SystemExit(f"wrong intersection: {guest.size}/{host.size} of {expected}, aligned={aligned}")
         del outcome, guest, host
-        bound_after = compute_bound(pool, guest_ids, host_ids, batch) if bound else None
+        bound_after = compute_bound(pool, pids, guest_ids, host_ids, batch) if bound else None
         peak_worker = max(peak_rss_of(pid) for pid in pids)
     hash_blind_rate, blind_rate = single_core_rates()
     ideal = (2 * n / hash_blind_rate + 2 * n / blind_rate) / workers
     bounds = [b for b in (bound_before, bound_after) if b is not None]
-    bound_s = min(bounds) if bounds else None
+    bound_s, bound_cpu = min(bounds) if bounds else (None, None)
     return {
         "n": n,
         "overlap": expected,
@@ -172,8 +175,10 @@ def run(n: int, workers: int, batch: int, chunk: int, bound: bool) -> dict[str, 
         "wall_s": wall,
         "ids_per_s": 2 * n / wall,
         "bound_s": bound_s,
-        "bound_before_s": bound_before,
-        "bound_after_s": bound_after,
+        "bound_before_s": bound_before[0] if bound_before else None,
+        "bound_after_s": bound_after[0] if bound_after else None,
+        "bound_cpu_s": bound_cpu,
+        "ratio_cpu_psi_to_bound": cpu / bound_cpu if bound_cpu else None,
         "ratio_wall_to_bound": wall / bound_s if bound_s else None,
         "ideal_bound_s": ideal,
         "ratio_wall_to_ideal": wall / ideal,
@@ -221,6 +226,12 @@ def report(result: dict[str, Any]) -> str:
         ("hash+blind per s per core", f"{result['hash_and_blind_per_s_per_core']:,.0f}"),
         ("blind per s per core", f"{result['blind_per_s_per_core']:,.0f}"),
         ("CPU busy during PSI (all cores)", f"{100 * result['cpu_utilisation']:.0f}%"),
+        (
+            "CPU seconds PSI / bound",
+            f"{result['cpu_s_during_psi']:.1f} / {result['bound_cpu_s']:.1f} = {result['ratio_cpu_psi_to_bound']:.3f}x"
+            if bound
+            else f"{result['cpu_s_during_psi']:.1f} / -",
+        ),
         ("load average at start / end", " / ".join(f"{x:.1f}" for x in result["load_average_1m"])),
         ("messages / bytes on the wire", f"{result['messages']:,} / {result['wire_bytes'] / mib:,.1f} MiB"),
         ("RSS before PSI (ids held)", f"{result['rss_before_psi_bytes'] / mib:,.0f} MiB"),

@@ -215,9 +215,10 @@ class RistrettoPool:
 
     The streaming methods take an iterable of batches (a message each, e.g. 65,536 ids) and yield one result per
     batch, in order. Each batch is cut into chunks of ``chunk`` rows (small enough that all workers stay busy to
-    the end), and at most ``window`` chunks are submitted and not yet collected, so memory stays bounded however
-    many batches flow through. Several streams may share one pool from several threads (both directions of a
-    PSI, or two parties in a benchmark); the pool runs their chunks in submission order.
+    the end). A stream stops pulling batches while more than ``window`` of its chunks are submitted and not yet
+    collected, so memory stays bounded (``window`` chunks plus one batch) however many batches flow through.
+    Several streams may share one pool from several threads (both directions of a PSI, or two parties in a
+    benchmark); the pool runs their chunks in submission order.
 
     Workers are started with ``spawn``: PSI runs next to threads (federation receivers), and ``fork`` in a
     threaded process can copy a lock held by another thread.
