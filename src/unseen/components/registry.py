@@ -19,6 +19,7 @@ _BUILTIN: dict[str, str] = {
     "bench_transfer": "unseen.components.bench_transfer",
     "evaluation": "unseen.components.evaluation",
     "feature_scale": "unseen.components.feature_scale",
+    "hetero_lr": "unseen.components.hetero_lr",
     "psi": "unseen.components.psi",
     "reader": "unseen.components.reader",
     "toy_secure_sum": "unseen.components.toy_secure_sum",
