@@ -1,0 +1,25 @@
+"""The shipped examples stay valid: both forms of the hetero-LR job compile to the same config."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from unseen.job.config import load_job_config
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_the_hetero_lr_pipeline_compiles_to_the_yaml_job() -> None:
+    spec = importlib.util.spec_from_file_location("hetero_lr_pipeline", EXAMPLES / "hetero_lr" / "pipeline.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.build().compile() == load_job_config(EXAMPLES / "hetero_lr" / "job.yaml")
+
+
+def test_every_example_job_is_valid() -> None:
+    jobs = sorted(EXAMPLES.glob("*/job.yaml"))
+    assert len(jobs) >= 2
+    for job in jobs:
+        load_job_config(job)
