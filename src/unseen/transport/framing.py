@@ -144,4 +144,4 @@ def assemble(frames: Iterable[Frame], max_bytes: int) -> Message:
     for chunk in chunks:
         body[offset : offset + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
         offset += len(chunk)
-    return Message(envelope, memoryview(body))
+    return Message(envelope, body.data)
