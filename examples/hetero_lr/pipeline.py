@@ -43,6 +43,8 @@ def main() -> int:
     for metric in job.metrics("evaluation_0"):
         if isinstance(metric["value"], float):
             print(f"{metric['name']:>12}: {metric['value']:.4f}")
+    for part in job.model("hetero_lr_0"):  # the guest's own coefficients; the host's stay at the host
+        print(part["slot"], part["meta"]["feature_names"], {k: len(v) for k, v in part["arrays"].items()})
     return 0
 
 

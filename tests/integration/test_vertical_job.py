@@ -173,3 +173,15 @@ def test_the_arbiter_receives_only_ciphertexts(three: Site, job_id: str) -> None
     for entry in to_arbiter:
         if "json" in entry["value"]:  # control messages only: no numbers beyond counts and flags
             assert len(json.dumps(entry["value"]["json"])) < 200, entry
+
+
+def test_each_party_serves_only_its_own_model_part(three: Site, job_id: str) -> None:
+    guest = three.client(9999).get(f"/jobs/{job_id}/models", component="hetero_lr_0")
+    host = three.client(10000).get(f"/jobs/{job_id}/models", component="hetero_lr_0")
+    assert [p["party_id"] for p in guest] == [9999] and [p["party_id"] for p in host] == [10000]
+    guest_features, host_features = guest[0]["meta"]["feature_names"], host[0]["meta"]["feature_names"]
+    assert guest_features == [f"x{i}" for i in range(10)] and host_features == [f"x{i}" for i in range(10, 30)]
+    assert not set(guest_features) & set(host_features)
+    assert len(guest[0]["arrays"]["coef"]) == 10 and len(host[0]["arrays"]["coef"]) == 20
+    arbiter = three.client(10001).get(f"/jobs/{job_id}/models", component="hetero_lr_0")
+    assert "coef" not in arbiter[0]["arrays"]

@@ -17,6 +17,7 @@ from unseen.node.data import DataService
 from unseen.node.data_api import data_router
 from unseen.node.service import JobRefusedError, JobService
 from unseen.storage.models import JobRecord, Status, TaskRecord
+from unseen.storage.models_store import ModelStore
 from unseen.storage.repository import JobNotFoundError
 
 LOG_TAIL_MAX = 10 * 1024 * 1024
@@ -120,6 +121,19 @@ def create_app(service: JobService, token: str, data: DataService) -> FastAPI:
             }
             for m in service.store.metrics(job_id, component)
         ]
+
+    @private.get("/jobs/{job_id}/models")
+    def get_models(job_id: str, component: str | None = None) -> list[dict[str, Any]]:
+        """This party's own parts of the job's models (another party's coefficients never reach this node)."""
+        find_job(job_id)
+        store = ModelStore(service.config.models_dir)
+        return [
+            {"component": name, "slot": slot, "party_id": service.party_id, "meta": part.meta,
+             "arrays": {key: array.tolist() for key, array in part.arrays.items()}}
+            for name, slot in store.slots(job_id)
+            if component in (None, name)
+            for part in (store.load(job_id, name, slot),)
+        ]  # fmt: skip
 
     @private.get("/jobs/{job_id}/logs", response_class=PlainTextResponse)
     def get_logs(

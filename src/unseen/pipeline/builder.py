@@ -129,6 +129,11 @@ class JobHandle:
         points: list[dict[str, Any]] = self.client.get(f"/jobs/{self.job_id}/metrics", component=component)
         return points
 
+    def model(self, component: str) -> list[dict[str, Any]]:
+        """This party's part of a component's model: its own coefficients, metadata and arrays."""
+        parts: list[dict[str, Any]] = self.client.get(f"/jobs/{self.job_id}/models", component=component)
+        return parts
+
     def stop(self) -> str:
         message: str = self.client.post(f"/jobs/{self.job_id}/stop")["message"]
         return message

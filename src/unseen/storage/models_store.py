@@ -49,6 +49,13 @@ class ModelStore:
         os.replace(handle.name, folder / _ARRAYS_NAME)
         return folder
 
+    def slots(self, job_id: str) -> list[tuple[str, str]]:
+        """Every (component, slot) of the job that stored a model part at this party."""
+        root = self.root / job_id
+        if not root.is_dir():
+            return []
+        return sorted((part.parent.parent.name, part.parent.name) for part in root.glob(f"*/*/{_PART_NAME}"))
+
     def load(self, job_id: str, component: str, slot: str) -> ModelPart:
         folder = self.folder(job_id, component, slot)
         if not (folder / _PART_NAME).is_file():
