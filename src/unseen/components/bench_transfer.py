@@ -90,6 +90,7 @@ def _guest(ctx: Context, params: BenchTransferParams) -> None:
 def _host(ctx: Context, params: BenchTransferParams) -> None:
     guest = ctx.guest
     elements = params.size_bytes // 4
+    expected = np.arange(elements, dtype=np.float32)
     recv_s: list[float] = []
     recv_done_at: list[float] = []
     for index, it in ctx.iterations(params.warmup + params.rounds):
@@ -100,6 +101,8 @@ def _host(ctx: Context, params: BenchTransferParams) -> None:
         if not (isinstance(data, np.ndarray) and data.dtype == np.float32 and data.size == elements):
             raise ValueError(f"round {index}: expected {elements} float32 values from {guest}")
         it.send("ack", np.array([elements], dtype=np.int64), to=guest)
+        if not np.array_equal(data, expected):  # checked after the ack, outside the guest's timing
+            raise ValueError(f"round {index}: the array from {guest} arrived with different values")
         if index >= params.warmup:
             recv_s.append(done - start)
             recv_done_at.append(wall)

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from unseen.config.paths import socket_path
+from unseen.transport.shared_buffer import buffers_dir
 from unseen.transport.tls import TlsPaths
 
 PartyId = Annotated[int, Field(ge=1, le=2**31 - 1)]
@@ -74,6 +75,10 @@ class NodeConfig(BaseModel):
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def send_buffers_dir(self) -> Path:
+        return buffers_dir(self.home)
 
     @property
     def task_socket(self) -> Path:

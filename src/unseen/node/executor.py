@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class TaskIdentity:
     job_id: str
     component: str
     me: PartyRef
+    send_buffer: Path
 
 
 @dataclass
@@ -52,7 +54,12 @@ class TaskExecutor:
         self._jobs_dir = jobs_dir
         self._running: dict[tuple[str, str, str, int], _Running] = {}
         self._by_token: dict[str, TaskIdentity] = {}
+        self._exit_hooks: list[Callable[[TaskIdentity], None]] = []
         self._lock = threading.Lock()
+
+    def on_exit(self, hook: Callable[[TaskIdentity], None]) -> None:
+        """Run ``hook`` after each task process ends (to release what the node kept for it)."""
+        self._exit_hooks.append(hook)
 
     @staticmethod
     def task_dir_of(jobs_dir: Path, job_id: str, component: str, me: PartyRef) -> Path:
@@ -71,7 +78,7 @@ class TaskExecutor:
         (spec.task_dir / SPEC_FILE).write_text(spec.model_dump_json(indent=2))
         log_path = spec.task_dir / LOG_FILE
         token = secrets.token_urlsafe(32)
-        identity = TaskIdentity(spec.job_id, spec.component, spec.me)
+        identity = TaskIdentity(spec.job_id, spec.component, spec.me, spec.send_buffer)
         env = {**os.environ, TOKEN_ENV: token, "PYTHONUNBUFFERED": "1"}
         with open(log_path, "ab") as log_file:
             process = subprocess.Popen(
@@ -100,6 +107,11 @@ class TaskExecutor:
             self._running.pop(key, None)
             self._by_token.pop(running.token, None)
         task_dir = self.task_dir_of(self._jobs_dir, key[0], key[1], running.identity.me)
+        for hook in self._exit_hooks:
+            try:
+                hook(running.identity)
+            except Exception:
+                log.exception("cleaning up after task %s/%s failed", key[0], key[1])
         status, reason = self._outcome(code, task_dir, running.stop_reason)
         self._store.update_task(*key, status=status, exit_code=code, reason=reason, ended_at=time.time())
         log.info(

@@ -16,12 +16,13 @@ from unseen.node.service import JobService
 from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
 from unseen.transport.delivery import DeliveryFailedError
-from unseen.transport.framing import Frame, FramingError, header_of
+from unseen.transport.framing import CHUNK_SIZE, Frame, FramingError, header_of
 from unseen.transport.mailbox import MailboxClosedError, MailKey, ReceiveTimeoutError
 from unseen.transport.methods import federation_handler, task_channel_handler
 from unseen.transport.peers import PeerError
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
+from unseen.transport.shared_buffer import BufferReader, SendBufferError
 from unseen.transport.tls import CertificateError, party_id_of
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,8 @@ def _guard(context: grpc.ServicerContext, action: Callable[[], R]) -> R:
         _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
     except (MalformedMessageError, DeliveryFailedError) as exc:
         _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-    except FramingError as exc:
-        log.warning("refused a malformed frame stream: %s", exc)
+    except (FramingError, SendBufferError) as exc:
+        log.warning("refused a malformed message: %s", exc)
         _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     except MessageRefusedError as exc:
         _abort(context, grpc.StatusCode.PERMISSION_DENIED, str(exc))
@@ -121,9 +122,11 @@ class TaskChannelService:
     def __init__(self, router: MessageRouter, executor: TaskExecutor) -> None:
         self.router = router
         self.executor = executor
+        self.buffers = BufferReader()
+        executor.on_exit(lambda identity: self.buffers.forget(identity.send_buffer))
 
     def handler(self) -> grpc.GenericRpcHandler:
-        return task_channel_handler(self.send, self.send_one, self.recv, self.log_metrics)
+        return task_channel_handler(self.send, self.send_one, self.send_shared, self.recv, self.log_metrics)
 
     def _identity(self, context: grpc.ServicerContext) -> TaskIdentity:
         token = dict(context.invocation_metadata()).get(TOKEN_HEADER, "")
@@ -167,6 +170,25 @@ class TaskChannelService:
         def forward() -> pb.Ack:
             self._check_sender(me, request.header)
             return pb.Ack(received=self.router.forward(request.header, [memoryview(request.data)]))
+
+        return _guard(context, forward)
+
+    def send_shared(self, request: pb.SharedSend, context: grpc.ServicerContext) -> pb.Ack:
+        """A large message whose body waits in the task's send buffer: streamed from there, not a socket."""
+        me = self._identity(context)
+
+        def forward() -> pb.Ack:
+            envelope = request.header
+            self._check_sender(me, envelope)
+            size = envelope.payload.size
+            if size > self.router.max_bytes:  # before mapping anything: the same bound as every message
+                raise OversizedRefusalError(f"message of {size} bytes exceeds the {self.router.max_bytes}-byte limit")
+            body = self.buffers.view(me.send_buffer, size)
+            frames: Iterator[memoryview] = (body[start : start + CHUNK_SIZE] for start in range(0, size, CHUNK_SIZE))
+            if envelope.dst_party == self.router.service.party_id:
+                # Delivered in this node, the chunks outlive this call; the task reuses its buffer after it.
+                frames = (memoryview(bytes(chunk)) for chunk in frames)
+            return pb.Ack(received=self.router.forward(envelope, frames))
 
         return _guard(context, forward)
 

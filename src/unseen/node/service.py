@@ -212,6 +212,7 @@ class JobService:
             task_dir=TaskExecutor.task_dir_of(self.config.jobs_dir, request.job_id, request.component, me),
             tables_dir=self.config.tables_dir,
             models_dir=self.config.models_dir,
+            send_buffer=self.config.send_buffers_dir / f"{secrets.token_hex(12)}.send",
             inputs=job.component(request.component).inputs,
         )
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -18,8 +19,15 @@ from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
 from unseen.transport import codec
 from unseen.transport.framing import CHUNK_SIZE, GRPC_MESSAGE_LIMIT, assemble, to_frames
-from unseen.transport.methods import log_metrics_method, recv_method, send_method, send_one_method
+from unseen.transport.methods import (
+    log_metrics_method,
+    recv_method,
+    send_method,
+    send_one_method,
+    send_shared_method,
+)
 from unseen.transport.proto import federation_pb2 as pb
+from unseen.transport.shared_buffer import SendBuffer
 
 # A received message is at most what the node accepts; the node enforces the real limit.
 _RECV_LIMIT = 1 << 40
@@ -38,6 +46,7 @@ class NodeChannel:
         component: str,
         me: PartyRef,
         send_timeout: float = 300.0,
+        send_buffer: Path | None = None,
     ) -> None:
         options = [
             ("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
@@ -47,6 +56,8 @@ class NodeChannel:
         self._channel = grpc.secure_channel(f"unix:{socket_path}", credentials, options=options)
         self._send = send_method(self._channel)
         self._send_one = send_one_method(self._channel)
+        self._send_shared = send_shared_method(self._channel)
+        self._buffer = SendBuffer(send_buffer) if send_buffer is not None else None
         self._recv = recv_method(self._channel)
         self._log_metrics = log_metrics_method(self._channel)
         self._metadata = ((TOKEN_HEADER, token),)
@@ -76,6 +87,11 @@ class NodeChannel:
             if encoded.header.size <= CHUNK_SIZE:  # one unary call: a stream costs a thread and milliseconds
                 small = pb.Small(header=envelope, data=bytes(encoded.body))
                 self._send_one(small, metadata=self._metadata, timeout=self._send_timeout)
+            elif self._buffer is not None:  # the body crosses to the node through shared memory
+                with self._buffer.lock:
+                    self._buffer.write(encoded.body)
+                    request = pb.SharedSend(header=envelope)
+                    self._send_shared(request, metadata=self._metadata, timeout=self._send_timeout)
             else:
                 self._send(to_frames(envelope, encoded.body), metadata=self._metadata, timeout=self._send_timeout)
         except grpc.RpcError as error:
@@ -105,6 +121,8 @@ class NodeChannel:
             raise FederationError(f"logging metrics failed: {_details(error)}") from None
 
     def close(self) -> None:
+        if self._buffer is not None:
+            self._buffer.close()
         self._channel.close()
 
 

@@ -35,6 +35,7 @@ class TaskSpec(BaseModel):
     task_dir: Path
     tables_dir: Path
     models_dir: Path
+    send_buffer: Path  # shared memory the task writes large message bodies to, for its node to read
     inputs: dict[str, str] = {}  # input slot -> "<upstream component>.<output slot>"
 
     @property

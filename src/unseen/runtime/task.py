@@ -44,7 +44,7 @@ def _write_result(task_dir: Path, status: str, reason: str = "") -> None:
 def run_task(spec: TaskSpec, token: str) -> None:
     component = get_component(spec.component_type)
     params = component.params.model_validate(spec.params)
-    channel = NodeChannel(spec.node_socket, token, spec.job_id, spec.component, spec.me)
+    channel = NodeChannel(spec.node_socket, token, spec.job_id, spec.component, spec.me, send_buffer=spec.send_buffer)
     ctx = Context(
         job_id=spec.job_id,
         component=spec.component,

@@ -21,6 +21,7 @@ TASK_CHANNEL = "unseen.federation.v1.TaskChannel"
 PushHandler = Callable[[Iterator[Frame], grpc.ServicerContext], pb.Ack]
 SendHandler = Callable[[Iterator[Frame], grpc.ServicerContext], pb.Ack]
 OneHandler = Callable[[pb.Small, grpc.ServicerContext], pb.Ack]
+SharedHandler = Callable[[pb.SharedSend, grpc.ServicerContext], pb.Ack]
 RecvHandler = Callable[[pb.RecvRequest, grpc.ServicerContext], Iterator[Frame]]
 MetricsHandler = Callable[[pb.MetricBatch, grpc.ServicerContext], pb.Ack]
 
@@ -41,6 +42,14 @@ def send_one_method(channel: grpc.Channel) -> Any:
     return channel.unary_unary(
         f"/{TASK_CHANNEL}/SendOne",
         request_serializer=pb.Small.SerializeToString,
+        response_deserializer=pb.Ack.FromString,
+    )
+
+
+def send_shared_method(channel: grpc.Channel) -> Any:
+    return channel.unary_unary(
+        f"/{TASK_CHANNEL}/SendShared",
+        request_serializer=pb.SharedSend.SerializeToString,
         response_deserializer=pb.Ack.FromString,
     )
 
@@ -84,7 +93,7 @@ def federation_handler(push: PushHandler, push_one: OneHandler) -> grpc.GenericR
 
 
 def task_channel_handler(
-    send: SendHandler, send_one: OneHandler, recv: RecvHandler, log_metrics: MetricsHandler
+    send: SendHandler, send_one: OneHandler, send_shared: SharedHandler, recv: RecvHandler, log_metrics: MetricsHandler
 ) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(
         TASK_CHANNEL,
@@ -93,6 +102,9 @@ def task_channel_handler(
                 send, request_deserializer=decode_frame, response_serializer=pb.Ack.SerializeToString
             ),
             "SendOne": _one(send_one),
+            "SendShared": grpc.unary_unary_rpc_method_handler(
+                send_shared, request_deserializer=pb.SharedSend.FromString, response_serializer=pb.Ack.SerializeToString
+            ),
             "Recv": grpc.unary_stream_rpc_method_handler(
                 recv, request_deserializer=pb.RecvRequest.FromString, response_serializer=encode_frame
             ),

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10\x66\x65\x64\x65ration.proto\x12\x14unseen.federation.v1\"\x8a\x01\n\rPayloadHeader\x12/\n\x04kind\x18\x01 \x01(\x0e\x32!.unseen.federation.v1.PayloadKind\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x04\x12\r\n\x05width\x18\x04 \x01(\r\x12\r\n\x05\x63ount\x18\x05 \x01(\x04\x12\x0c\n\x04size\x18\x06 \x01(\x04\"\xc7\x01\n\x08\x45nvelope\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tcomponent\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x11\n\tsrc_party\x18\x04 \x01(\x03\x12\x10\n\x08src_role\x18\x05 \x01(\t\x12\x11\n\tdst_party\x18\x06 \x01(\x03\x12\x10\n\x08\x64st_role\x18\x07 \x01(\t\x12\x0b\n\x03seq\x18\x08 \x01(\x04\x12\x34\n\x07payload\x18\t \x01(\x0b\x32#.unseen.federation.v1.PayloadHeader\"Q\n\x05\x43hunk\x12\x30\n\x06header\x18\x01 \x01(\x0b\x32\x1e.unseen.federation.v1.EnvelopeH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"E\n\x05Small\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1e.unseen.federation.v1.Envelope\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\x17\n\x03\x41\x63k\x12\x10\n\x08received\x18\x01 \x01(\x04\"K\n\x0bJobProposal\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x17\n\x0finitiator_party\x18\x02 \x01(\x03\x12\x13\n\x0b\x63onfig_json\x18\x03 \x01(\t\"1\n\rProposalReply\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\"I\n\x07TaskRef\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tcomponent\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\r\n\x05party\x18\x04 \x01(\x03\"\'\n\tTaskReply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x18\n\x06JobRef\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x81\x01\n\tTaskState\x12\x11\n\tcomponent\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\r\n\x05party\x18\x03 \x01(\x03\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x12\n\nstarted_at\x18\x06 \x01(\x01\x12\x10\n\x08\x65nded_at\x18\x07 \x01(\x01\"<\n\nTaskStates\x12.\n\x05tasks\x18\x01 \x03(\x0b\x32\x1f.unseen.federation.v1.TaskState\"8\n\x06JobEnd\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"R\n\x0bRecvRequest\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\x11\n\tsrc_party\x18\x02 \x01(\x03\x12\x10\n\x08src_role\x18\x03 \x01(\t\x12\x11\n\ttimeout_s\x18\x04 \x01(\x01\"8\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x12\n\nvalue_json\x18\x03 \x01(\t\"<\n\x0bMetricBatch\x12-\n\x07metrics\x18\x01 \x03(\x0b\x32\x1c.unseen.federation.v1.Metric*U\n\x0bPayloadKind\x12\x1c\n\x18PAYLOAD_KIND_UNSPECIFIED\x10\x00\x12\x0b\n\x07NDARRAY\x10\x01\x12\x11\n\rBIGINT_VECTOR\x10\x02\x12\x08\n\x04JSON\x10\x03\x32\x91\x01\n\nFederation\x12@\n\x04Push\x12\x1b.unseen.federation.v1.Chunk\x1a\x19.unseen.federation.v1.Ack(\x01\x12\x41\n\x07PushOne\x12\x1b.unseen.federation.v1.Small\x1a\x19.unseen.federation.v1.Ack2\xc0\x02\n\x07\x43ontrol\x12Q\n\x07Propose\x12!.unseen.federation.v1.JobProposal\x1a#.unseen.federation.v1.ProposalReply\x12K\n\tStartTask\x12\x1d.unseen.federation.v1.TaskRef\x1a\x1f.unseen.federation.v1.TaskReply\x12L\n\nQueryTasks\x12\x1c.unseen.federation.v1.JobRef\x1a .unseen.federation.v1.TaskStates\x12G\n\x06\x45ndJob\x12\x1c.unseen.federation.v1.JobEnd\x1a\x1f.unseen.federation.v1.TaskReply2\xa8\x02\n\x0bTaskChannel\x12@\n\x04Send\x12\x1b.unseen.federation.v1.Chunk\x1a\x19.unseen.federation.v1.Ack(\x01\x12\x41\n\x07SendOne\x12\x1b.unseen.federation.v1.Small\x1a\x19.unseen.federation.v1.Ack\x12H\n\x04Recv\x12!.unseen.federation.v1.RecvRequest\x1a\x1b.unseen.federation.v1.Chunk0\x01\x12J\n\nLogMetrics\x12!.unseen.federation.v1.MetricBatch\x1a\x19.unseen.federation.v1.Ackb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10\x66\x65\x64\x65ration.proto\x12\x14unseen.federation.v1\"\x8a\x01\n\rPayloadHeader\x12/\n\x04kind\x18\x01 \x01(\x0e\x32!.unseen.federation.v1.PayloadKind\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x04\x12\r\n\x05width\x18\x04 \x01(\r\x12\r\n\x05\x63ount\x18\x05 \x01(\x04\x12\x0c\n\x04size\x18\x06 \x01(\x04\"\xc7\x01\n\x08\x45nvelope\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tcomponent\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x11\n\tsrc_party\x18\x04 \x01(\x03\x12\x10\n\x08src_role\x18\x05 \x01(\t\x12\x11\n\tdst_party\x18\x06 \x01(\x03\x12\x10\n\x08\x64st_role\x18\x07 \x01(\t\x12\x0b\n\x03seq\x18\x08 \x01(\x04\x12\x34\n\x07payload\x18\t \x01(\x0b\x32#.unseen.federation.v1.PayloadHeader\"Q\n\x05\x43hunk\x12\x30\n\x06header\x18\x01 \x01(\x0b\x32\x1e.unseen.federation.v1.EnvelopeH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"E\n\x05Small\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1e.unseen.federation.v1.Envelope\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"<\n\nSharedSend\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1e.unseen.federation.v1.Envelope\"\x17\n\x03\x41\x63k\x12\x10\n\x08received\x18\x01 \x01(\x04\"K\n\x0bJobProposal\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x17\n\x0finitiator_party\x18\x02 \x01(\x03\x12\x13\n\x0b\x63onfig_json\x18\x03 \x01(\t\"1\n\rProposalReply\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\"I\n\x07TaskRef\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tcomponent\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\r\n\x05party\x18\x04 \x01(\x03\"\'\n\tTaskReply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x18\n\x06JobRef\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x81\x01\n\tTaskState\x12\x11\n\tcomponent\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\r\n\x05party\x18\x03 \x01(\x03\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x12\n\nstarted_at\x18\x06 \x01(\x01\x12\x10\n\x08\x65nded_at\x18\x07 \x01(\x01\"<\n\nTaskStates\x12.\n\x05tasks\x18\x01 \x03(\x0b\x32\x1f.unseen.federation.v1.TaskState\"8\n\x06JobEnd\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"R\n\x0bRecvRequest\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\x11\n\tsrc_party\x18\x02 \x01(\x03\x12\x10\n\x08src_role\x18\x03 \x01(\t\x12\x11\n\ttimeout_s\x18\x04 \x01(\x01\"8\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x12\n\nvalue_json\x18\x03 \x01(\t\"<\n\x0bMetricBatch\x12-\n\x07metrics\x18\x01 \x03(\x0b\x32\x1c.unseen.federation.v1.Metric*U\n\x0bPayloadKind\x12\x1c\n\x18PAYLOAD_KIND_UNSPECIFIED\x10\x00\x12\x0b\n\x07NDARRAY\x10\x01\x12\x11\n\rBIGINT_VECTOR\x10\x02\x12\x08\n\x04JSON\x10\x03\x32\x91\x01\n\nFederation\x12@\n\x04Push\x12\x1b.unseen.federation.v1.Chunk\x1a\x19.unseen.federation.v1.Ack(\x01\x12\x41\n\x07PushOne\x12\x1b.unseen.federation.v1.Small\x1a\x19.unseen.federation.v1.Ack2\xc0\x02\n\x07\x43ontrol\x12Q\n\x07Propose\x12!.unseen.federation.v1.JobProposal\x1a#.unseen.federation.v1.ProposalReply\x12K\n\tStartTask\x12\x1d.unseen.federation.v1.TaskRef\x1a\x1f.unseen.federation.v1.TaskReply\x12L\n\nQueryTasks\x12\x1c.unseen.federation.v1.JobRef\x1a .unseen.federation.v1.TaskStates\x12G\n\x06\x45ndJob\x12\x1c.unseen.federation.v1.JobEnd\x1a\x1f.unseen.federation.v1.TaskReply2\xf3\x02\n\x0bTaskChannel\x12@\n\x04Send\x12\x1b.unseen.federation.v1.Chunk\x1a\x19.unseen.federation.v1.Ack(\x01\x12\x41\n\x07SendOne\x12\x1b.unseen.federation.v1.Small\x1a\x19.unseen.federation.v1.Ack\x12I\n\nSendShared\x12 .unseen.federation.v1.SharedSend\x1a\x19.unseen.federation.v1.Ack\x12H\n\x04Recv\x12!.unseen.federation.v1.RecvRequest\x1a\x1b.unseen.federation.v1.Chunk0\x01\x12J\n\nLogMetrics\x12!.unseen.federation.v1.MetricBatch\x1a\x19.unseen.federation.v1.Ackb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'federation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PAYLOADKIND']._serialized_start=1290
-  _globals['_PAYLOADKIND']._serialized_end=1375
+  _globals['_PAYLOADKIND']._serialized_start=1352
+  _globals['_PAYLOADKIND']._serialized_end=1437
   _globals['_PAYLOADHEADER']._serialized_start=43
   _globals['_PAYLOADHEADER']._serialized_end=181
   _globals['_ENVELOPE']._serialized_start=184
@@ -41,34 +41,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHUNK']._serialized_end=466
   _globals['_SMALL']._serialized_start=468
   _globals['_SMALL']._serialized_end=537
-  _globals['_ACK']._serialized_start=539
-  _globals['_ACK']._serialized_end=562
-  _globals['_JOBPROPOSAL']._serialized_start=564
-  _globals['_JOBPROPOSAL']._serialized_end=639
-  _globals['_PROPOSALREPLY']._serialized_start=641
-  _globals['_PROPOSALREPLY']._serialized_end=690
-  _globals['_TASKREF']._serialized_start=692
-  _globals['_TASKREF']._serialized_end=765
-  _globals['_TASKREPLY']._serialized_start=767
-  _globals['_TASKREPLY']._serialized_end=806
-  _globals['_JOBREF']._serialized_start=808
-  _globals['_JOBREF']._serialized_end=832
-  _globals['_TASKSTATE']._serialized_start=835
-  _globals['_TASKSTATE']._serialized_end=964
-  _globals['_TASKSTATES']._serialized_start=966
-  _globals['_TASKSTATES']._serialized_end=1026
-  _globals['_JOBEND']._serialized_start=1028
-  _globals['_JOBEND']._serialized_end=1084
-  _globals['_RECVREQUEST']._serialized_start=1086
-  _globals['_RECVREQUEST']._serialized_end=1168
-  _globals['_METRIC']._serialized_start=1170
-  _globals['_METRIC']._serialized_end=1226
-  _globals['_METRICBATCH']._serialized_start=1228
-  _globals['_METRICBATCH']._serialized_end=1288
-  _globals['_FEDERATION']._serialized_start=1378
-  _globals['_FEDERATION']._serialized_end=1523
-  _globals['_CONTROL']._serialized_start=1526
-  _globals['_CONTROL']._serialized_end=1846
-  _globals['_TASKCHANNEL']._serialized_start=1849
-  _globals['_TASKCHANNEL']._serialized_end=2145
+  _globals['_SHAREDSEND']._serialized_start=539
+  _globals['_SHAREDSEND']._serialized_end=599
+  _globals['_ACK']._serialized_start=601
+  _globals['_ACK']._serialized_end=624
+  _globals['_JOBPROPOSAL']._serialized_start=626
+  _globals['_JOBPROPOSAL']._serialized_end=701
+  _globals['_PROPOSALREPLY']._serialized_start=703
+  _globals['_PROPOSALREPLY']._serialized_end=752
+  _globals['_TASKREF']._serialized_start=754
+  _globals['_TASKREF']._serialized_end=827
+  _globals['_TASKREPLY']._serialized_start=829
+  _globals['_TASKREPLY']._serialized_end=868
+  _globals['_JOBREF']._serialized_start=870
+  _globals['_JOBREF']._serialized_end=894
+  _globals['_TASKSTATE']._serialized_start=897
+  _globals['_TASKSTATE']._serialized_end=1026
+  _globals['_TASKSTATES']._serialized_start=1028
+  _globals['_TASKSTATES']._serialized_end=1088
+  _globals['_JOBEND']._serialized_start=1090
+  _globals['_JOBEND']._serialized_end=1146
+  _globals['_RECVREQUEST']._serialized_start=1148
+  _globals['_RECVREQUEST']._serialized_end=1230
+  _globals['_METRIC']._serialized_start=1232
+  _globals['_METRIC']._serialized_end=1288
+  _globals['_METRICBATCH']._serialized_start=1290
+  _globals['_METRICBATCH']._serialized_end=1350
+  _globals['_FEDERATION']._serialized_start=1440
+  _globals['_FEDERATION']._serialized_end=1585
+  _globals['_CONTROL']._serialized_start=1588
+  _globals['_CONTROL']._serialized_end=1908
+  _globals['_TASKCHANNEL']._serialized_start=1911
+  _globals['_TASKCHANNEL']._serialized_end=2282
 # @@protoc_insertion_point(module_scope)

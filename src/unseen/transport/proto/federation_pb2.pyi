@@ -191,6 +191,30 @@ class Small(_message.Message):
 Global___Small: _TypeAlias = Small  # noqa: Y015
 
 @_typing.final
+class SharedSend(_message.Message):
+    """A large message whose body the task has written to its send buffer, a shared-memory file its node
+    named when it started the task: the body crosses the local hop without being copied through a socket.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def header(self) -> Global___Envelope: ...
+    def __init__(
+        self,
+        *,
+        header: Global___Envelope | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["header", b"header"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SharedSend: _TypeAlias = SharedSend  # noqa: Y015
+
+@_typing.final
 class Ack(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -363,6 +363,11 @@ class TaskChannelStub:
                 request_serializer=federation__pb2.Small.SerializeToString,
                 response_deserializer=federation__pb2.Ack.FromString,
                 _registered_method=True)
+        self.SendShared = channel.unary_unary(
+                '/unseen.federation.v1.TaskChannel/SendShared',
+                request_serializer=federation__pb2.SharedSend.SerializeToString,
+                response_deserializer=federation__pb2.Ack.FromString,
+                _registered_method=True)
         self.Recv = channel.unary_stream(
                 '/unseen.federation.v1.TaskChannel/Recv',
                 request_serializer=federation__pb2.RecvRequest.SerializeToString,
@@ -385,6 +390,12 @@ class TaskChannelServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SendOne(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendShared(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -413,6 +424,11 @@ def add_TaskChannelServicer_to_server(servicer, server):
             'SendOne': grpc.unary_unary_rpc_method_handler(
                     servicer.SendOne,
                     request_deserializer=federation__pb2.Small.FromString,
+                    response_serializer=federation__pb2.Ack.SerializeToString,
+            ),
+            'SendShared': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendShared,
+                    request_deserializer=federation__pb2.SharedSend.FromString,
                     response_serializer=federation__pb2.Ack.SerializeToString,
             ),
             'Recv': grpc.unary_stream_rpc_method_handler(
@@ -479,6 +495,33 @@ class TaskChannel:
             target,
             '/unseen.federation.v1.TaskChannel/SendOne',
             federation__pb2.Small.SerializeToString,
+            federation__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendShared(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/unseen.federation.v1.TaskChannel/SendShared',
+            federation__pb2.SharedSend.SerializeToString,
             federation__pb2.Ack.FromString,
             options,
             channel_credentials,

@@ -121,6 +121,7 @@ class TaskChannelStub:
     def __new__(cls, channel: _aio.Channel) -> TaskChannelAsyncStub: ...
     Send: _grpc.StreamUnaryMultiCallable[_federation_pb2.Chunk, _federation_pb2.Ack]
     SendOne: _grpc.UnaryUnaryMultiCallable[_federation_pb2.Small, _federation_pb2.Ack]
+    SendShared: _grpc.UnaryUnaryMultiCallable[_federation_pb2.SharedSend, _federation_pb2.Ack]
     Recv: _grpc.UnaryStreamMultiCallable[_federation_pb2.RecvRequest, _federation_pb2.Chunk]
     LogMetrics: _grpc.UnaryUnaryMultiCallable[_federation_pb2.MetricBatch, _federation_pb2.Ack]
 
@@ -129,6 +130,7 @@ class TaskChannelAsyncStub(TaskChannelStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Send: _aio.StreamUnaryMultiCallable[_federation_pb2.Chunk, _federation_pb2.Ack]  # type: ignore[assignment]
     SendOne: _aio.UnaryUnaryMultiCallable[_federation_pb2.Small, _federation_pb2.Ack]  # type: ignore[assignment]
+    SendShared: _aio.UnaryUnaryMultiCallable[_federation_pb2.SharedSend, _federation_pb2.Ack]  # type: ignore[assignment]
     Recv: _aio.UnaryStreamMultiCallable[_federation_pb2.RecvRequest, _federation_pb2.Chunk]  # type: ignore[assignment]
     LogMetrics: _aio.UnaryUnaryMultiCallable[_federation_pb2.MetricBatch, _federation_pb2.Ack]  # type: ignore[assignment]
 
@@ -144,6 +146,13 @@ class TaskChannelServicer(metaclass=_abc_1.ABCMeta):
     def SendOne(
         self,
         request: _federation_pb2.Small,
+        context: _ServicerContext,
+    ) -> _typing.Union[_federation_pb2.Ack, _abc.Awaitable[_federation_pb2.Ack]]: ...
+
+    @_abc_1.abstractmethod
+    def SendShared(
+        self,
+        request: _federation_pb2.SharedSend,
         context: _ServicerContext,
     ) -> _typing.Union[_federation_pb2.Ack, _abc.Awaitable[_federation_pb2.Ack]]: ...
 
