@@ -28,4 +28,4 @@ def test_every_tasks_send_buffer_is_deleted_when_it_ends(site: Site) -> None:
     pipe.submit(site.client(9999)).wait(timeout=120)
     for party in (9999, 10000):
         folder = site.standalone.node_config(party).send_buffers_dir
-        site.wait_for(lambda folder=folder: not list(folder.glob("*.send")), 10, "buffers to be deleted")
+        site.wait_for(lambda folder=folder: not list(folder.iterdir()), 10, "buffers and body files to be deleted")

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from unseen.transport import shared_buffer
-from unseen.transport.shared_buffer import BufferReader, SendBuffer, SendBufferError, buffers_dir
+from unseen.transport.shared_buffer import (
+    BufferReader,
+    SendBuffer,
+    SendBufferError,
+    buffers_dir,
+    receive_file,
+    take_body,
+    write_body,
+)
 
 
 def test_what_the_task_writes_the_node_reads_and_the_buffer_grows(tmp_path: Path) -> None:
@@ -57,3 +66,47 @@ def test_the_buffers_folder_is_private_and_a_planted_one_is_refused(
     os.chmod(folder, 0o777)  # as if another user had made it first, open to all
     with pytest.raises(SendBufferError, match="not a private folder"):
         buffers_dir(tmp_path / "home")
+
+
+def test_a_received_body_is_written_as_it_arrives_then_taken_without_a_copy(tmp_path: Path) -> None:
+    send_buffer = tmp_path / "abc.send"
+    path = receive_file(send_buffer)
+    assert path.name.startswith("abc-") and path.suffix == ".recv"
+    values = np.arange(100_000, dtype=np.float64)
+    raw = memoryview(values).cast("B")
+    assert write_body(path, [raw[:1000], raw[1000:]]) == values.nbytes
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    body = take_body(tmp_path, path.name, values.nbytes)
+    assert not path.exists()  # the mapping outlives the file
+    array = np.frombuffer(body, dtype=np.float64)
+    np.testing.assert_array_equal(array, values)
+    assert array.flags.writeable  # a private mapping: the task may write to what it received
+
+
+def test_a_failed_write_leaves_no_file_and_names_are_checked(tmp_path: Path) -> None:
+    path = receive_file(tmp_path / "abc.send")
+
+    def broken() -> Iterator[memoryview]:
+        yield memoryview(b"partial")
+        raise OSError("stream broke")
+
+    with pytest.raises(OSError, match="stream broke"):
+        write_body(path, broken())
+    assert not path.exists()
+    for name in ("../abc.recv", ".hidden.recv", "abc.send"):
+        with pytest.raises(SendBufferError, match="unexpected body file"):
+            take_body(tmp_path, name, 1)
+    write_body(path, [memoryview(b"1234")])
+    with pytest.raises(SendBufferError, match="holds 4 bytes, not 5"):
+        take_body(tmp_path, path.name, 5)
+
+
+def test_forgetting_a_task_removes_the_bodies_it_never_took(tmp_path: Path) -> None:
+    send_buffer = tmp_path / "abc.send"
+    SendBuffer(send_buffer).write(memoryview(b"x"))
+    left = receive_file(send_buffer)
+    write_body(left, [memoryview(b"y")])
+    other = receive_file(tmp_path / "other.send")
+    write_body(other, [memoryview(b"z")])
+    BufferReader().forget(send_buffer)
+    assert not send_buffer.exists() and not left.exists() and other.exists()

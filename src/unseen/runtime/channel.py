@@ -27,7 +27,7 @@ from unseen.transport.methods import (
     send_shared_method,
 )
 from unseen.transport.proto import federation_pb2 as pb
-from unseen.transport.shared_buffer import SendBuffer
+from unseen.transport.shared_buffer import BODY_FILE_HEADER, SendBuffer, take_body
 
 # A received message is at most what the node accepts; the node enforces the real limit.
 _RECV_LIMIT = 1 << 40
@@ -98,9 +98,18 @@ class NodeChannel:
             raise FederationError(f"sending '{tag}' to {to} failed: {_details(error)}") from None
 
     def recv(self, tag: str, frm: PartyRef, timeout: float) -> codec.Value:
-        request = pb.RecvRequest(tag=tag, src_party=frm.party_id, src_role=frm.role.value, timeout_s=timeout)
+        buffer = self._buffer
+        request = pb.RecvRequest(
+            tag=tag, src_party=frm.party_id, src_role=frm.role.value, timeout_s=timeout, body_in_file=buffer is not None
+        )
         try:
-            frames = self._recv(request, metadata=self._metadata, timeout=timeout + 30.0)
+            call = self._recv(request, metadata=self._metadata, timeout=timeout + 30.0)
+            frames = list(call)
+            envelope = frames[0] if frames else None
+            if buffer is not None and isinstance(envelope, pb.Envelope) and envelope.payload.size > CHUNK_SIZE:
+                name = dict(call.trailing_metadata() or ()).get(BODY_FILE_HEADER, "")
+                body = take_body(buffer.path.parent, str(name), envelope.payload.size)
+                return codec.decode(envelope.payload, body)
             message = assemble(frames, _RECV_LIMIT)
         except grpc.RpcError as error:
             if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:

@@ -18,8 +18,10 @@ import contextlib
 import hashlib
 import mmap
 import os
+import secrets
 import stat
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 _SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 - used through a private folder checked in buffers_dir
@@ -71,6 +73,54 @@ class SendBuffer:
             self._map = None
 
 
+BODY_FILE_HEADER = "x-unseen-body-file"
+_RECEIVE_SUFFIX = ".recv"
+
+
+def receive_file(send_buffer: Path) -> Path:
+    """A new private file for one received body, named after the task's send buffer (for cleanup)."""
+    return send_buffer.with_name(f"{send_buffer.stem}-{secrets.token_hex(8)}{_RECEIVE_SUFFIX}")
+
+
+def write_body(path: Path, chunks: Iterable[memoryview]) -> int:
+    """Write a body as its chunks arrive; a failure leaves no file behind."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    written = 0
+    try:
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                count = os.write(fd, view)
+                view = view[count:]
+                written += count
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    return written
+
+
+def take_body(folder: Path, name: str, size: int) -> memoryview:
+    """The task's side: map a body its node wrote (privately, so it is writable), and remove the file.
+
+    The mapping outlives the file: the array decoded from it keeps it alive, and the memory returns to
+    the system when the array goes. No copy is made.
+    """
+    if not name.endswith(_RECEIVE_SUFFIX) or "/" in name or name.startswith("."):
+        raise SendBufferError(f"the node named an unexpected body file '{name}'")
+    path = folder / name
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        if os.fstat(fd).st_size != size:
+            raise SendBufferError(f"body file {name} holds {os.fstat(fd).st_size} bytes, not {size}")
+        mapped = mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+    return memoryview(mapped)
+
+
 class BufferReader:
     """The node's side: maps each task's buffer read-only, and forgets it when the task ends."""
 
@@ -109,8 +159,11 @@ class BufferReader:
             mapped.close()
 
     def forget(self, path: Path) -> None:
+        """Release a task's send buffer, and any received body it did not take (it ended first)."""
         with self._lock:
             mapped = self._maps.pop(path, None)
         if mapped is not None:
             self._close(mapped)
         path.unlink(missing_ok=True)
+        for leftover in path.parent.glob(f"{path.stem}-*{_RECEIVE_SUFFIX}"):
+            leftover.unlink(missing_ok=True)
