@@ -18,17 +18,11 @@ import httpx
 import typer
 
 from unseen.board.auth import ADMIN_USER, PASSWORD_FILE, WeakPasswordError, check_password_policy
-from unseen.cli.client import NODE_URL_ENV, ClientError, client_for
-from unseen.config.standalone import SiteError, StandaloneSite
+from unseen.cli.client import NODE_URL_ENV, ClientError, client_for, fail, standalone_node
 
 app = typer.Typer(help="The web board of a node: jobs, DAGs, logs and metric charts.", no_args_is_help=True)
 
 PartyOption = Annotated[int | None, typer.Option("--party", "-p", help="this party's node (default: the first)")]
-
-
-def fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
 
 
 def _board_of(party: int | None) -> tuple[str, Path | None, int | None]:
@@ -36,12 +30,9 @@ def _board_of(party: int | None) -> tuple[str, Path | None, int | None]:
     url = os.environ.get(NODE_URL_ENV)
     if url:
         return url.rstrip("/") + "/board/", None, party
-    site = StandaloneSite()
     try:
-        parties = site.require().parties
-        chosen = parties[0] if party is None else party
-        config = site.node_config(chosen)
-    except SiteError as exc:
+        chosen, config = standalone_node(party)
+    except ClientError as exc:
         raise fail(str(exc)) from None
     host = "127.0.0.1" if config.rest_host in {"0.0.0.0", "::", ""} else config.rest_host  # noqa: S104 - compared, not bound
     return f"http://{host}:{config.rest_port}/board/", config.home / PASSWORD_FILE, chosen

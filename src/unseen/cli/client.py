@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import typer
 
+from unseen.config.node import NodeConfig
 from unseen.config.standalone import SiteError, StandaloneSite
 
 NODE_URL_ENV = "UNSEEN_NODE_URL"
@@ -70,6 +72,23 @@ def _error_text(response: httpx.Response) -> str:
     return f"{detail}" if isinstance(detail, str) else f"HTTP {response.status_code}: {detail}"
 
 
+def fail(message: str) -> typer.Exit:
+    """Print a CLI error the way every command does, and the exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def standalone_node(party_id: int | None) -> tuple[int, NodeConfig]:
+    """A party's node in the standalone site (the site's first party when none is given)."""
+    site = StandaloneSite()
+    try:
+        parties = site.require().parties
+        party = parties[0] if party_id is None else party_id
+        return party, site.node_config(party)
+    except SiteError as exc:
+        raise ClientError(str(exc)) from None
+
+
 def client_for(party_id: int | None = None) -> NodeClient:
     """The node of ``party_id`` in the standalone site, or the one named by UNSEEN_NODE_URL/UNSEEN_API_TOKEN."""
     url = os.environ.get(NODE_URL_ENV)
@@ -78,13 +97,7 @@ def client_for(party_id: int | None = None) -> NodeClient:
         if not token:
             raise ClientError(f"{NODE_URL_ENV} is set but {TOKEN_ENV} is not; set it to the node's API token")
         return NodeClient(url.rstrip("/"), token, party_id)
-    site = StandaloneSite()
-    try:
-        parties = site.require().parties
-        party = parties[0] if party_id is None else party_id
-        config = site.node_config(party)
-    except SiteError as exc:
-        raise ClientError(str(exc)) from None
+    party, config = standalone_node(party_id)
     token_file = config.api_token_file
     if not token_file.is_file():
         raise ClientError(f"party {party}'s node has no API token yet at {token_file}; start it first")

@@ -7,16 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
-from unseen.cli.client import ClientError, client_for
+from unseen.cli.client import ClientError, client_for, fail
 
 app = typer.Typer(help="Upload and inspect this party's tables (rows never leave the node).", no_args_is_help=True)
 
 PartyOption = Annotated[int | None, typer.Option("--party", "-p", help="the party whose node stores the table")]
-
-
-def fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
 
 
 def _describe(table: dict[str, Any]) -> str:

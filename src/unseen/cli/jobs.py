@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from unseen.cli.client import ClientError, client_for, client_for_job
+from unseen.cli.client import ClientError, client_for, client_for_job, fail
 from unseen.cli.waiting import wait_for_job
 from unseen.job.config import JobConfigError, load_job_config
 
@@ -17,11 +17,6 @@ app = typer.Typer(help="Submit and follow jobs.", no_args_is_help=True)
 
 JobOption = Annotated[str, typer.Option("--job-id", "-j", help="the job id")]
 PartyOption = Annotated[int | None, typer.Option("--party", "-p", help="ask this party's node")]
-
-
-def fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
 
 
 def _when(timestamp: float | None) -> str:
