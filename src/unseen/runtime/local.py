@@ -76,9 +76,7 @@ def run_parties(
 ) -> LocalRun[T]:
     """Run each party's program in a thread and return what each returned; the first failure is re-raised."""
     hub = hub or LocalHub()
-    parties: dict[Role, list[int]] = {}
-    for ref in programs:
-        parties.setdefault(ref.role, []).append(ref.party_id)
+    parties = parties_of(list(programs))
     results: dict[PartyRef, T] = {}
     errors: list[BaseException] = []
     sinks = {ref: MemoryMetricSink() for ref in programs}
