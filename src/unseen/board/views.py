@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from unseen.node.data_api import table_json
 from unseen.storage.models import FINAL_STATUSES, JobRecord, MetricRecord, Status, TableRecord, TaskRecord
 from unseen.storage.tables import TableError, TableStore
 
@@ -527,22 +528,5 @@ def read_log_chunk(path: Path, offset: int, complete: bool, limit: int = LOG_CHU
 
 
 def table_view(record: TableRecord) -> dict[str, Any]:
-    """A stored table as the data page shows it: its schema and size, never a row."""
-    try:
-        columns = json.loads(record.columns_json)
-    except ValueError:
-        columns = []
-    if not isinstance(columns, list):
-        columns = []
-    return {
-        "name": record.name,
-        "rows": record.rows,
-        "columns": [
-            {"name": str(c.get("name", "")), "dtype": str(c.get("dtype", ""))} for c in columns if isinstance(c, dict)
-        ],
-        "id_column": record.id_column,
-        "label_column": record.label_column,
-        "label_type": record.label_type,
-        "source": record.source,
-        "created": fmt_time(record.created_at),
-    }
+    """A stored table as the data page shows it: what the REST API serves (schema and size, never a row)."""
+    return {**table_json(record), "created": fmt_time(record.created_at)}
