@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from unseen.config.node import ConfigError, load_node_config
+from unseen.node.allocator import keep_freed_memory
 from unseen.node.server import Node, NodeStartError, configure_logging
 from unseen.transport.tls import CertificateError
 
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.home / "node.log")
+    keep_freed_memory()
     try:
         Node(config).serve()
     except (NodeStartError, CertificateError) as exc:

@@ -1,0 +1,46 @@
+"""Keep the node's freed message buffers for reuse, so each chunk of a large message lands on warm pages.
+
+A node handles a large message as a run of 2 MiB pieces: gRPC allocates each piece it receives, the frame
+encoder allocates each piece it sends, and both free them a moment later. By default glibc hands such a
+block back to the kernel as soon as it is freed (it trims the top of the heap, or served the block with
+``mmap`` in the first place), so the next piece is built on fresh pages: a page fault and a zeroed page
+for every 4 KiB. Profiled with ``perf`` during 64 MiB transfers between two nodes on a 2-core machine,
+those faults took about a fifth of the nodes' CPU, the same CPU that TLS needs.
+
+Raising glibc's thresholds keeps up to ``RETAIN_BYTES`` of freed memory at the top of each heap for the
+next piece instead. The cost is memory the node keeps after a burst of large messages: at most that much
+per malloc arena, and only as much as the burst used. Only glibc has these knobs; elsewhere (musl, macOS)
+this does nothing and the node works as before, only with more page faults.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import platform
+
+log = logging.getLogger(__name__)
+
+RETAIN_BYTES = 64 * 1024 * 1024
+# Blocks up to this size come from the heap, so they can be reused; larger ones are mapped and unmapped.
+HEAP_BLOCK_LIMIT = 8 * 1024 * 1024
+
+# From glibc's <malloc.h>.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def keep_freed_memory() -> bool:
+    """Tune this process's glibc allocator as above; returns whether it took effect."""
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    applied = bool(mallopt(_M_TRIM_THRESHOLD, RETAIN_BYTES) == 1 and mallopt(_M_MMAP_THRESHOLD, HEAP_BLOCK_LIMIT) == 1)
+    if not applied:
+        log.warning("glibc refused the allocator thresholds; large messages will fault in fresh pages")
+    return applied

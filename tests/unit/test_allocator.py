@@ -1,0 +1,43 @@
+"""The node's allocator tuning: freed 2 MiB message buffers are reused instead of faulting in new pages."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+
+import pytest
+
+# Allocates and frees 2 MiB buffers as a node does per chunk, and prints the page faults that took.
+_CHURN = """
+import resource, sys
+from unseen.node.allocator import keep_freed_memory
+tuned = sys.argv[1] == "tuned" and keep_freed_memory()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+piece = bytes(2 * 1024 * 1024)
+for _ in range(3):
+    bytes(bytearray(piece))
+before = faults()
+for _ in range(40):
+    copy = bytearray(piece)
+    sent = bytes(copy)
+    del copy, sent
+print(tuned, faults() - before)
+"""
+
+
+def _faults(mode: str) -> tuple[str, int]:
+    out = subprocess.run([sys.executable, "-c", _CHURN, mode], capture_output=True, text=True, check=True).stdout
+    tuned, count = out.split()
+    return tuned, int(count)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the thresholds are glibc's")
+def test_freed_chunks_are_reused_instead_of_faulting_in_new_pages() -> None:
+    untuned, default_faults = _faults("default")
+    tuned, tuned_faults = _faults("tuned")
+    assert (untuned, tuned) == ("False", "True")
+    pages_per_round = 2 * 2 * 1024 * 1024 // 4096
+    assert default_faults > 20 * pages_per_round  # the default gives pages back, then faults them in again
+    assert tuned_faults < pages_per_round  # tuned: at most stray faults, not one per page per round
