@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.conftest import Site
-from unseen.pipeline import Pipeline
+from unseen.pipeline import JobHandle, Pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -19,6 +19,21 @@ def test_an_array_of_several_chunks_arrives_exactly(site: Site, guest: int, host
     job.wait(timeout=120)
     values = {m["name"]: m["value"] for m in job.metrics("transfer_0")}
     assert values["mib_per_s"] > 0
+
+
+@pytest.mark.parametrize(("guest", "host"), [(9999, 10000), (10000, 10000)])
+def test_a_received_array_keeps_its_values_while_later_ones_arrive(site: Site, guest: int, host: int) -> None:
+    # A plug-in component of the nodes only, so the config goes as it is (the SDK checks names locally).
+    config = {
+        "name": "keep",
+        "initiator": {"role": "guest", "party_id": guest},
+        "parties": {"guest": [guest], "host": [host]},
+        "timeout_s": 120,
+        "components": [{"name": "keep_0", "component": "keep_all", "params": {"elements": 1024 * 1024, "rounds": 6}}],
+    }
+    job = JobHandle(site.client(guest).post("/jobs", config)["job_id"], site.client(guest))  # 8 MiB each
+    job.wait(timeout=120)
+    assert "all 6 arrays kept their values" in site.client(host).text(f"/jobs/{job.job_id}/logs", role="host")
 
 
 def test_every_tasks_send_buffer_is_deleted_when_it_ends(site: Site) -> None:

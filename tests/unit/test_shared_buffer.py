@@ -13,11 +13,11 @@ import pytest
 from unseen.transport import shared_buffer
 from unseen.transport.shared_buffer import (
     BufferReader,
+    ReceiveFiles,
     SendBuffer,
     SendBufferError,
     buffers_dir,
-    receive_file,
-    take_body,
+    receive_path,
     write_body,
 )
 
@@ -68,45 +68,103 @@ def test_the_buffers_folder_is_private_and_a_planted_one_is_refused(
         buffers_dir(tmp_path / "home")
 
 
+def _receive(files: ReceiveFiles, send_buffer: Path, body: memoryview, pieces: int = 2) -> memoryview:
+    """What a node and its task do for one large body: reserve, write as chunks arrive, take."""
+    name = files.reserve()
+    step = -(-len(body) // pieces)
+    chunks = [body[start : start + step] for start in range(0, len(body), step)]
+    assert write_body(receive_path(send_buffer, name), len(body), chunks) == len(body)
+    return files.take(name, len(body))
+
+
 def test_a_received_body_is_written_as_it_arrives_then_taken_without_a_copy(tmp_path: Path) -> None:
     send_buffer = tmp_path / "abc.send"
-    path = receive_file(send_buffer)
-    assert path.name.startswith("abc-") and path.suffix == ".recv"
     values = np.arange(100_000, dtype=np.float64)
-    raw = memoryview(values).cast("B")
-    assert write_body(path, [raw[:1000], raw[1000:]]) == values.nbytes
+    body = _receive(ReceiveFiles(send_buffer), send_buffer, memoryview(values).cast("B"))
+    (path,) = tmp_path.glob("abc-*.recv")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    body = take_body(tmp_path, path.name, values.nbytes)
-    assert not path.exists()  # the mapping outlives the file
     array = np.frombuffer(body, dtype=np.float64)
     np.testing.assert_array_equal(array, values)
-    assert array.flags.writeable  # a private mapping: the task may write to what it received
+    assert array.flags.writeable  # a private mapping: the task may write to what it received...
+    array[:] = -1.0
+    np.testing.assert_array_equal(np.fromfile(path, dtype=np.float64), values)  # ...without changing the file
 
 
-def test_a_failed_write_leaves_no_file_and_names_are_checked(tmp_path: Path) -> None:
-    path = receive_file(tmp_path / "abc.send")
+def test_a_receive_file_is_reused_once_nothing_refers_to_its_value(tmp_path: Path) -> None:
+    send_buffer = tmp_path / "abc.send"
+    files = ReceiveFiles(send_buffer)
+    first = np.frombuffer(_receive(files, send_buffer, memoryview(b"a" * 4096)), dtype=np.uint8)
+    second = np.frombuffer(_receive(files, send_buffer, memoryview(b"b" * 4096)), dtype=np.uint8)
+    view_of_first = first[:10]
+    del first
+    third = np.frombuffer(_receive(files, send_buffer, memoryview(b"c" * 4096)), dtype=np.uint8)
+    # A view still holds the first value: three values, three files, none written over another.
+    assert len(list(tmp_path.glob("abc-r*.recv"))) == 3
+    assert bytes(view_of_first) == b"a" * 10 and bytes(second[:3]) == b"bbb" and bytes(third[:3]) == b"ccc"
+    del view_of_first, second
+    fourth = np.frombuffer(_receive(files, send_buffer, memoryview(b"d" * 8192)), dtype=np.uint8)
+    assert len(list(tmp_path.glob("abc-r*.recv"))) == 3  # an idle file took the body, at its new size
+    assert bytes(third[:3]) == b"ccc" and fourth.size == 8192 and bytes(fourth[-3:]) == b"ddd"
+
+
+def test_at_most_the_spare_idle_files_are_kept(tmp_path: Path) -> None:
+    send_buffer = tmp_path / "abc.send"
+    files = ReceiveFiles(send_buffer, spare=1)
+    held = [_receive(files, send_buffer, memoryview(bytes(4096))) for _ in range(4)]
+    assert len(list(tmp_path.glob("abc-r*.recv"))) == 4
+    del held
+    name = files.reserve()  # three of the four are idle now: one stays spare, two are removed
+    assert len(list(tmp_path.glob("abc-r*.recv"))) == 2 and (tmp_path / name).exists()
+
+
+def test_a_failed_write_empties_the_file_and_is_released(tmp_path: Path) -> None:
+    send_buffer = tmp_path / "abc.send"
+    files = ReceiveFiles(send_buffer)
+    name = files.reserve()
 
     def broken() -> Iterator[memoryview]:
         yield memoryview(b"partial")
         raise OSError("stream broke")
 
     with pytest.raises(OSError, match="stream broke"):
-        write_body(path, broken())
-    assert not path.exists()
-    for name in ("../abc.recv", ".hidden.recv", "abc.send"):
+        write_body(receive_path(send_buffer, name), 100, broken())
+    assert (tmp_path / name).stat().st_size == 0  # nothing of the broken message is left
+    files.release(name)
+    assert files.reserve() == name
+
+
+def test_the_node_writes_only_the_tasks_own_private_receive_files(tmp_path: Path) -> None:
+    send_buffer = tmp_path / "abc.send"
+    for name in ("../abc-r1.recv", ".hidden.recv", "abc.send", "other-r1.recv", "abc-r1.recv.x", "abc-rx.recv"):
         with pytest.raises(SendBufferError, match="unexpected body file"):
-            take_body(tmp_path, name, 1)
-    write_body(path, [memoryview(b"1234")])
+            receive_path(send_buffer, name)
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"keep")
+    (tmp_path / "abc-r1.recv").symlink_to(secret)
+    with pytest.raises(OSError):  # O_NOFOLLOW: a link is not followed
+        write_body(receive_path(send_buffer, "abc-r1.recv"), 4, [memoryview(b"evil")])
+    os.link(secret, tmp_path / "abc-r2.recv")
+    with pytest.raises(SendBufferError, match="not a private receive file"):
+        write_body(receive_path(send_buffer, "abc-r2.recv"), 4, [memoryview(b"evil")])
+    assert secret.read_bytes() == b"keep"
+
+
+def test_a_body_of_another_size_than_declared_is_refused(tmp_path: Path) -> None:
+    send_buffer = tmp_path / "abc.send"
+    files = ReceiveFiles(send_buffer)
+    name = files.reserve()
+    write_body(receive_path(send_buffer, name), 4, [memoryview(b"1234")])
     with pytest.raises(SendBufferError, match="holds 4 bytes, not 5"):
-        take_body(tmp_path, path.name, 5)
+        files.take(name, 5)
 
 
-def test_forgetting_a_task_removes_the_bodies_it_never_took(tmp_path: Path) -> None:
+def test_forgetting_a_task_removes_its_receive_files(tmp_path: Path) -> None:
     send_buffer = tmp_path / "abc.send"
     SendBuffer(send_buffer).write(memoryview(b"x"))
-    left = receive_file(send_buffer)
-    write_body(left, [memoryview(b"y")])
-    other = receive_file(tmp_path / "other.send")
-    write_body(other, [memoryview(b"z")])
+    kept = _receive(ReceiveFiles(send_buffer), send_buffer, memoryview(b"y" * 10))
+    other = tmp_path / "other.send"
+    _receive(ReceiveFiles(other), other, memoryview(b"z" * 10))
     BufferReader().forget(send_buffer)
-    assert not send_buffer.exists() and not left.exists() and other.exists()
+    assert not send_buffer.exists() and not list(tmp_path.glob("abc-*.recv"))
+    assert bytes(kept[:1]) == b"y"  # the mapping outlives the file
+    assert len(list(tmp_path.glob("other-*.recv"))) == 1

@@ -22,13 +22,7 @@ from unseen.transport.methods import federation_handler, task_channel_handler
 from unseen.transport.peers import PeerError
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
-from unseen.transport.shared_buffer import (
-    BODY_FILE_HEADER,
-    BufferReader,
-    SendBufferError,
-    receive_file,
-    write_body,
-)
+from unseen.transport.shared_buffer import BufferReader, SendBufferError, receive_path, write_body
 from unseen.transport.tls import CertificateError, party_id_of
 
 log = logging.getLogger(__name__)
@@ -206,11 +200,12 @@ class TaskChannelService:
         timeout = request.timeout_s if request.timeout_s > 0 else self.router.service.config.recv_timeout_s
         delivery = _guard(context, lambda: self.router.mailbox.get(key, timeout))
         chunks = delivery.chunks(self.router.service.config.send_timeout_s)
-        if request.body_in_file and delivery.envelope.payload.size > CHUNK_SIZE:
-            # Written as it arrives; named to the task only once the whole message has passed its checks.
-            path = receive_file(me.send_buffer)
-            _guard(context, lambda: write_body(path, chunks))
-            context.set_trailing_metadata(((BODY_FILE_HEADER, path.name),))
+        size = delivery.envelope.payload.size
+        if request.body_file and size > CHUNK_SIZE:
+            # Written as it arrives; the envelope tells the task to map it only once the whole message has
+            # passed its checks.
+            path = _guard(context, lambda: receive_path(me.send_buffer, request.body_file))
+            _guard(context, lambda: write_body(path, size, chunks))
             yield delivery.envelope
             return
         yield delivery.envelope

@@ -27,7 +27,7 @@ from unseen.transport.methods import (
     send_shared_method,
 )
 from unseen.transport.proto import federation_pb2 as pb
-from unseen.transport.shared_buffer import BODY_FILE_HEADER, SendBuffer, take_body
+from unseen.transport.shared_buffer import ReceiveFiles, SendBuffer
 
 # A received message is at most what the node accepts; the node enforces the real limit.
 _RECV_LIMIT = 1 << 40
@@ -58,6 +58,7 @@ class NodeChannel:
         self._send_one = send_one_method(self._channel)
         self._send_shared = send_shared_method(self._channel)
         self._buffer = SendBuffer(send_buffer) if send_buffer is not None else None
+        self._receive_files = ReceiveFiles(send_buffer) if send_buffer is not None else None
         self._recv = recv_method(self._channel)
         self._log_metrics = log_metrics_method(self._channel)
         self._metadata = ((TOKEN_HEADER, token),)
@@ -98,23 +99,26 @@ class NodeChannel:
             raise FederationError(f"sending '{tag}' to {to} failed: {_details(error)}") from None
 
     def recv(self, tag: str, frm: PartyRef, timeout: float) -> codec.Value:
-        buffer = self._buffer
+        files = self._receive_files
+        body_file = files.reserve() if files is not None else ""
         request = pb.RecvRequest(
-            tag=tag, src_party=frm.party_id, src_role=frm.role.value, timeout_s=timeout, body_in_file=buffer is not None
+            tag=tag, src_party=frm.party_id, src_role=frm.role.value, timeout_s=timeout, body_file=body_file
         )
+        body: memoryview | None = None
         try:
-            call = self._recv(request, metadata=self._metadata, timeout=timeout + 30.0)
-            frames = list(call)
+            frames = list(self._recv(request, metadata=self._metadata, timeout=timeout + 30.0))
             envelope = frames[0] if frames else None
-            if buffer is not None and isinstance(envelope, pb.Envelope) and envelope.payload.size > CHUNK_SIZE:
-                name = dict(call.trailing_metadata() or ()).get(BODY_FILE_HEADER, "")
-                body = take_body(buffer.path.parent, str(name), envelope.payload.size)
+            if files is not None and isinstance(envelope, pb.Envelope) and envelope.payload.size > CHUNK_SIZE:
+                body = files.take(body_file, envelope.payload.size)
                 return codec.decode(envelope.payload, body)
             message = assemble(frames, _RECV_LIMIT)
         except grpc.RpcError as error:
             if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise TimeoutError(f"receiving '{tag}' from {frm}: {_details(error)}") from None
             raise FederationError(f"receiving '{tag}' from {frm} failed: {_details(error)}") from None
+        finally:
+            if files is not None and body is None:  # the file was not used: it stays ready for the next body
+                files.release(body_file)
         return codec.decode(message.envelope.payload, message.body)
 
     def emit(self, points: list[MetricPoint]) -> None:

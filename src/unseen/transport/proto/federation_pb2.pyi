@@ -444,14 +444,14 @@ class RecvRequest(_message.Message):
     SRC_PARTY_FIELD_NUMBER: _builtins.int
     SRC_ROLE_FIELD_NUMBER: _builtins.int
     TIMEOUT_S_FIELD_NUMBER: _builtins.int
-    BODY_IN_FILE_FIELD_NUMBER: _builtins.int
+    BODY_FILE_FIELD_NUMBER: _builtins.int
     tag: _builtins.str
     src_party: _builtins.int
     src_role: _builtins.str
     timeout_s: _builtins.float
-    body_in_file: _builtins.bool
-    """The task reads a large body from a file its node names in the trailing metadata "x-unseen-body-file"
-    (in the task's private buffer folder) instead of receiving it as data chunks.
+    body_file: _builtins.str
+    """Where the node writes a large body instead of sending it as data chunks: one of the task's receive
+    files (named after its send buffer, in its private buffer folder), which the task reuses while warm.
     """
     def __init__(
         self,
@@ -460,11 +460,11 @@ class RecvRequest(_message.Message):
         src_party: _builtins.int = ...,
         src_role: _builtins.str = ...,
         timeout_s: _builtins.float = ...,
-        body_in_file: _builtins.bool = ...,
+        body_file: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body_in_file", b"body_in_file", "src_party", b"src_party", "src_role", b"src_role", "tag", b"tag", "timeout_s", b"timeout_s"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body_file", b"body_file", "src_party", b"src_party", "src_role", b"src_role", "tag", b"tag", "timeout_s", b"timeout_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
