@@ -91,7 +91,8 @@ class MessageRouter:
     def accept(self, envelope: pb.Envelope, frames: Iterable[Frame], peer_party: int) -> int:
         """Receive a message for a task of this party, streaming it into the mailbox; returns its size."""
         self.check_envelope(envelope, peer_party, inbound=True)
-        delivery = Delivery(envelope)
+        check_body = codec.needs_body_check(envelope.payload) or self.audit is not None
+        delivery = Delivery(envelope, keep_body=check_body)
         key = mail_key(envelope)
         try:
             self.mailbox.put(key, delivery)
@@ -100,7 +101,7 @@ class MessageRouter:
         try:
             for chunk in body_frames(frames, envelope.payload.size):
                 delivery.append(chunk)
-            if codec.needs_body_check(envelope.payload) or self.audit is not None:
+            if check_body:
                 value = codec.decode(envelope.payload, delivery.body())
                 if self.audit is not None:
                     self.audit.record(envelope, value)

@@ -5,6 +5,11 @@ appends body chunks as they come in; a task already waiting streams them onward 
 message crosses both nodes and both local hops in parallel rather than one hop after another. The node
 checks the whole message at the end (size, decoding) and then completes or fails the delivery: a reader
 sees the failure instead of the end of its stream, so a refused message is never used.
+
+A delivery whose body the node will not read again (an array, which its header alone validates, on a
+node that keeps no audit) lets go of each chunk once its reader has taken it. Memory then holds only the
+chunks between the network and the reader, rather than the whole message, and the allocator hands the
+same few freed blocks to the next chunks instead of fresh pages.
 """
 
 from __future__ import annotations
@@ -20,9 +25,13 @@ class DeliveryFailedError(RuntimeError):
     """The node refused the message after its reader started reading it."""
 
 
+_TAKEN = memoryview(b"")  # in place of a chunk the reader took, when the node keeps no body
+
+
 class Delivery:
-    def __init__(self, envelope: pb.Envelope) -> None:
+    def __init__(self, envelope: pb.Envelope, keep_body: bool = True) -> None:
         self.envelope = envelope
+        self.keep_body = keep_body
         self._chunks: list[memoryview] = []
         self._done = False
         self._error: str | None = None
@@ -65,10 +74,14 @@ class Delivery:
                 if index >= len(self._chunks):
                     return
                 chunk = self._chunks[index]
+                if not self.keep_body:
+                    self._chunks[index] = _TAKEN
             index += 1
             yield chunk
 
     def body(self) -> bytes:
         """The whole body, once complete (the node's own check and audit use it)."""
+        if not self.keep_body:
+            raise RuntimeError("this delivery was made without keeping its body")
         with self._cond:
             return b"".join(self._chunks)
