@@ -18,7 +18,7 @@ Everything is measured in one run on this machine, so the ratios compare like wi
   the nodes added nothing but store-and-forward; the gap between that row and ours is the nodes' own work.
 * **``unseen test toy``** as a user runs it: the console script in a subprocess, wall time.
 
-    python benchmarks/transport.py            # 64 MiB x 5 rounds, 200 round trips, 5 toy runs each
+    python benchmarks/transport.py            # 64 MiB x 15 rounds, 200 round trips, 5 toy runs each
     python benchmarks/transport.py --quick    # smoke run: 8 MiB x 2, 20 round trips, 1 toy run each
 
 Prints a table and writes benchmarks/results/transport.json (the rows plus every raw sample).
@@ -78,7 +78,7 @@ class Settings:
         return self.size_bytes / MIB
 
 
-FULL = Settings(64 * MIB, 5, 1, 200, 5, (64 * KIB, 256 * KIB, 1 * MIB, 2 * MIB, 4 * MIB, 8 * MIB))
+FULL = Settings(64 * MIB, 15, 2, 200, 5, (64 * KIB, 256 * KIB, 1 * MIB, 2 * MIB, 4 * MIB, 8 * MIB))
 QUICK = Settings(8 * MIB, 2, 1, 20, 1, (256 * KIB, 2 * MIB, 8 * MIB))
 
 

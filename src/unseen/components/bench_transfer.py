@@ -6,6 +6,10 @@ decoded ack, so a round covers the whole path there (task -> guest's node -> hos
 the host's decode) and the tiny ack's way back. ``benchmarks/transport.py`` runs it with 64 MiB for
 throughput and with 8 bytes for round-trip latency; it is also a quick check of a real deployment's link.
 
+After acking, the host compares every value with what was sent and says so in a second message, which
+the guest waits for, untimed, before its next round. A wrong array fails the job, and the comparison
+(a pass over all the data) does not compete for the CPU with the next round's transfer.
+
 What each side logs (timed rounds only, warm-up rounds excluded):
 
 * guest: ``seconds_median``, ``mib_per_s`` (size / median round), ``rtt_median_ms``, ``rtt_p99_ms``,
@@ -73,6 +77,8 @@ def _guest(ctx: Context, params: BenchTransferParams) -> None:
         done = time.perf_counter()
         if not (isinstance(ack, np.ndarray) and ack.shape == (1,) and int(ack[0]) == elements):
             raise ValueError(f"round {index}: the host acknowledged {ack!r}, expected [{elements}]")
+        if it.recv("checked", frm=host) is not True:
+            raise ValueError(f"round {index}: the host found different values in the array")
         if index >= params.warmup:
             round_s.append(done - start)
             send_s.append(sent - start)
@@ -101,7 +107,9 @@ def _host(ctx: Context, params: BenchTransferParams) -> None:
         if not (isinstance(data, np.ndarray) and data.dtype == np.float32 and data.size == elements):
             raise ValueError(f"round {index}: expected {elements} float32 values from {guest}")
         it.send("ack", np.array([elements], dtype=np.int64), to=guest)
-        if not np.array_equal(data, expected):  # checked after the ack, outside the guest's timing
+        exact = bool(np.array_equal(data, expected))  # after the ack: outside the guest's timing
+        it.send("checked", exact, to=guest)
+        if not exact:
             raise ValueError(f"round {index}: the array from {guest} arrived with different values")
         if index >= params.warmup:
             recv_s.append(done - start)
