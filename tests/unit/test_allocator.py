@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from unseen.node.allocator import MAX_ARENAS
+
 # Allocates and frees 2 MiB buffers as a node does per chunk, and prints the page faults that took.
 _CHURN = """
 import resource, sys
@@ -41,3 +43,50 @@ def test_freed_chunks_are_reused_instead_of_faulting_in_new_pages() -> None:
     pages_per_round = 2 * 2 * 1024 * 1024 // 4096
     assert default_faults > 20 * pages_per_round  # the default gives pages back, then faults them in again
     assert tuned_faults < pages_per_round  # tuned: at most stray faults, not one per page per round
+
+
+# Eight threads hold a block each at once, as gRPC's per-call threads do, then count glibc's arenas.
+_ARENAS = """
+import ctypes, re, sys, tempfile, threading
+from pathlib import Path
+from unseen.node.allocator import keep_freed_memory
+tuned = sys.argv[1] == "tuned" and keep_freed_memory()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = (ctypes.c_char_p, ctypes.c_char_p)
+libc.fclose.argtypes = (ctypes.c_void_p,)
+libc.malloc_info.argtypes = (ctypes.c_int, ctypes.c_void_p)
+all_holding = threading.Barrier(9)
+counted = threading.Barrier(9)
+def hold():
+    block = bytearray(1 << 20)
+    all_holding.wait()
+    counted.wait()
+threads = [threading.Thread(target=hold) for _ in range(8)]
+for thread in threads:
+    thread.start()
+all_holding.wait()
+report = Path(tempfile.mkdtemp()) / "malloc.xml"
+stream = libc.fopen(str(report).encode(), b"w")
+libc.malloc_info(0, stream)
+libc.fclose(stream)
+counted.wait()
+for thread in threads:
+    thread.join()
+print(tuned, len(re.findall("<heap nr=", report.read_text())))
+"""
+
+
+def _arenas(mode: str) -> tuple[str, int]:
+    out = subprocess.run([sys.executable, "-c", _ARENAS, mode], capture_output=True, text=True, check=True).stdout
+    tuned, count = out.split()
+    return tuned, int(count)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the arenas are glibc's")
+def test_threads_share_a_few_arenas_instead_of_one_each() -> None:
+    untuned, default_arenas = _arenas("default")
+    tuned, tuned_arenas = _arenas("tuned")
+    assert (untuned, tuned) == ("False", "True")
+    assert default_arenas > MAX_ARENAS  # by default a busy thread gets an arena of its own
+    assert tuned_arenas == MAX_ARENAS
