@@ -12,13 +12,13 @@ import pytest
 
 from unseen.transport import shared_buffer
 from unseen.transport.shared_buffer import (
+    BodyWriter,
     BufferReader,
     ReceiveFiles,
     SendBuffer,
     SendBufferError,
     buffers_dir,
     receive_path,
-    write_body,
 )
 
 
@@ -68,12 +68,14 @@ def test_the_buffers_folder_is_private_and_a_planted_one_is_refused(
         buffers_dir(tmp_path / "home")
 
 
-def _receive(files: ReceiveFiles, send_buffer: Path, body: memoryview, pieces: int = 2) -> memoryview:
+def _receive(
+    files: ReceiveFiles, send_buffer: Path, body: memoryview, pieces: int = 2, writer: BodyWriter | None = None
+) -> memoryview:
     """What a node and its task do for one large body: reserve, write as chunks arrive, take."""
     name = files.reserve()
     step = -(-len(body) // pieces)
     chunks = [body[start : start + step] for start in range(0, len(body), step)]
-    assert write_body(receive_path(send_buffer, name), len(body), chunks) == len(body)
+    assert (writer or BodyWriter()).write(receive_path(send_buffer, name), len(body), chunks) == len(body)
     return files.take(name, len(body))
 
 
@@ -105,6 +107,26 @@ def test_a_receive_file_is_reused_once_nothing_refers_to_its_value(tmp_path: Pat
     fourth = np.frombuffer(_receive(files, send_buffer, memoryview(b"d" * 8192)), dtype=np.uint8)
     assert len(list(tmp_path.glob("abc-r*.recv"))) == 3  # an idle file took the body, at its new size
     assert bytes(third[:3]) == b"ccc" and fourth.size == 8192 and bytes(fourth[-3:]) == b"ddd"
+    del fourth
+    fifth = np.frombuffer(_receive(files, send_buffer, memoryview(b"e" * 100)), dtype=np.uint8)
+    assert fifth.size == 100 and bytes(fifth) == b"e" * 100  # a smaller body in a larger file: only its bytes
+
+
+def test_the_node_keeps_its_mapping_of_a_receive_file_and_frees_those_the_task_removed(tmp_path: Path) -> None:
+    send_buffer = tmp_path / "abc.send"
+    files, writer = ReceiveFiles(send_buffer, spare=0), BodyWriter()
+    first = _receive(files, send_buffer, memoryview(b"a" * 4096), writer=writer)
+    mapped = dict(writer._maps)
+    del first
+    second = _receive(files, send_buffer, memoryview(b"b" * 4096), writer=writer)
+    assert writer._maps == mapped and bytes(second[:2]) == b"bb"  # the same file, through the same mapping
+    held = [_receive(files, send_buffer, memoryview(b"c" * 4096), writer=writer) for _ in range(2)]
+    assert len(writer._maps) == 3
+    del second, held
+    _receive(files, send_buffer, memoryview(b"d" * 4096), writer=writer)  # the task removed its idle files
+    assert len(writer._maps) == 1 and len(list(tmp_path.glob("abc-r*.recv"))) == 1
+    writer.forget(send_buffer)
+    assert writer._maps == {}
 
 
 def test_at_most_the_spare_idle_files_are_kept(tmp_path: Path) -> None:
@@ -126,9 +148,13 @@ def test_a_failed_write_empties_the_file_and_is_released(tmp_path: Path) -> None
         yield memoryview(b"partial")
         raise OSError("stream broke")
 
+    writer = BodyWriter()
     with pytest.raises(OSError, match="stream broke"):
-        write_body(receive_path(send_buffer, name), 100, broken())
+        writer.write(receive_path(send_buffer, name), 100, broken())
     assert (tmp_path / name).stat().st_size == 0  # nothing of the broken message is left
+    assert writer._maps == {}
+    with pytest.raises(SendBufferError, match="grew past the 4 bytes"):
+        writer.write(receive_path(send_buffer, name), 4, [memoryview(b"12345")])
     files.release(name)
     assert files.reserve() == name
 
@@ -142,10 +168,10 @@ def test_the_node_writes_only_the_tasks_own_private_receive_files(tmp_path: Path
     secret.write_bytes(b"keep")
     (tmp_path / "abc-r1.recv").symlink_to(secret)
     with pytest.raises(OSError):  # O_NOFOLLOW: a link is not followed
-        write_body(receive_path(send_buffer, "abc-r1.recv"), 4, [memoryview(b"evil")])
+        BodyWriter().write(receive_path(send_buffer, "abc-r1.recv"), 4, [memoryview(b"evil")])
     os.link(secret, tmp_path / "abc-r2.recv")
     with pytest.raises(SendBufferError, match="not a private receive file"):
-        write_body(receive_path(send_buffer, "abc-r2.recv"), 4, [memoryview(b"evil")])
+        BodyWriter().write(receive_path(send_buffer, "abc-r2.recv"), 4, [memoryview(b"evil")])
     assert secret.read_bytes() == b"keep"
 
 
@@ -153,8 +179,8 @@ def test_a_body_of_another_size_than_declared_is_refused(tmp_path: Path) -> None
     send_buffer = tmp_path / "abc.send"
     files = ReceiveFiles(send_buffer)
     name = files.reserve()
-    write_body(receive_path(send_buffer, name), 4, [memoryview(b"1234")])
-    with pytest.raises(SendBufferError, match="holds 4 bytes, not 5"):
+    BodyWriter().write(receive_path(send_buffer, name), 4, [memoryview(b"1234")])
+    with pytest.raises(SendBufferError, match="holds 4 bytes, fewer than 5"):
         files.take(name, 5)
 
 

@@ -22,7 +22,7 @@ from unseen.transport.methods import federation_handler, task_channel_handler
 from unseen.transport.peers import PeerError
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
-from unseen.transport.shared_buffer import BufferReader, SendBufferError, receive_path, write_body
+from unseen.transport.shared_buffer import BodyWriter, BufferReader, SendBufferError, receive_path
 from unseen.transport.tls import CertificateError, party_id_of
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,12 @@ class TaskChannelService:
         self.router = router
         self.executor = executor
         self.buffers = BufferReader()
-        executor.on_exit(lambda identity: self.buffers.forget(identity.send_buffer))
+        self.bodies = BodyWriter()
+        executor.on_exit(self._forget_memory)
+
+    def _forget_memory(self, identity: TaskIdentity) -> None:
+        self.bodies.forget(identity.send_buffer)
+        self.buffers.forget(identity.send_buffer)
 
     def handler(self) -> grpc.GenericRpcHandler:
         return task_channel_handler(self.send, self.send_one, self.send_shared, self.recv, self.log_metrics)
@@ -205,7 +210,7 @@ class TaskChannelService:
             # Written as it arrives; the envelope tells the task to map it only once the whole message has
             # passed its checks.
             path = _guard(context, lambda: receive_path(me.send_buffer, request.body_file))
-            _guard(context, lambda: write_body(path, size, chunks))
+            _guard(context, lambda: self.bodies.write(path, size, chunks))
             yield delivery.envelope
             return
         yield delivery.envelope
