@@ -166,7 +166,7 @@ def test_a_local_caller_without_a_task_token_is_refused(site: Site) -> None:
     request = pb.RecvRequest(tag="x", src_party=9999, src_role="guest", timeout_s=1)
     for metadata in ((), (("x-unseen-task-token", "forged"),)):
         with pytest.raises(grpc.RpcError) as caught:
-            list(stub.Recv(request, metadata=metadata, timeout=10))
+            stub.Recv(request, metadata=metadata, timeout=10)
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "refused a local call with a missing or unknown task token" in site.node_log(10000)
 

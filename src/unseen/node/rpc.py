@@ -131,7 +131,7 @@ class TaskChannelService:
         self.buffers.forget(identity.send_buffer)
 
     def handler(self) -> grpc.GenericRpcHandler:
-        return task_channel_handler(self.send, self.send_one, self.send_shared, self.recv, self.log_metrics)
+        return task_channel_handler(self.send_one, self.send_shared, self.recv, self.log_metrics)
 
     def _identity(self, context: grpc.ServicerContext) -> TaskIdentity:
         token = dict(context.invocation_metadata()).get(TOKEN_HEADER, "")
@@ -158,16 +158,6 @@ class TaskChannelService:
         if problem:
             log.warning("refused a message from task %s: %s", me.me, problem)
             raise MessageRefusedError(problem)
-
-    def send(self, frames: Iterator[Frame], context: grpc.ServicerContext) -> pb.Ack:
-        me = self._identity(context)
-
-        def forward() -> pb.Ack:
-            envelope = header_of(frames)
-            self._check_sender(me, envelope)
-            return pb.Ack(received=self.router.forward(envelope, frames))
-
-        return _guard(context, forward)
 
     def send_one(self, request: pb.Small, context: grpc.ServicerContext) -> pb.Ack:
         me = self._identity(context)
@@ -197,7 +187,13 @@ class TaskChannelService:
 
         return _guard(context, forward)
 
-    def recv(self, request: pb.RecvRequest, context: grpc.ServicerContext) -> Iterator[Frame]:
+    def recv(self, request: pb.RecvRequest, context: grpc.ServicerContext) -> pb.Small:
+        """The next message for this task under a tag from a party: whole, or its envelope and the body in a file.
+
+        A body is handed over only once the whole message has passed the node's checks: one larger than a
+        chunk is written into the task's receive file as it arrives, and the task maps it only on this
+        answer; a failed message ends the call with the node's reason instead.
+        """
         me = self._identity(context)
         key = MailKey(
             me.job_id, me.component, request.tag, request.src_party, request.src_role, me.me.party_id, me.me.role.value
@@ -206,19 +202,14 @@ class TaskChannelService:
         delivery = _guard(context, lambda: self.router.mailbox.get(key, timeout))
         chunks = delivery.chunks(self.router.service.config.send_timeout_s)
         size = delivery.envelope.payload.size
-        if request.body_file and size > CHUNK_SIZE:
-            # Written as it arrives; the envelope tells the task to map it only once the whole message has
-            # passed its checks.
-            path = _guard(context, lambda: receive_path(me.send_buffer, request.body_file))
-            _guard(context, lambda: self.bodies.write(path, size, chunks))
-            yield delivery.envelope
-            return
-        yield delivery.envelope
-        while True:
-            chunk = _guard(context, lambda: next(chunks, None))
-            if chunk is None:
-                return
-            yield chunk
+        if size <= CHUNK_SIZE:
+            data = _guard(context, lambda: b"".join(chunks))
+            return pb.Small(header=delivery.envelope, data=data)
+        if not request.body_file:
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"a message of {size} bytes needs a receive file")
+        path = _guard(context, lambda: receive_path(me.send_buffer, request.body_file))
+        _guard(context, lambda: self.bodies.write(path, size, chunks))
+        return pb.Small(header=delivery.envelope)
 
     def log_metrics(self, request: pb.MetricBatch, context: grpc.ServicerContext) -> pb.Ack:
         me = self._identity(context)

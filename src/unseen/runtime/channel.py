@@ -1,7 +1,9 @@
 """A task's federation: every message goes through its own node over a local Unix socket.
 
 The task never holds TLS keys or talks to another party directly; it proves who it is with the per-task
-token its node gave it, and its node decides where each message may go.
+token its node gave it, and its node decides where each message may go. Each call is unary: a body of at
+most one chunk travels inside it, a larger one through shared memory (the send buffer towards the node,
+receive files back), so no large body is copied through the socket.
 """
 
 from __future__ import annotations
@@ -18,19 +20,10 @@ from unseen.runtime.parties import PartyRef
 from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
 from unseen.transport import codec
-from unseen.transport.framing import CHUNK_SIZE, GRPC_MESSAGE_LIMIT, assemble, to_frames
-from unseen.transport.methods import (
-    log_metrics_method,
-    recv_method,
-    send_method,
-    send_one_method,
-    send_shared_method,
-)
+from unseen.transport.framing import CHUNK_SIZE, GRPC_MESSAGE_LIMIT
+from unseen.transport.methods import log_metrics_method, recv_method, send_one_method, send_shared_method
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.shared_buffer import ReceiveFiles, SendBuffer
-
-# A received message is at most what the node accepts; the node enforces the real limit.
-_RECV_LIMIT = 1 << 40
 
 
 class FederationError(RuntimeError):
@@ -45,8 +38,8 @@ class NodeChannel:
         job_id: str,
         component: str,
         me: PartyRef,
+        send_buffer: Path,
         send_timeout: float = 300.0,
-        send_buffer: Path | None = None,
     ) -> None:
         options = [
             ("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
@@ -54,11 +47,10 @@ class NodeChannel:
         ]
         credentials = grpc.local_channel_credentials(grpc.LocalConnectionType.UDS)
         self._channel = grpc.secure_channel(f"unix:{socket_path}", credentials, options=options)
-        self._send = send_method(self._channel)
         self._send_one = send_one_method(self._channel)
         self._send_shared = send_shared_method(self._channel)
-        self._buffer = SendBuffer(send_buffer) if send_buffer is not None else None
-        self._receive_files = ReceiveFiles(send_buffer) if send_buffer is not None else None
+        self._buffer = SendBuffer(send_buffer)
+        self._receive_files = ReceiveFiles(send_buffer)
         self._recv = recv_method(self._channel)
         self._log_metrics = log_metrics_method(self._channel)
         self._metadata = ((TOKEN_HEADER, token),)
@@ -85,41 +77,39 @@ class NodeChannel:
             payload=encoded.header,
         )
         try:
-            if encoded.header.size <= CHUNK_SIZE:  # one unary call: a stream costs a thread and milliseconds
+            if encoded.header.size <= CHUNK_SIZE:
                 small = pb.Small(header=envelope, data=bytes(encoded.body))
                 self._send_one(small, metadata=self._metadata, timeout=self._send_timeout)
-            elif self._buffer is not None:  # the body crosses to the node through shared memory
+            else:  # the body crosses to the node through shared memory
                 with self._buffer.lock:
                     self._buffer.write(encoded.body)
                     request = pb.SharedSend(header=envelope)
                     self._send_shared(request, metadata=self._metadata, timeout=self._send_timeout)
-            else:
-                self._send(to_frames(envelope, encoded.body), metadata=self._metadata, timeout=self._send_timeout)
         except grpc.RpcError as error:
             raise FederationError(f"sending '{tag}' to {to} failed: {_details(error)}") from None
 
     def recv(self, tag: str, frm: PartyRef, timeout: float) -> codec.Value:
         files = self._receive_files
-        body_file = files.reserve() if files is not None else ""
+        body_file = files.reserve()
         request = pb.RecvRequest(
             tag=tag, src_party=frm.party_id, src_role=frm.role.value, timeout_s=timeout, body_file=body_file
         )
-        body: memoryview | None = None
+        taken = False
         try:
-            frames = list(self._recv(request, metadata=self._metadata, timeout=timeout + 30.0))
-            envelope = frames[0] if frames else None
-            if files is not None and isinstance(envelope, pb.Envelope) and envelope.payload.size > CHUNK_SIZE:
-                body = files.take(body_file, envelope.payload.size)
-                return codec.decode(envelope.payload, body)
-            message = assemble(frames, _RECV_LIMIT)
+            answer = self._recv(request, metadata=self._metadata, timeout=timeout + 30.0)
+            size = answer.header.payload.size
+            if size <= CHUNK_SIZE:
+                return codec.decode(answer.header.payload, answer.data)
+            body = files.take(body_file, size)
+            taken = True
+            return codec.decode(answer.header.payload, body)
         except grpc.RpcError as error:
             if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise TimeoutError(f"receiving '{tag}' from {frm}: {_details(error)}") from None
             raise FederationError(f"receiving '{tag}' from {frm} failed: {_details(error)}") from None
         finally:
-            if files is not None and body is None:  # the file was not used: it stays ready for the next body
+            if not taken:  # the file was not used: it stays ready for the next body
                 files.release(body_file)
-        return codec.decode(message.envelope.payload, message.body)
 
     def emit(self, points: list[MetricPoint]) -> None:
         batch = pb.MetricBatch(
@@ -134,8 +124,7 @@ class NodeChannel:
             raise FederationError(f"logging metrics failed: {_details(error)}") from None
 
     def close(self) -> None:
-        if self._buffer is not None:
-            self._buffer.close()
+        self._buffer.close()
         self._channel.close()
 
 

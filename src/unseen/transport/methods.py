@@ -1,8 +1,8 @@
-"""The streaming gRPC methods, wired with the frame codec instead of generated protobuf stubs.
+"""The federation's and the task channel's gRPC methods, wired by hand rather than by generated stubs.
 
 Method paths and message layouts are exactly those of federation.proto, so the wire is what the schema
-says; only the Python side differs: data frames skip the protobuf object model (see ``framing``). Unary
-methods (Control, LogMetrics) keep their generated stubs and handlers.
+says; only the Python side differs: the streamed Push's data frames skip the protobuf object model (see
+``framing``). Control keeps its generated stubs and servicer.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ FEDERATION = "unseen.federation.v1.Federation"
 TASK_CHANNEL = "unseen.federation.v1.TaskChannel"
 
 PushHandler = Callable[[Iterator[Frame], grpc.ServicerContext], pb.Ack]
-SendHandler = Callable[[Iterator[Frame], grpc.ServicerContext], pb.Ack]
 OneHandler = Callable[[pb.Small, grpc.ServicerContext], pb.Ack]
 SharedHandler = Callable[[pb.SharedSend, grpc.ServicerContext], pb.Ack]
-RecvHandler = Callable[[pb.RecvRequest, grpc.ServicerContext], Iterator[Frame]]
+RecvHandler = Callable[[pb.RecvRequest, grpc.ServicerContext], pb.Small]
 MetricsHandler = Callable[[pb.MetricBatch, grpc.ServicerContext], pb.Ack]
 
 
@@ -54,15 +53,11 @@ def send_shared_method(channel: grpc.Channel) -> Any:
     )
 
 
-def send_method(channel: grpc.Channel) -> Any:
-    return channel.stream_unary(
-        f"/{TASK_CHANNEL}/Send", request_serializer=encode_frame, response_deserializer=pb.Ack.FromString
-    )
-
-
 def recv_method(channel: grpc.Channel) -> Any:
-    return channel.unary_stream(
-        f"/{TASK_CHANNEL}/Recv", request_serializer=pb.RecvRequest.SerializeToString, response_deserializer=decode_frame
+    return channel.unary_unary(
+        f"/{TASK_CHANNEL}/Recv",
+        request_serializer=pb.RecvRequest.SerializeToString,
+        response_deserializer=pb.Small.FromString,
     )
 
 
@@ -93,20 +88,17 @@ def federation_handler(push: PushHandler, push_one: OneHandler) -> grpc.GenericR
 
 
 def task_channel_handler(
-    send: SendHandler, send_one: OneHandler, send_shared: SharedHandler, recv: RecvHandler, log_metrics: MetricsHandler
+    send_one: OneHandler, send_shared: SharedHandler, recv: RecvHandler, log_metrics: MetricsHandler
 ) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(
         TASK_CHANNEL,
         {
-            "Send": grpc.stream_unary_rpc_method_handler(
-                send, request_deserializer=decode_frame, response_serializer=pb.Ack.SerializeToString
-            ),
             "SendOne": _one(send_one),
             "SendShared": grpc.unary_unary_rpc_method_handler(
                 send_shared, request_deserializer=pb.SharedSend.FromString, response_serializer=pb.Ack.SerializeToString
             ),
-            "Recv": grpc.unary_stream_rpc_method_handler(
-                recv, request_deserializer=pb.RecvRequest.FromString, response_serializer=encode_frame
+            "Recv": grpc.unary_unary_rpc_method_handler(
+                recv, request_deserializer=pb.RecvRequest.FromString, response_serializer=pb.Small.SerializeToString
             ),
             "LogMetrics": grpc.unary_unary_rpc_method_handler(
                 log_metrics,

@@ -166,7 +166,9 @@ Global___Chunk: _TypeAlias = Chunk  # noqa: Y015
 @_typing.final
 class Small(_message.Message):
     """A whole message in one: for bodies that fit one chunk, sent as a unary call (a client-streaming call
-    costs a thread and a few milliseconds more, which is most of a small message's latency).
+    costs a thread and a few milliseconds more, which is most of a small message's latency). Also what a
+    task receives from its node: the envelope, with the body here if it fits one chunk, else (``data``
+    empty) in the receive file the task named in its RecvRequest.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -450,8 +452,8 @@ class RecvRequest(_message.Message):
     src_role: _builtins.str
     timeout_s: _builtins.float
     body_file: _builtins.str
-    """Where the node writes a large body instead of sending it as data chunks: one of the task's receive
-    files (named after its send buffer, in its private buffer folder), which the task reuses while warm.
+    """Where the node writes a body larger than one chunk: one of the task's receive files (named after its
+    send buffer, in its private buffer folder), which the task reuses while warm.
     """
     def __init__(
         self,

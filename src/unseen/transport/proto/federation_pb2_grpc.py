@@ -345,7 +345,9 @@ class Control:
 
 
 class TaskChannelStub:
-    """Missing associated documentation comment in .proto file."""
+    """Every call is unary: a body of at most one chunk travels inside the call, a larger one through shared
+    memory (the task's send buffer one way, its receive files the other), never through the socket.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -353,11 +355,6 @@ class TaskChannelStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Send = channel.stream_unary(
-                '/unseen.federation.v1.TaskChannel/Send',
-                request_serializer=federation__pb2.Chunk.SerializeToString,
-                response_deserializer=federation__pb2.Ack.FromString,
-                _registered_method=True)
         self.SendOne = channel.unary_unary(
                 '/unseen.federation.v1.TaskChannel/SendOne',
                 request_serializer=federation__pb2.Small.SerializeToString,
@@ -368,10 +365,10 @@ class TaskChannelStub:
                 request_serializer=federation__pb2.SharedSend.SerializeToString,
                 response_deserializer=federation__pb2.Ack.FromString,
                 _registered_method=True)
-        self.Recv = channel.unary_stream(
+        self.Recv = channel.unary_unary(
                 '/unseen.federation.v1.TaskChannel/Recv',
                 request_serializer=federation__pb2.RecvRequest.SerializeToString,
-                response_deserializer=federation__pb2.Chunk.FromString,
+                response_deserializer=federation__pb2.Small.FromString,
                 _registered_method=True)
         self.LogMetrics = channel.unary_unary(
                 '/unseen.federation.v1.TaskChannel/LogMetrics',
@@ -381,13 +378,9 @@ class TaskChannelStub:
 
 
 class TaskChannelServicer:
-    """Missing associated documentation comment in .proto file."""
-
-    def Send(self, request_iterator, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+    """Every call is unary: a body of at most one chunk travels inside the call, a larger one through shared
+    memory (the task's send buffer one way, its receive files the other), never through the socket.
+    """
 
     def SendOne(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -416,11 +409,6 @@ class TaskChannelServicer:
 
 def add_TaskChannelServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Send': grpc.stream_unary_rpc_method_handler(
-                    servicer.Send,
-                    request_deserializer=federation__pb2.Chunk.FromString,
-                    response_serializer=federation__pb2.Ack.SerializeToString,
-            ),
             'SendOne': grpc.unary_unary_rpc_method_handler(
                     servicer.SendOne,
                     request_deserializer=federation__pb2.Small.FromString,
@@ -431,10 +419,10 @@ def add_TaskChannelServicer_to_server(servicer, server):
                     request_deserializer=federation__pb2.SharedSend.FromString,
                     response_serializer=federation__pb2.Ack.SerializeToString,
             ),
-            'Recv': grpc.unary_stream_rpc_method_handler(
+            'Recv': grpc.unary_unary_rpc_method_handler(
                     servicer.Recv,
                     request_deserializer=federation__pb2.RecvRequest.FromString,
-                    response_serializer=federation__pb2.Chunk.SerializeToString,
+                    response_serializer=federation__pb2.Small.SerializeToString,
             ),
             'LogMetrics': grpc.unary_unary_rpc_method_handler(
                     servicer.LogMetrics,
@@ -450,34 +438,9 @@ def add_TaskChannelServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class TaskChannel:
-    """Missing associated documentation comment in .proto file."""
-
-    @staticmethod
-    def Send(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_unary(
-            request_iterator,
-            target,
-            '/unseen.federation.v1.TaskChannel/Send',
-            federation__pb2.Chunk.SerializeToString,
-            federation__pb2.Ack.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
+    """Every call is unary: a body of at most one chunk travels inside the call, a larger one through shared
+    memory (the task's send buffer one way, its receive files the other), never through the socket.
+    """
 
     @staticmethod
     def SendOne(request,
@@ -544,12 +507,12 @@ class TaskChannel:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_stream(
+        return grpc.experimental.unary_unary(
             request,
             target,
             '/unseen.federation.v1.TaskChannel/Recv',
             federation__pb2.RecvRequest.SerializeToString,
-            federation__pb2.Chunk.FromString,
+            federation__pb2.Small.FromString,
             options,
             channel_credentials,
             insecure,

@@ -115,32 +115,35 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
 def add_ControlServicer_to_server(servicer: ControlServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class TaskChannelStub:
+    """Every call is unary: a body of at most one chunk travels inside the call, a larger one through shared
+    memory (the task's send buffer one way, its receive files the other), never through the socket.
+    """
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> TaskChannelAsyncStub: ...
-    Send: _grpc.StreamUnaryMultiCallable[_federation_pb2.Chunk, _federation_pb2.Ack]
     SendOne: _grpc.UnaryUnaryMultiCallable[_federation_pb2.Small, _federation_pb2.Ack]
     SendShared: _grpc.UnaryUnaryMultiCallable[_federation_pb2.SharedSend, _federation_pb2.Ack]
-    Recv: _grpc.UnaryStreamMultiCallable[_federation_pb2.RecvRequest, _federation_pb2.Chunk]
+    Recv: _grpc.UnaryUnaryMultiCallable[_federation_pb2.RecvRequest, _federation_pb2.Small]
     LogMetrics: _grpc.UnaryUnaryMultiCallable[_federation_pb2.MetricBatch, _federation_pb2.Ack]
 
 @_typing.type_check_only
 class TaskChannelAsyncStub(TaskChannelStub):
+    """Every call is unary: a body of at most one chunk travels inside the call, a larger one through shared
+    memory (the task's send buffer one way, its receive files the other), never through the socket.
+    """
+
     def __init__(self, channel: _aio.Channel) -> None: ...
-    Send: _aio.StreamUnaryMultiCallable[_federation_pb2.Chunk, _federation_pb2.Ack]  # type: ignore[assignment]
     SendOne: _aio.UnaryUnaryMultiCallable[_federation_pb2.Small, _federation_pb2.Ack]  # type: ignore[assignment]
     SendShared: _aio.UnaryUnaryMultiCallable[_federation_pb2.SharedSend, _federation_pb2.Ack]  # type: ignore[assignment]
-    Recv: _aio.UnaryStreamMultiCallable[_federation_pb2.RecvRequest, _federation_pb2.Chunk]  # type: ignore[assignment]
+    Recv: _aio.UnaryUnaryMultiCallable[_federation_pb2.RecvRequest, _federation_pb2.Small]  # type: ignore[assignment]
     LogMetrics: _aio.UnaryUnaryMultiCallable[_federation_pb2.MetricBatch, _federation_pb2.Ack]  # type: ignore[assignment]
 
 class TaskChannelServicer(metaclass=_abc_1.ABCMeta):
-    @_abc_1.abstractmethod
-    def Send(
-        self,
-        request_iterator: _MaybeAsyncIterator[_federation_pb2.Chunk],
-        context: _ServicerContext,
-    ) -> _typing.Union[_federation_pb2.Ack, _abc.Awaitable[_federation_pb2.Ack]]: ...
+    """Every call is unary: a body of at most one chunk travels inside the call, a larger one through shared
+    memory (the task's send buffer one way, its receive files the other), never through the socket.
+    """
 
     @_abc_1.abstractmethod
     def SendOne(
@@ -161,7 +164,7 @@ class TaskChannelServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _federation_pb2.RecvRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_federation_pb2.Chunk], _abc.AsyncIterator[_federation_pb2.Chunk]]: ...
+    ) -> _typing.Union[_federation_pb2.Small, _abc.Awaitable[_federation_pb2.Small]]: ...
 
     @_abc_1.abstractmethod
     def LogMetrics(
