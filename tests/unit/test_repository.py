@@ -136,6 +136,30 @@ def test_set_status_of_an_unknown_job_changes_nothing(store: NodeStore) -> None:
     assert not store.set_job_status("nope", Status.RUNNING)
 
 
+def test_job_status_follows_every_change_and_reads_the_database_once(store: NodeStore, engine: Engine) -> None:
+    assert store.job_status("job-1") is None
+    add_job(store, tasks=False)
+    assert store.job_status("job-1") == Status.WAITING
+    store.set_job_status("job-1", Status.RUNNING)
+    assert store.job_status("job-1") == Status.RUNNING
+    store.set_job_status("job-1", Status.CANCELED)
+    store.set_job_status("job-1", Status.SUCCESS)  # too late: the first ending stays
+    assert store.job_status("job-1") == Status.CANCELED
+    restarted = NodeStore(engine)  # a new node process on the same database reads it from there
+    assert restarted.job_status("job-1") == Status.CANCELED
+    with engine.begin() as connection:  # behind the store's back: the status it read stays in memory
+        connection.execute(text("UPDATE jobs SET status = 'running' WHERE job_id = 'job-1'"))
+    assert restarted.job_status("job-1") == Status.CANCELED
+
+
+def test_interrupting_a_run_updates_the_statuses_in_memory(store: NodeStore) -> None:
+    add_job(store, tasks=False)
+    store.set_job_status("job-1", Status.RUNNING)
+    assert store.job_status("job-1") == Status.RUNNING
+    store.interrupt_active("node restarted")
+    assert store.job_status("job-1") == Status.FAILED
+
+
 def test_list_jobs_newest_first_with_limit_and_status_filter(store: NodeStore) -> None:
     for index in range(4):
         add_job(store, f"job-{index}", tasks=False)

@@ -278,11 +278,11 @@ class JobService:
     # data messages --------------------------------------------------------------------------------
     def inbound_problem(self, envelope: pb.Envelope) -> str | None:
         """Why a message must not be delivered to a task of this party, or None if it may be."""
-        record = self.store.find_job(envelope.job_id)
-        if record is None:
+        status = self.store.job_status(envelope.job_id)
+        if status is None:
             return f"message for unknown job {envelope.job_id}"
-        if Status(record.status).is_final:
-            return f"message for job {envelope.job_id}, which has ended ({record.status})"
+        if status.is_final:
+            return f"message for job {envelope.job_id}, which has ended ({status.value})"
         if envelope.dst_party != self.party_id:
             return f"message for party {envelope.dst_party} arrived at party {self.party_id}"
         return self.route_problem(envelope)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from unseen.storage.models import FINAL_STATUSES, JobRecord, MetricRecord, Status, TableRecord, TaskRecord
 
 _ACTIVE = (Status.WAITING.value, Status.RUNNING.value)
+_STATUSES_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,21 @@ class JobNotFoundError(LookupError):
 
 
 class NodeStore:
+    """The node's database. The node is the only writer of it, so the store also keeps each job's status in
+    memory as it writes it: every federation message checks that its job is live, and a database read per
+    message cost more than the rest of a small message's checks together."""
+
     def __init__(self, engine: Engine) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._statuses: OrderedDict[str, Status] = OrderedDict()
+        self._statuses_lock = threading.Lock()
+
+    def _remember(self, job_id: str, status: Status) -> None:
+        with self._statuses_lock:
+            self._statuses[job_id] = status
+            self._statuses.move_to_end(job_id)
+            while len(self._statuses) > _STATUSES_KEPT:
+                self._statuses.popitem(last=False)
 
     def session(self) -> Session:
         return self._sessions()
@@ -48,6 +64,7 @@ class NodeStore:
         )
         with self.session() as session, session.begin():
             session.add(record)
+        self._remember(job_id, Status.WAITING)
         return record
 
     def get_job(self, job_id: str) -> JobRecord:
@@ -60,6 +77,20 @@ class NodeStore:
     def find_job(self, job_id: str) -> JobRecord | None:
         with self.session() as session:
             return session.get(JobRecord, job_id)
+
+    def job_status(self, job_id: str) -> Status | None:
+        """A job's status (None for a job this node does not know), from memory once read or written."""
+        with self._statuses_lock:
+            known = self._statuses.get(job_id)
+        if known is not None:
+            return known
+        record = self.find_job(job_id)
+        if record is None:
+            return None
+        status = Status(record.status)
+        with self._statuses_lock:
+            self._statuses.setdefault(job_id, status)  # a write that raced this read has the newer status
+        return status
 
     def list_jobs(self, limit: int = 100, status: str | None = None) -> list[JobRecord]:
         query = select(JobRecord).order_by(JobRecord.created_at.desc(), JobRecord.job_id.desc()).limit(limit)
@@ -84,7 +115,10 @@ class NodeStore:
                 .where(JobRecord.job_id == job_id, JobRecord.status.not_in([s.value for s in FINAL_STATUSES]))
                 .values(**values)
             )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        changed = bool(result.rowcount)  # type: ignore[attr-defined]
+        if changed:
+            self._remember(job_id, status)
+        return changed
 
     # tasks ----------------------------------------------------------------------------------------
     def add_tasks(self, job_id: str, tasks: Iterable[tuple[str, str, int]]) -> None:
@@ -154,6 +188,8 @@ class NodeStore:
                 .where(JobRecord.status.in_(_ACTIVE))
                 .values(status=Status.FAILED.value, reason=reason, ended_at=now)
             )
+        with self._statuses_lock:
+            self._statuses.clear()  # read again from the database as needed
         return int(tasks.rowcount)  # type: ignore[attr-defined]
 
     # metrics --------------------------------------------------------------------------------------
