@@ -29,16 +29,17 @@ print(tuned, faults() - before)
 """
 
 
-def _faults(mode: str) -> tuple[str, int]:
-    out = subprocess.run([sys.executable, "-c", _CHURN, mode], capture_output=True, text=True, check=True).stdout
+def _in_child(script: str, mode: str) -> tuple[str, int]:
+    """Run ``script`` in a fresh interpreter (the allocator is set once per process): (tuned?, its count)."""
+    out = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, check=True).stdout
     tuned, count = out.split()
     return tuned, int(count)
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the thresholds are glibc's")
 def test_freed_chunks_are_reused_instead_of_faulting_in_new_pages() -> None:
-    untuned, default_faults = _faults("default")
-    tuned, tuned_faults = _faults("tuned")
+    untuned, default_faults = _in_child(_CHURN, "default")
+    tuned, tuned_faults = _in_child(_CHURN, "tuned")
     assert (untuned, tuned) == ("False", "True")
     pages_per_round = 2 * 2 * 1024 * 1024 // 4096
     assert default_faults > 20 * pages_per_round  # the default gives pages back, then faults them in again
@@ -77,16 +78,10 @@ print(tuned, len(re.findall("<heap nr=", report.read_text())))
 """
 
 
-def _arenas(mode: str) -> tuple[str, int]:
-    out = subprocess.run([sys.executable, "-c", _ARENAS, mode], capture_output=True, text=True, check=True).stdout
-    tuned, count = out.split()
-    return tuned, int(count)
-
-
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the arenas are glibc's")
 def test_threads_share_a_few_arenas_instead_of_one_each() -> None:
-    untuned, default_arenas = _arenas("default")
-    tuned, tuned_arenas = _arenas("tuned")
+    untuned, default_arenas = _in_child(_ARENAS, "default")
+    tuned, tuned_arenas = _in_child(_ARENAS, "tuned")
     assert (untuned, tuned) == ("False", "True")
     assert default_arenas > MAX_ARENAS  # by default a busy thread gets an arena of its own
     assert tuned_arenas == MAX_ARENAS
