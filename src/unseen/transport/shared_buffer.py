@@ -1,9 +1,9 @@
 """Send buffers and receive files: shared memory that carries large message bodies between a task and its node.
 
-The local hop from a task to its node is otherwise a gRPC stream over a Unix socket: the body is copied
-into frames, through the socket and out again, in two processes that share the machine's cores with the
-TLS hop that follows. With a send buffer the task copies the body once into memory the node maps, and
-the node streams views of it straight to the peer.
+Through the task's Unix socket, a large body would be copied into frames, through the socket and out
+again, in two processes that share the machine's cores with the TLS hop that follows. With a send buffer
+the task copies the body once into memory the node maps, and the node streams views of it straight to
+the peer; the socket carries only the calls and envelopes.
 
 The node names each task's buffer (a file in a folder only its user can open, in ``/dev/shm`` where the
 system has it) and passes the path in the task spec: a task cannot point its node at any other file. A
@@ -11,9 +11,9 @@ buffer is reused for every large send of its task, so its pages stay resident; `
 so the task writes again only after the node has finished reading.
 
 The way back works alike: a task's node writes each large body it receives for the task into one of the
-task's receive files (named after its send buffer, in the same folder), and the task maps it instead of
-reading chunks from the socket. Those files are reused too, once nothing refers to the value decoded from
-them (see ``ReceiveFiles``). The node deletes a task's buffer and receive files when the task ends.
+task's receive files (named after its send buffer, in the same folder), and the task maps it. Those
+files are reused too, once nothing refers to the value decoded from them (see ``ReceiveFiles``). The
+node deletes a task's buffer and receive files when the task ends.
 """
 
 from __future__ import annotations
