@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.integration.conftest import Site
+from tests.integration.conftest import Site, make_site, stop_site
 from unseen.pipeline import JobHandle, Pipeline
 
 pytestmark = pytest.mark.integration
@@ -44,3 +46,19 @@ def test_every_tasks_send_buffer_is_deleted_when_it_ends(site: Site) -> None:
     for party in (9999, 10000):
         folder = site.standalone.node_config(party).send_buffers_dir
         site.wait_for(lambda folder=folder: not list(folder.iterdir()), 10, "buffers and body files to be deleted")
+
+
+def test_a_node_clears_what_a_crashed_run_left_in_shared_memory_and_its_folder_when_it_stops(tmp_path: Path) -> None:
+    site = make_site(tmp_path / "home", [9999], start=False)
+    site.standalone.configure([9999], site.base_port)
+    folder = site.standalone.node_config(9999).send_buffers_dir
+    (folder / "0123abcd.send").write_bytes(bytes(4096))  # as a node killed mid-job would leave them
+    (folder / "0123abcd-r0.recv").write_bytes(bytes(4096))
+    started = site.cli("standalone", "start", "--parties", "9999", "--base-port", str(site.base_port))
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        assert not list(folder.iterdir())
+        assert "removed 2 message buffer file(s) a previous run left in shared memory" in site.node_log(9999)
+    finally:
+        stop_site(site)
+    assert not folder.exists()

@@ -18,6 +18,7 @@ from unseen.transport.shared_buffer import (
     SendBuffer,
     SendBufferError,
     buffers_dir,
+    clear_buffers,
     receive_path,
 )
 
@@ -194,3 +195,12 @@ def test_forgetting_a_task_removes_its_receive_files(tmp_path: Path) -> None:
     assert not send_buffer.exists() and not list(tmp_path.glob("abc-*.recv"))
     assert bytes(kept[:1]) == b"y"  # the mapping outlives the file
     assert len(list(tmp_path.glob("other-*.recv"))) == 1
+
+
+def test_clearing_a_folder_removes_buffers_and_receive_files_only(tmp_path: Path) -> None:
+    send_buffer = tmp_path / "abc.send"
+    SendBuffer(send_buffer).write(memoryview(b"x"))
+    _receive(ReceiveFiles(send_buffer), send_buffer, memoryview(b"y" * 10))
+    (tmp_path / "notes.txt").write_text("not ours")
+    assert clear_buffers(tmp_path) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

@@ -34,6 +34,7 @@ from unseen.transport.framing import GRPC_MESSAGE_LIMIT
 from unseen.transport.mailbox import Mailbox
 from unseen.transport.peers import PeerClients
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
+from unseen.transport.shared_buffer import SendBufferError, clear_buffers
 
 log = logging.getLogger(__name__)
 RESTART_REASON = "the node restarted while this was running; submit the job again"
@@ -121,6 +122,13 @@ class Node:
     def serve(self) -> None:
         """Run until SIGINT or SIGTERM, then stop tasks and servers cleanly."""
         _check_port_free(self.config.rest_host, self.config.rest_port, "REST")
+        # The port is free, so no other node runs on this home: what its buffer folder holds is left over.
+        try:
+            leftovers = clear_buffers(self.config.send_buffers_dir)
+        except SendBufferError as exc:
+            raise NodeStartError(str(exc)) from None
+        if leftovers:
+            log.warning("removed %d message buffer file(s) a previous run left in shared memory", leftovers)
         self.start_grpc()
         server = _NodeHttpServer(
             uvicorn.Config(
@@ -156,6 +164,10 @@ class Node:
         for event in stopped:
             event.wait(5)
         self.peers.close()
+        with contextlib.suppress(OSError, SendBufferError):
+            folder = self.config.send_buffers_dir
+            clear_buffers(folder)
+            folder.rmdir()
         log.info("party %d: node stopped", self.config.party_id)
 
 

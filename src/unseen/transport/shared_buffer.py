@@ -48,6 +48,20 @@ def buffers_dir(home: Path) -> Path:
     return folder
 
 
+def clear_buffers(folder: Path) -> int:
+    """Remove every send buffer and receive file in a node's folder; returns how many there were.
+
+    For when no task of the node can be running: at start, for what a run that crashed left behind (in
+    ``/dev/shm`` that is memory, held until the next reboot), and at a clean stop.
+    """
+    removed = 0
+    for leftover in [*folder.glob("*.send"), *folder.glob(f"*{_RECEIVE_SUFFIX}")]:
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+            removed += 1
+    return removed
+
+
 class SendBuffer:
     """The task's side: one growing shared-memory file, written from the start for each large message."""
 
