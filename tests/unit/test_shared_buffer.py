@@ -76,7 +76,7 @@ def _receive(
     name = files.reserve()
     step = -(-len(body) // pieces)
     chunks = [body[start : start + step] for start in range(0, len(body), step)]
-    assert (writer or BodyWriter()).write(receive_path(send_buffer, name), len(body), chunks) == len(body)
+    assert (writer or BodyWriter()).write(send_buffer, name, len(body), chunks) == len(body)
     return files.take(name, len(body))
 
 
@@ -117,15 +117,15 @@ def test_the_node_keeps_its_mapping_of_a_receive_file_and_frees_those_the_task_r
     send_buffer = tmp_path / "abc.send"
     files, writer = ReceiveFiles(send_buffer, spare=0), BodyWriter()
     first = _receive(files, send_buffer, memoryview(b"a" * 4096), writer=writer)
-    mapped = dict(writer._maps)
+    mapped = dict(writer._maps[send_buffer])
     del first
     second = _receive(files, send_buffer, memoryview(b"b" * 4096), writer=writer)
-    assert writer._maps == mapped and bytes(second[:2]) == b"bb"  # the same file, through the same mapping
+    assert writer._maps[send_buffer] == mapped and bytes(second[:2]) == b"bb"  # the same file, through the same mapping
     held = [_receive(files, send_buffer, memoryview(b"c" * 4096), writer=writer) for _ in range(2)]
-    assert len(writer._maps) == 3
+    assert len(writer._maps[send_buffer]) == 3
     del second, held
     _receive(files, send_buffer, memoryview(b"d" * 4096), writer=writer)  # the task removed its idle files
-    assert len(writer._maps) == 1 and len(list(tmp_path.glob("abc-r*.recv"))) == 1
+    assert len(writer._maps[send_buffer]) == 1 and len(list(tmp_path.glob("abc-r*.recv"))) == 1
     writer.forget(send_buffer)
     assert writer._maps == {}
 
@@ -151,11 +151,11 @@ def test_a_failed_write_empties_the_file_and_is_released(tmp_path: Path) -> None
 
     writer = BodyWriter()
     with pytest.raises(OSError, match="stream broke"):
-        writer.write(receive_path(send_buffer, name), 100, broken())
+        writer.write(send_buffer, name, 100, broken())
     assert (tmp_path / name).stat().st_size == 0  # nothing of the broken message is left
-    assert writer._maps == {}
+    assert writer._maps[send_buffer] == {}
     with pytest.raises(SendBufferError, match="grew past the 4 bytes"):
-        writer.write(receive_path(send_buffer, name), 4, [memoryview(b"12345")])
+        writer.write(send_buffer, name, 4, [memoryview(b"12345")])
     files.release(name)
     assert files.reserve() == name
 
@@ -165,14 +165,16 @@ def test_the_node_writes_only_the_tasks_own_private_receive_files(tmp_path: Path
     for name in ("../abc-r1.recv", ".hidden.recv", "abc.send", "other-r1.recv", "abc-r1.recv.x", "abc-rx.recv"):
         with pytest.raises(SendBufferError, match="unexpected body file"):
             receive_path(send_buffer, name)
+    with pytest.raises(SendBufferError, match="unexpected body file ''"):  # a Recv that named no file
+        BodyWriter().write(send_buffer, "", 4, [memoryview(b"evil")])
     secret = tmp_path / "secret"
     secret.write_bytes(b"keep")
     (tmp_path / "abc-r1.recv").symlink_to(secret)
     with pytest.raises(OSError):  # O_NOFOLLOW: a link is not followed
-        BodyWriter().write(receive_path(send_buffer, "abc-r1.recv"), 4, [memoryview(b"evil")])
+        BodyWriter().write(send_buffer, "abc-r1.recv", 4, [memoryview(b"evil")])
     os.link(secret, tmp_path / "abc-r2.recv")
     with pytest.raises(SendBufferError, match="not a private receive file"):
-        BodyWriter().write(receive_path(send_buffer, "abc-r2.recv"), 4, [memoryview(b"evil")])
+        BodyWriter().write(send_buffer, "abc-r2.recv", 4, [memoryview(b"evil")])
     assert secret.read_bytes() == b"keep"
 
 
@@ -180,7 +182,7 @@ def test_a_body_of_another_size_than_declared_is_refused(tmp_path: Path) -> None
     send_buffer = tmp_path / "abc.send"
     files = ReceiveFiles(send_buffer)
     name = files.reserve()
-    BodyWriter().write(receive_path(send_buffer, name), 4, [memoryview(b"1234")])
+    BodyWriter().write(send_buffer, name, 4, [memoryview(b"1234")])
     with pytest.raises(SendBufferError, match="holds 4 bytes, fewer than 5"):
         files.take(name, 5)
 

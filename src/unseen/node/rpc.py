@@ -22,7 +22,7 @@ from unseen.transport.methods import federation_handler, task_channel_handler
 from unseen.transport.peers import PeerError
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
-from unseen.transport.shared_buffer import BodyWriter, BufferReader, SendBufferError, receive_path
+from unseen.transport.shared_buffer import BodyWriter, BufferReader, SendBufferError
 from unseen.transport.tls import CertificateError, party_id_of
 
 log = logging.getLogger(__name__)
@@ -205,10 +205,7 @@ class TaskChannelService:
         if size <= CHUNK_SIZE:
             data = _guard(context, lambda: b"".join(chunks))
             return pb.Small(header=delivery.envelope, data=data)
-        if not request.body_file:
-            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"a message of {size} bytes needs a receive file")
-        path = _guard(context, lambda: receive_path(me.send_buffer, request.body_file))
-        _guard(context, lambda: self.bodies.write(path, size, chunks))
+        _guard(context, lambda: self.bodies.write(me.send_buffer, request.body_file, size, chunks))
         return pb.Small(header=delivery.envelope)
 
     def log_metrics(self, request: pb.MetricBatch, context: grpc.ServicerContext) -> pb.Ack:

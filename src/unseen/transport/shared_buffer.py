@@ -119,11 +119,14 @@ class BodyWriter:
     """
 
     def __init__(self) -> None:
-        self._maps: dict[Path, tuple[int, mmap.mmap]] = {}  # path -> (inode, mapping of the whole file)
+        # send buffer (one per task) -> receive file -> (inode, mapping of the whole file)
+        self._maps: dict[Path, dict[Path, tuple[int, mmap.mmap]]] = {}
         self._lock = threading.Lock()
 
-    def write(self, path: Path, size: int, chunks: Iterable[memoryview]) -> int:
-        mapping = self._map(path, size)
+    def write(self, send_buffer: Path, name: str, size: int, chunks: Iterable[memoryview]) -> int:
+        """Write a body into the receive file ``name`` of the task whose send buffer is ``send_buffer``."""
+        path = receive_path(send_buffer, name)
+        mapping = self._map(send_buffer, path, size)
         written = 0
         try:
             for chunk in chunks:
@@ -136,19 +139,22 @@ class BodyWriter:
                     raise SendBufferError(f"{path.name} was removed while its body was being written") from None
                 written = end
         except BaseException:
-            self._drop(path)
+            with self._lock:
+                entry = self._maps.get(send_buffer, {}).pop(path, None)
+            if entry is not None:
+                entry[1].close()
             _empty(path)
             raise
         return written
 
-    def _map(self, path: Path, size: int) -> mmap.mmap:
+    def _map(self, send_buffer: Path, path: Path, size: int) -> mmap.mmap:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_uid != os.getuid():
                 raise SendBufferError(f"{path.name} is not a private receive file; the task's message was not written")
             with self._lock:
-                inode, mapping = self._maps.get(path, (-1, None))
+                inode, mapping = self._maps.get(send_buffer, {}).get(path, (-1, None))
             if mapping is None or inode != info.st_ino or len(mapping) < size:
                 if info.st_size < size:
                     os.ftruncate(fd, size)
@@ -156,31 +162,24 @@ class BodyWriter:
         finally:
             os.close(fd)
         with self._lock:
-            replaced = self._maps.get(path)
-            self._maps[path] = (info.st_ino, mapping)
-            # Files the task has removed (idle ones beyond its spares): their pages go once unmapped here.
-            gone = [p for p, (ino, _) in self._maps.items() if p != path and _inode(p) != ino]
-            closing = [self._maps.pop(p)[1] for p in gone]
+            task_maps = self._maps.setdefault(send_buffer, {})
+            replaced = task_maps.get(path)
+            task_maps[path] = (info.st_ino, mapping)
+            # Files this task has removed (idle ones beyond its spares): their pages go once unmapped here.
+            gone = [p for p, (ino, _) in task_maps.items() if p != path and _inode(p) != ino]
+            closing = [task_maps.pop(p)[1] for p in gone]
         if replaced is not None and replaced[1] is not mapping:
             closing.append(replaced[1])
         for stale in closing:
             stale.close()
         return mapping
 
-    def _drop(self, path: Path) -> None:
-        with self._lock:
-            entry = self._maps.pop(path, None)
-        if entry is not None:
-            entry[1].close()
-
     def forget(self, send_buffer: Path) -> None:
         """Let go of the mappings of a task's receive files (the task has ended)."""
         with self._lock:
-            mine = [
-                p for p in self._maps if p.parent == send_buffer.parent and p.name.startswith(f"{send_buffer.stem}-")
-            ]
-        for path in mine:
-            self._drop(path)
+            task_maps = self._maps.pop(send_buffer, {})
+        for _, mapping in task_maps.values():
+            mapping.close()
 
 
 def _empty(path: Path) -> None:
