@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,7 @@ def create_app(service: JobService, token: str, data: DataService) -> FastAPI:
             "version": __version__,
             "federation_port": service.config.federation_port,
             "running_tasks": service.executor.running_count(),
+            "pid": os.getpid(),  # so whoever started this node can tell it from another one on the port
         }
 
     @private.post("/jobs", status_code=status.HTTP_201_CREATED, openapi_extra=_JOB_BODY)
