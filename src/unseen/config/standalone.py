@@ -176,7 +176,7 @@ class StandaloneSite:
             except httpx.HTTPError as exc:
                 detail = f"starting or unresponsive ({type(exc).__name__})"
             else:
-                conflict = _foreign_answer(response, party_id, pid, config.rest_host, config.rest_port)
+                conflict = health_conflict(response, party_id, pid, config.rest_host, config.rest_port)
                 healthy = conflict is None
                 detail = "healthy" if healthy else f"not this site's node: {conflict}"
         return NodeStatus(party_id, pid, url, config.federation_port, healthy, detail, conflict)
@@ -240,7 +240,7 @@ class StandaloneSite:
         return "(no log yet)"
 
 
-def _foreign_answer(response: httpx.Response, party_id: int, pid: int, host: str, port: int) -> str | None:
+def health_conflict(response: httpx.Response, party_id: int, pid: int, host: str, port: int) -> str | None:
     """None if the health answer comes from the node started as ``pid`` for ``party_id``; else who answered.
 
     The party id alone proves nothing: another site's node of the same party may listen on the port,
