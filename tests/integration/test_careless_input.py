@@ -165,3 +165,16 @@ def test_a_second_site_on_the_same_ports_fails_and_leaves_the_first_alone(site: 
     assert site.cli("standalone", "status").returncode == 0
     assert {party: site.standalone.pid_of(party) for party in site.parties} == pids
     assert all(pid is not None and os.kill(pid, 0) is None for pid in pids.values())
+
+
+def test_a_node_that_exits_at_start_fails_the_start_naming_party_and_ports(tmp_path: Path) -> None:
+    other = make_site(tmp_path, [9999, 10000], start=False)
+    other.standalone.configure(other.parties, other.base_port)
+    other.set_node_option(9999, database_url=f"sqlite:///{tmp_path}/no/such/folder/node.db")
+    result = other.cli("standalone", "start", "--parties", "9999,10000", "--base-port", str(other.base_port))
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.startswith(
+        f"error: party 9999's node (REST port 127.0.0.1:{other.base_port}, federation port "
+        f"127.0.0.1:{other.base_port + 1}) exited at start:"
+    ), result.stderr
+    assert all(other.standalone.pid_of(party) is None for party in other.parties)  # 10000's node was stopped too
