@@ -17,6 +17,7 @@ def _url(site: Site, party: int) -> str:
 def test_health_is_public_and_names_the_party(site: Site) -> None:
     answer = httpx.get(f"{_url(site, 9999)}/v1/health").json()
     assert answer["status"] == "ok" and answer["party_id"] == 9999
+    assert answer["pid"] == site.standalone.pid_of(9999)  # what `standalone start` checks it started this node by
 
 
 def test_job_endpoints_refuse_a_missing_or_wrong_token(site: Site) -> None:

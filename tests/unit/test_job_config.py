@@ -797,3 +797,77 @@ def test_doc_examples_parse(lookup: ComponentLookup) -> None:
     assert loads_job_config(multi_json, lookup) == config
     assert [c.name for c in config.topological_order()] == ["reader_0", "psi_0", "lr_0"]
     assert config.params_for("reader_0", Role.HOST, lookup) == ReaderParams(table="bank.host")
+
+
+# --- bounds on size and nesting: every reader refuses before anything recurses ---------------------------
+
+_DEEP = 3000
+_TOO_DEEP = "nested deeper than 32 levels of mappings and lists"
+
+
+def _deep_yaml_params() -> str:
+    nested = "{a: " * _DEEP + "1" + "}" * _DEEP
+    return (
+        "initiator: {role: guest, party_id: 10000}\nparties: {guest: [10000]}\n"
+        f"components:\n  - {{name: r, component: reader, params: {{table: t, x: {nested}}}}}\n"
+    )
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_deeply_nested_file_gets_one_clear_error(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"job{suffix}"
+    path.write_text(_deep_yaml_params() if suffix == ".yaml" else "[" * _DEEP + "]" * _DEEP, encoding="utf-8")
+    with pytest.raises(JobConfigError) as caught:
+        load_job_config(path, FAKES.__getitem__)
+    assert caught.value.problems == [f"{path}: {_TOO_DEEP}; a job config needs far fewer: flatten the params"]
+
+
+def test_deep_nesting_is_refused_in_text_and_in_a_mapping() -> None:
+    with pytest.raises(JobConfigError, match=_TOO_DEEP):
+        loads_job_config(_deep_yaml_params(), FAKES.__getitem__)
+    with pytest.raises(JobConfigError, match=_TOO_DEEP):
+        loads_job_config("[" * _DEEP + "]" * _DEEP, FAKES.__getitem__, syntax="json")
+    data: dict[str, Any] = {}
+    inner = data
+    for _ in range(_DEEP):
+        inner["a"] = {}
+        inner = inner["a"]
+    with pytest.raises(JobConfigError, match=_TOO_DEEP):
+        parse_job_config(data, FAKES.__getitem__)
+
+
+def test_a_self_referencing_alias_is_refused_as_too_deep() -> None:
+    with pytest.raises(JobConfigError, match=_TOO_DEEP):
+        loads_job_config("a: &a [*a]\n", FAKES.__getitem__)
+
+
+def test_aliases_that_multiply_are_counted_at_each_use() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]  # 10^9 values once expanded
+    with pytest.raises(JobConfigError, match="holds more than 100000 values"):
+        loads_job_config("\n".join(lines) + "\n", FAKES.__getitem__)
+
+
+def test_nesting_within_the_bound_is_read() -> None:
+    config = toy()
+    nested: dict[str, Any] = {}
+    inner = nested
+    for _ in range(25):
+        inner["a"] = {}
+        inner = inner["a"]
+    config["components"][0]["params"]["extra"] = nested
+    with pytest.raises(JobConfigError) as caught:
+        parse_job_config(config)
+    assert caught.value.problems == [
+        "components[0].params.extra: unknown param 'extra' for toy_secure_sum; remove it or use one of: data_num, "
+        "partitions"
+    ]
+
+
+def test_an_oversized_config_is_refused_before_parsing(tmp_path: Path) -> None:
+    with pytest.raises(JobConfigError, match="more than the 1048576 a job config may have"):
+        loads_job_config("#" * (1024 * 1024 + 1), FAKES.__getitem__)
+    path = tmp_path / "job.yaml"
+    path.write_bytes(b"#" * (4 * 1024 * 1024 + 1))
+    with pytest.raises(JobConfigError, match="larger than 4194304 bytes"):
+        load_job_config(path, FAKES.__getitem__)

@@ -54,14 +54,24 @@ def start(
         typer.echo(f"the standalone site is already running (under {site.root}):")
         healthy = _print_table(site, existing.parties)
         raise typer.Exit(0 if healthy else 1)
+    started: list[int] = []
     try:
         config = site.configure(wanted, port)
-        for party in config.parties:
-            if site.pid_of(party) is None:
-                site.start_node(party)
+        to_start = [party for party in config.parties if site.pid_of(party) is None]
+        taken = [f"party {party}'s {used}" for party in to_start for used in site.ports_in_use(party)]
+        if taken:
+            raise SiteError(
+                f"{', '.join(taken)} already in use (another site or program listens there); stop it, "
+                "or start this site on other ports (--base-port)"
+            )
+        for party in to_start:
+            site.start_node(party)
+            started.append(party)
         for party in config.parties:
             site.wait_healthy(party)
     except SiteError as exc:
+        for party in started:  # leave no half-started site behind; nodes this command did not start are not touched
+            site.stop_node(party)
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"standalone site started under {site.root}:")

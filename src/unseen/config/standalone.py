@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -62,6 +63,7 @@ class NodeStatus:
     federation_port: int
     healthy: bool
     detail: str
+    conflict: str | None = None  # what answers on the node's port instead of the node itself
 
 
 class StandaloneSite:
@@ -149,7 +151,10 @@ class StandaloneSite:
 
     def start_node(self, party_id: int) -> int:
         node_dir = self.node_dir(party_id)
-        with open(node_dir / "node.out", "ab") as out:
+        # node.out gets the node's stderr, a copy of its log: as private as node.log
+        fd = os.open(node_dir / "node.out", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "unseen.node", "--config", str(self.node_config_path(party_id))],
                 stdout=out,
@@ -164,15 +169,29 @@ class StandaloneSite:
         config = self.node_config(party_id)
         url = f"http://{config.rest_host}:{config.rest_port}"
         pid = self.pid_of(party_id)
-        healthy, detail = False, "not running"
+        healthy, detail, conflict = False, "not running", None
         if pid is not None:
             try:
                 response = httpx.get(f"{url}/v1/health", timeout=2.0)
-                healthy = response.status_code == 200 and response.json().get("party_id") == party_id
-                detail = "healthy" if healthy else f"unexpected health answer {response.status_code}"
             except httpx.HTTPError as exc:
                 detail = f"starting or unresponsive ({type(exc).__name__})"
-        return NodeStatus(party_id, pid, url, config.federation_port, healthy, detail)
+            else:
+                conflict = health_conflict(response, party_id, pid, config.rest_host, config.rest_port)
+                healthy = conflict is None
+                detail = "healthy" if healthy else f"not this site's node: {conflict}"
+        return NodeStatus(party_id, pid, url, config.federation_port, healthy, detail, conflict)
+
+    def ports_in_use(self, party_id: int) -> list[str]:
+        """The node's ports that something already listens on, as ``REST port 127.0.0.1:19380``."""
+        config = self.node_config(party_id)
+        return [
+            f"{what} port {host}:{port}"
+            for what, host, port in (
+                ("REST", config.rest_host, config.rest_port),
+                ("federation", config.federation_host, config.federation_port),
+            )
+            if not _port_free(host, port)
+        ]
 
     def wait_healthy(self, party_id: int, timeout: float = START_TIMEOUT_S) -> NodeStatus:
         deadline = time.monotonic() + timeout
@@ -180,8 +199,17 @@ class StandaloneSite:
             state = self.status(party_id)
             if state.healthy:
                 return state
+            if state.conflict is not None:
+                raise SiteError(
+                    f"party {party_id}'s node cannot start: {state.conflict}; stop what listens there, "
+                    "or start this site on other ports (--base-port)"
+                )
             if state.pid is None:
-                raise SiteError(f"party {party_id}'s node exited at start:\n{self.log_tail(party_id)}")
+                config = self.node_config(party_id)
+                raise SiteError(
+                    f"party {party_id}'s node (REST port {config.rest_host}:{config.rest_port}, federation port "
+                    f"{config.federation_host}:{config.federation_port}) exited at start:\n{self.log_tail(party_id)}"
+                )
             if time.monotonic() > deadline:
                 raise SiteError(
                     f"party {party_id}'s node did not become healthy in {timeout:g} s:\n{self.log_tail(party_id)}"
@@ -210,6 +238,39 @@ class StandaloneSite:
             if path.is_file() and path.stat().st_size:
                 return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
         return "(no log yet)"
+
+
+def health_conflict(response: httpx.Response, party_id: int, pid: int, host: str, port: int) -> str | None:
+    """None if the health answer comes from the node started as ``pid`` for ``party_id``; else who answered.
+
+    The party id alone proves nothing: another site's node of the same party may listen on the port,
+    while the node just started dies because the port is taken. The pid in the answer must be the one
+    this site started.
+    """
+    where = f"REST port {host}:{port}"
+    try:
+        answer = response.json() if response.status_code == 200 else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        return f"{where} is answered by something that is not an Unseen node (HTTP {response.status_code})"
+    if answer.get("party_id") == party_id and answer.get("pid") == pid:
+        return None
+    return (
+        f"{where} is answered by another node (party {answer.get('party_id')}, pid {answer.get('pid')}), "
+        f"not party {party_id}'s node started as pid {pid}"
+    )
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether a listening socket could bind ``host:port`` now (as the node will: with SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _is_zombie(pid: int) -> bool:

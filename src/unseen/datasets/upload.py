@@ -1,7 +1,12 @@
 """Reading an uploaded CSV or Parquet file into a table, refusing what later components cannot use.
 
-Every problem is found before anything is stored, and each error names the problem and its fix: a
-missing id column, duplicate ids, a non-numeric feature, a label that is not what its type says.
+Every problem is found before anything is stored, and each error names the problem and its fix: a file
+that is not UTF-8 (with its line), a missing id column, duplicate ids, a non-numeric or non-finite value
+(with its column, row, line, id and text), a label that is not what its type says.
+
+Ids are text: the id column is always read as strings, so ``007`` stays ``007`` and is not ``7``. A CSV
+cell is missing only when it is empty; ``nan``, ``NA`` or ``null`` are read as what they say and refused
+with their own message, not lumped in with empty cells.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import pyarrow.parquet as pq
 LabelType = Literal["binary", "multiclass", "regression"]
 FileFormat = Literal["csv", "parquet"]
 _SHOWN = 5
+_SHOWN_CHARS = 64  # an id or a cell longer than this is cut in error messages
+_UTF8_SLICE = 16 * 1024 * 1024
 
 
 class UploadError(ValueError):
@@ -42,25 +49,119 @@ class ParsedTable:
         ]
 
 
-def _read(content: bytes, file_format: FileFormat) -> pa.Table:
+def check_utf8(content: bytes | memoryview) -> None:
+    """Refuse text that is not UTF-8, naming the line and the byte, before any parser sees it.
+
+    Decoded a slice at a time (slices end on a character boundary), so checking a large file holds one
+    slice's text in memory, not the whole file's.
+    """
+    view = memoryview(content)
+    start = 0
+    while start < len(view):
+        stop = min(start + _UTF8_SLICE, len(view))
+        while stop < len(view) and view[stop] & 0xC0 == 0x80:  # never cut a character in two
+            stop -= 1
+        try:
+            str(view[start:stop], "utf-8")
+        except UnicodeDecodeError as exc:
+            offset = start + exc.start
+            data = bytes(view)  # only on the error path
+            line = data.count(b"\n", 0, offset) + 1
+            column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+            raise UploadError(
+                f"the file is not UTF-8 text: line {line}, byte {column} is 0x{data[offset]:02x}, which UTF-8 does "
+                "not allow (a Latin-1 or Windows-1252 file looks like this); save the file as UTF-8, e.g. "
+                "`iconv -f latin1 -t utf-8 in.csv > out.csv`, and upload it again"
+            ) from None
+        start = stop
+
+
+def _read(content: bytes, file_format: FileFormat, id_column: str) -> pa.Table:
     if not content:
         raise UploadError("the file is empty; upload a file with a header row and at least one data row")
+    if file_format == "csv":
+        check_utf8(content)
     try:
         if file_format == "parquet":
             return pq.read_table(io.BytesIO(content))
-        return pacsv.read_csv(io.BytesIO(content), convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
+        return pacsv.read_csv(io.BytesIO(content), convert_options=_csv_options({id_column: pa.string()}))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise UploadError(f"the file is not valid {file_format.upper()}: {exc}") from None
 
 
-def _first_bad_value(column: pa.ChunkedArray) -> str:
-    """A value that does not parse as a number, to show the user where to look."""
+def _csv_options(column_types: dict[str, pa.DataType], include: list[str] | None = None) -> pacsv.ConvertOptions:
+    """Only an empty cell is missing (``nan`` parses as NaN and is refused as such); ids are text."""
+    return pacsv.ConvertOptions(
+        column_types=column_types,
+        null_values=[""],
+        strings_can_be_null=False,
+        include_columns=include or [],
+    )
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a value sits, in the words a user can find it by: the row, the CSV line, the row's id."""
+
+    file_format: FileFormat
+    ids: list[str]
+
+    def __call__(self, row: int) -> str:
+        line = f"line {row + 2}, " if self.file_format == "csv" else ""  # the header is line 1
+        return f"row {row + 1} ({line}id {_shown(self.ids[row])})"
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+def _source_text(content: bytes, file_format: FileFormat, column: str, row: int, parsed: object) -> str:
+    """The cell as the file wrote it (``1e400``, not the ``inf`` it parsed to); for Parquet, the value."""
+    if file_format != "csv":
+        return str(parsed)
+    try:
+        raw = pacsv.read_csv(io.BytesIO(content), convert_options=_csv_options({column: pa.string()}, [column]))
+        return str(raw.column(column)[row].as_py())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, IndexError):
+        return str(parsed)
+
+
+_MISSING_MARKERS = frozenset({"na", "n/a", "nan", "null", "none", "nil", "-", "?", "#n/a"})
+
+
+def _first_bad_value(column: pa.ChunkedArray, where: _Where) -> tuple[str, str | None]:
+    """A value that does not parse as a number, where it is, and a hint if it is a missing-value marker."""
     for index, value in enumerate(column.to_pylist()):
         try:
             float(value)
         except (TypeError, ValueError):
-            return f"{value!r} in row {index + 1}"
-    return "a non-numeric value"
+            missing = isinstance(value, str) and value.strip().lower() in _MISSING_MARKERS
+            hint = f"{_shown(value)} marks a missing value: fill it or drop the row" if missing else None
+            return f"{_shown(value)} in {where(index)}", hint
+    return "a non-numeric value", None
+
+
+def _check_finite(
+    values: np.ndarray, name: str, role: str, where: _Where, content: bytes, file_format: FileFormat
+) -> None:
+    """NaN and infinities (``nan``, ``inf``, ``1e400``) are refused: no component can use them."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    if not len(bad):
+        return
+    row = int(bad[0])
+    value = float(values[row])
+    text = _source_text(content, file_format, name, row, value)
+    if np.isnan(value):
+        why = "NaN marks a missing value: fill it or drop the row"
+    elif text.strip().lstrip("+-").lower() in ("inf", "infinity"):
+        why = "an infinite value cannot be trained on: replace it with a finite number or drop the row"
+    else:
+        why = "it is beyond the range of a 64-bit float (about 1.8e308): rescale the column or drop the row"
+    many = f" ({len(bad)} such values)" if len(bad) > 1 else ""
+    raise UploadError(
+        f"{role} '{name}' has a value that is not a finite number{many}: {_shown(text)} in {where(row)}; {why}"
+    )
 
 
 def parse_upload(
@@ -70,7 +171,7 @@ def parse_upload(
     label_column: str | None = None,
     label_type: LabelType = "binary",
 ) -> ParsedTable:
-    table = _read(content, file_format)
+    table = _read(content, file_format, id_column)
     names = table.column_names
     if len(set(names)) != len(names):
         duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -81,9 +182,15 @@ def parse_upload(
     if table.num_rows == 0:
         raise UploadError("the file has a header but no rows")
 
-    ids = pc.cast(table.column(id_column), pa.string())
-    if ids.null_count:
-        raise UploadError(f"id column '{id_column}' has {ids.null_count} empty values; every row needs an id")
+    ids = _id_strings(table.column(id_column), id_column)
+    empty = pc.or_kleene(pc.is_null(ids), pc.equal(pc.utf8_length(ids), 0)).to_numpy(zero_copy_only=False)
+    if empty.any():
+        first = int(np.flatnonzero(empty)[0]) + 1
+        line = f" (line {first + 1})" if file_format == "csv" else ""
+        raise UploadError(
+            f"id column '{id_column}' has {int(empty.sum())} empty values, the first in row {first}{line}; "
+            "every row needs an id"
+        )
     counts = pc.value_counts(ids)
     repeated = [str(item["values"]) for item in counts.to_pylist() if item["counts"] > 1]
     if repeated:
@@ -92,27 +199,52 @@ def parse_upload(
             "ids must be unique: remove or merge the repeated rows"
         )
 
-    columns: dict[str, np.ndarray] = {id_column: np.asarray(ids.to_pylist(), dtype=object).astype(str)}
+    id_list = ids.to_pylist()
+    where = _Where(file_format, id_list)
+    columns: dict[str, np.ndarray] = {id_column: np.asarray(id_list, dtype=object).astype(str)}
     for name in names:
         if name == id_column:
             continue
+        role = "label column" if name == label_column else "column"
         column = table.column(name)
         if not (
             pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type)
         ):
-            raise UploadError(
-                f"column '{name}' is not numeric ({_first_bad_value(column)}); features and labels must be numbers: "
-                "encode or drop it before uploading"
-            )
+            found, hint = _first_bad_value(column, where)
+            fix = hint or "features and labels must be numbers: encode or drop it before uploading"
+            raise UploadError(f"{role} '{name}' is not numeric: {found}; {fix}")
         if column.null_count:
+            first = int(np.flatnonzero(pc.is_null(column).to_numpy(zero_copy_only=False))[0])
             raise UploadError(
-                f"column '{name}' has {column.null_count} empty values; fill or drop them before uploading"
+                f"{role} '{name}' has {column.null_count} empty values, the first in {where(first)}; "
+                "fill or drop them before uploading"
             )
         values = column.to_numpy()
+        if pa.types.is_floating(column.type):
+            _check_finite(values, name, role, where, content, file_format)
         columns[name] = values if name == label_column else values.astype(np.float64)
     if label_column is not None:
         columns[label_column] = _check_label(columns[label_column], label_column, label_type)
     return ParsedTable(columns, id_column, label_column)
+
+
+def _id_strings(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+    """The ids as text. A CSV's are read as text already; a Parquet file's typed ids are written out."""
+    try:
+        return pc.cast(column, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            for index, value in enumerate(column.to_pylist()):
+                try:
+                    value.decode("utf-8") if value is not None else None
+                except UnicodeDecodeError:
+                    raise UploadError(
+                        f"id column '{name}' is not UTF-8 text: row {index + 1} holds {_shown(value)}; "
+                        "store ids as UTF-8 strings"
+                    ) from None
+        raise UploadError(
+            f"id column '{name}' cannot be read as text ({column.type}: {exc}); store ids as strings"
+        ) from None
 
 
 def _check_label(values: np.ndarray, name: str, label_type: LabelType) -> np.ndarray:

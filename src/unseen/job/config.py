@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -46,6 +46,14 @@ __all__ = [
 
 ComponentLookup = Callable[[str], ComponentSpec]
 """Finds a component type by name; raises ``UnknownComponentError``, listing the known types, if none."""
+
+MAX_CONFIG_CHARS = 1024 * 1024
+"""The longest job config text read from a file, a request or a peer's proposal."""
+MAX_DEPTH = 32
+"""The deepest nesting of mappings and lists a job config may have; the top-level mapping is level 1."""
+MAX_VALUES = 100_000
+"""The most values (mapping keys and values, list items) a job config may hold, counting a YAML alias at each
+place it is used, so a few lines of aliases cannot stand for billions of values."""
 
 TIMEOUT_MIN_S = 1
 TIMEOUT_MAX_S = 604_800
@@ -615,6 +623,7 @@ def parse_job_config(data: Mapping[str, Any], lookup: ComponentLookup = get_comp
 
 def _validate(data: object, lookup: ComponentLookup) -> JobConfig:
     # takes any document, not only a mapping: a file may hold a list or a bare string by mistake
+    _check_bounds(data)
     config = _parse_structure(data)
     specs, problems = _lookup_specs(config, lookup)
     problems += _initiator_problems(config)
@@ -631,6 +640,57 @@ def _validate(data: object, lookup: ComponentLookup) -> JobConfig:
 
 
 # --- reading files and text ---------------------------------------------------------------------------------
+
+
+def _too_deep(where: str) -> JobConfigError:
+    return JobConfigError(
+        [
+            f"{where}: nested deeper than {MAX_DEPTH} levels of mappings and lists; "
+            "a job config needs far fewer: flatten the params"
+        ]
+    )
+
+
+def _check_bounds(data: object, where: str = "job config") -> None:
+    """Refuse a document nested deeper than ``MAX_DEPTH`` or holding more than ``MAX_VALUES`` values.
+
+    Every path into a job (a file, a REST body, the SDK, a peer's proposal) passes here before pydantic
+    or ``json.dumps`` walks the document recursively. The walk is iterative and stops at the first bound
+    it crosses, so a self-referencing YAML alias or a billion-laughs document costs at most ``MAX_VALUES``
+    steps.
+    """
+    stack: list[tuple[object, int]] = [(data, 1)]
+    seen = 0
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: list[object] = [item for pair in value.items() for item in pair]
+        elif isinstance(value, list | tuple):
+            children = list(value)
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise _too_deep(where)
+        seen += len(children)
+        if seen > MAX_VALUES:
+            raise JobConfigError(
+                [
+                    f"{where}: holds more than {MAX_VALUES} values (YAML aliases count once per use); "
+                    "a job config needs far fewer: keep data in tables, not in the config"
+                ]
+            )
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _check_length(text: str, where: str) -> None:
+    if len(text) > MAX_CONFIG_CHARS:
+        raise JobConfigError(
+            [f"{where}: {len(text)} characters, more than the {MAX_CONFIG_CHARS} a job config may have; shorten it"]
+        )
+
+
+class _TooDeepError(Exception):
+    """Raised by the composer before Python's recursion limit is near; caught and reported by the reader."""
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -658,10 +718,23 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        """PyYAML composes nested collections recursively: refuse depth before Python's stack runs out."""
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH + 1:  # one more than the bound, so _check_bounds names the problem
+                raise _TooDeepError
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
 
 def _yaml_document(text: str, where: str) -> object:
+    _check_length(text, where)
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except _TooDeepError:
+        raise _too_deep(where) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         position = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
@@ -682,8 +755,11 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _json_document(text: str, where: str) -> object:
+    _check_length(text, where)
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except RecursionError:  # the C decoder stops cleanly at Python's recursion limit
+        raise _too_deep(where) from None
     except json.JSONDecodeError as error:
         raise JobConfigError(
             [
@@ -696,8 +772,13 @@ def _json_document(text: str, where: str) -> object:
 
 
 def _read_text(path: Path) -> str:
+    limit = 4 * MAX_CONFIG_CHARS  # a UTF-8 character is at most 4 bytes
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(limit + 1)
+        if len(raw) > limit:
+            raise JobConfigError([f"{path}: larger than {limit} bytes, far more than a job config needs; shorten it"])
+        return raw.decode("utf-8")
     except FileNotFoundError:
         raise JobConfigError([f"{path}: file not found; check the path"]) from None
     except IsADirectoryError:
@@ -720,6 +801,7 @@ def load_job_config(path: Path | str, lookup: ComponentLookup = get_component) -
     if suffix not in _SUFFIXES:
         raise JobConfigError([f"{path}: unsupported file type {suffix!r}; use .yaml, .yml or .json"])
     data = _json_document(text, str(path)) if suffix == ".json" else _yaml_document(text, str(path))
+    _check_bounds(data, str(path))
     try:
         return _validate(data, lookup)
     except JobConfigError as error:
@@ -727,6 +809,9 @@ def load_job_config(path: Path | str, lookup: ComponentLookup = get_component) -
         raise
 
 
-def loads_job_config(text: str, lookup: ComponentLookup = get_component) -> JobConfig:
-    """Validate a job config given as YAML or JSON text (YAML reads JSON too)."""
-    return _validate(_yaml_document(text, "job config"), lookup)
+def loads_job_config(
+    text: str, lookup: ComponentLookup = get_component, syntax: Literal["yaml", "json"] = "yaml"
+) -> JobConfig:
+    """Validate a job config given as YAML or JSON text (YAML reads JSON too; ``json`` reads it faster)."""
+    data = _json_document(text, "job config") if syntax == "json" else _yaml_document(text, "job config")
+    return _validate(data, lookup)

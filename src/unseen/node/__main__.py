@@ -9,6 +9,7 @@ from pathlib import Path
 
 from unseen.config.node import ConfigError, load_node_config
 from unseen.node.allocator import keep_freed_memory
+from unseen.node.private_files import make_private, sqlite_files
 from unseen.node.server import Node, NodeStartError, configure_logging
 from unseen.transport.tls import CertificateError
 
@@ -22,7 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(config.home / "node.log")
+    log_file = config.home / "node.log"
+    make_private(config.home, [log_file, *sqlite_files(config.db_url)])  # before anything is written
+    configure_logging(log_file)
     keep_freed_memory()
     try:
         Node(config).serve()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
 from unseen import __version__
 from unseen.board.web import mount_board
-from unseen.job.config import JobConfigError, parse_job_config
+from unseen.job.config import JobConfig, JobConfigError, loads_job_config
 from unseen.node.auth import TokenAuth
 from unseen.node.data import DataService
 from unseen.node.data_api import data_router
@@ -21,6 +23,13 @@ from unseen.storage.models_store import ModelStore
 from unseen.storage.repository import JobNotFoundError
 
 LOG_TAIL_MAX = 10 * 1024 * 1024
+_JOB_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "a job config as JSON (docs/job-config.md)",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
 
 
 def _task_json(task: TaskRecord) -> dict[str, Any]:
@@ -71,13 +80,14 @@ def create_app(service: JobService, token: str, data: DataService) -> FastAPI:
             "version": __version__,
             "federation_port": service.config.federation_port,
             "running_tasks": service.executor.running_count(),
+            "pid": os.getpid(),  # so whoever started this node can tell it from another one on the port
         }
 
-    @private.post("/jobs", status_code=status.HTTP_201_CREATED)
-    def submit_job(config: dict[str, Any]) -> dict[str, Any]:
+    @private.post("/jobs", status_code=status.HTTP_201_CREATED, openapi_extra=_JOB_BODY)
+    async def submit_job(request: Request) -> dict[str, Any]:
         try:
-            job = parse_job_config(config)
-            job_id = service.submit(job)
+            job = await _read_job(request)
+            job_id = await run_in_threadpool(service.submit, job)
         except JobConfigError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail={"problems": exc.problems}) from None
         except JobRefusedError as exc:
@@ -170,6 +180,16 @@ def create_app(service: JobService, token: str, data: DataService) -> FastAPI:
     app.include_router(private)
     mount_board(app, service, token)
     return app
+
+
+async def _read_job(request: Request) -> JobConfig:
+    """The body read here, not by FastAPI, so the job reader's bounds on size and nesting apply before
+    anything parses it recursively (FastAPI's own parse answers a deeply nested body with a bare 400)."""
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise JobConfigError(["job config: the body is not UTF-8; send the job config as UTF-8 JSON"]) from None
+    return await run_in_threadpool(loads_job_config, text, syntax="json")
 
 
 def _tail(path: Path, limit: int) -> str:
