@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -42,13 +43,15 @@ class ParsedTable:
         ]
 
 
-def _read(content: bytes, file_format: FileFormat) -> pa.Table:
-    if not content:
+def _read(content: bytes | Path, file_format: FileFormat) -> pa.Table:
+    """``content`` is the file's bytes, or the path of a file (an upload spooled to disk, read from there)."""
+    if (content.stat().st_size == 0) if isinstance(content, Path) else not content:
         raise UploadError("the file is empty; upload a file with a header row and at least one data row")
+    source = str(content) if isinstance(content, Path) else io.BytesIO(content)
     try:
         if file_format == "parquet":
-            return pq.read_table(io.BytesIO(content))
-        return pacsv.read_csv(io.BytesIO(content), convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
+            return pq.read_table(source)
+        return pacsv.read_csv(source, convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise UploadError(f"the file is not valid {file_format.upper()}: {exc}") from None
 
@@ -64,7 +67,7 @@ def _first_bad_value(column: pa.ChunkedArray) -> str:
 
 
 def parse_upload(
-    content: bytes,
+    content: bytes | Path,
     file_format: FileFormat,
     id_column: str,
     label_column: str | None = None,
