@@ -4,7 +4,6 @@ who is evicted at the connection cap, how repeated accept errors are logged, and
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
