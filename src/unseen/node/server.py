@@ -166,6 +166,7 @@ class Node:
 
 
 FDS_KEPT_FOR_THE_NODE = 512  # database, logs, gRPC, task pipes: what REST connections must leave free
+REST_BACKLOG = 1024  # asyncio accepts up to this many at once, before the cap can close any of them
 
 
 def raise_fd_limit(wanted: int) -> int:
@@ -183,8 +184,9 @@ def rest_server_config(app: object, config: NodeConfig) -> uvicorn.Config:
     """uvicorn, bounded: a connection cap under the descriptor limit, header and body deadlines, and
     forwarding headers believed only from the proxies ``trusted_proxies`` lists (uvicorn's default trusts
     127.0.0.1, i.e. every local client, SSH tunnels included)."""
-    soft = raise_fd_limit(config.rest_max_connections + FDS_KEPT_FOR_THE_NODE)
-    cap = min(config.rest_max_connections, max(8, soft - FDS_KEPT_FOR_THE_NODE))
+    reserved = REST_BACKLOG + FDS_KEPT_FOR_THE_NODE
+    soft = raise_fd_limit(config.rest_max_connections + reserved)
+    cap = min(config.rest_max_connections, max(8, soft - reserved))
     if cap < config.rest_max_connections:
         log.warning(
             "REST: at most %d connections (not %d): the open-file limit is %d; raise it with `ulimit -n`",
@@ -205,6 +207,7 @@ def rest_server_config(app: object, config: NodeConfig) -> uvicorn.Config:
         forwarded_allow_ips=list(config.trusted_proxies),
         timeout_keep_alive=5,
         h11_max_incomplete_event_size=16 * 1024,
+        backlog=REST_BACKLOG,
     )
 
 
