@@ -198,6 +198,13 @@ def test_half_sent_requests_neither_starve_health_nor_jobs_and_are_closed(site: 
     assert len(grown) < 64 * 1024, "refusals are summarised, not logged one by one"
 
 
+def test_headers_not_complete_in_time_are_answered_408_and_closed(site: Site) -> None:
+    with closing(_connect(site)) as sock:
+        sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")  # the blank line that ends headers never comes
+        code, _ = _read_answer(sock)
+    assert code == 408
+
+
 def test_a_stalled_body_is_closed_after_the_body_timeout(site: Site) -> None:
     with closing(_connect(site)) as sock:
         head = (

@@ -7,7 +7,8 @@ once a request's headers are complete, and it counts the attacker's half-sent co
 
 This module swaps in a subclass of uvicorn's h11 protocol that
 
-- closes a connection whose request headers are not complete within ``header_timeout_s`` (answering 408);
+- closes a connection whose request headers are not complete within ``header_timeout_s`` (answering 408
+  if it had sent part of a request; one that sent nothing, such as a browser's preconnect, just closes);
 - closes one whose request body stops arriving for ``body_timeout_s`` (unless the node itself paused
   reading because the application is busy with what it already has);
 - keeps at most ``max_connections`` open: a new connection past the cap evicts the oldest one that is
@@ -162,8 +163,9 @@ class GuardedH11Protocol(H11Protocol):
         if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
             return
         self.guard.note("request headers not complete in time")
-        if self.cycle is None or self.cycle.response_complete:
-            self.transport.write(_TIMEOUT_ANSWER)
+        started = bool(self.conn.trailing_data[0])  # bytes of a request h11 holds but could not parse yet
+        if started and (self.cycle is None or self.cycle.response_complete):
+            self.transport.write(_TIMEOUT_ANSWER)  # a connection that sent nothing is closed silently
         self.transport.close()
 
     def _body_timed_out(self) -> None:
