@@ -16,8 +16,6 @@ from unseen.node.data import DataService, TableExistsError
 from unseen.storage.models import TableRecord
 from unseen.storage.tables import TableError
 
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
-
 
 def table_json(record: TableRecord) -> dict[str, Any]:
     return {
@@ -49,7 +47,8 @@ async def _spool_body(request: Request, spool: IO[bytes], max_bytes: int) -> Non
     spool.flush()
 
 
-def data_router(data: DataService, spool_dir: Path, max_bytes: int = MAX_UPLOAD_BYTES) -> APIRouter:
+def data_router(data: DataService, spool_dir: Path, max_bytes: int) -> APIRouter:
+    """The table routes; uploads are spooled to ``spool_dir`` and limited to ``max_bytes`` (``max_upload_bytes``)."""
     router = APIRouter(prefix="/tables")
 
     @router.put("/{name}", status_code=status.HTTP_201_CREATED)
