@@ -45,7 +45,7 @@ def test_anonymous_requests_are_refused(board_site: BoardSite) -> None:
         assert page.headers["location"].startswith("/board/login?next=%2Fboard%2F"), page.headers["location"]
     for path in ("/board/api/jobs", "/board/api/jobs/x", "/board/api/data", "/board/api/jobs/x/components/y/log"):
         assert httpx.get(base + path).status_code == 401, path
-        assert httpx.get(base + path, cookies={"unseen_board": "forged"}).status_code == 401, path
+        assert httpx.get(base + path, cookies={f"unseen_session_{GUEST}": "forged"}).status_code == 401, path
     stop = httpx.post(base + "/board/jobs/x/stop", data={"csrf": "x"})
     assert stop.status_code == 303
     assert httpx.post(base + "/v1/board/users/admin/password", json={"password": "x" * 20}).status_code == 401
@@ -90,7 +90,7 @@ def test_a_login_form_without_its_token_is_refused(board_site: BoardSite) -> Non
         board_site.url("/board/login"), data={"username": "admin", "password": board_site.passwords[GUEST]}
     )
     assert answer.status_code == 400
-    assert "unseen_board=" not in answer.headers.get("set-cookie", "")
+    assert f"unseen_session_{GUEST}=" not in answer.headers.get("set-cookie", "")
 
 
 def test_jobs_dag_component_charts_and_log(page: Page, board_site: BoardSite, jobs: dict[str, str]) -> None:
@@ -257,13 +257,13 @@ def test_logout_ends_the_session_on_the_server(page: Page, board_site: BoardSite
     login(page, board_site)
     expect(page.locator("#updated")).to_contain_text("live")  # the list has refreshed itself at least once
     shot(page, "jobs-overview")
-    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "unseen_board")
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == f"unseen_session_{GUEST}")
     page.click("#logout")
     page.wait_for_url("**/board/login?bye=1")
     expect(page.locator("#note")).to_have_text("You are logged out.")
     page.goto(board_site.url("/board/jobs"))
     expect(page.locator("#login-form")).to_be_visible()
-    reused = httpx.get(board_site.url("/board/api/jobs"), cookies={"unseen_board": cookie})
+    reused = httpx.get(board_site.url("/board/api/jobs"), cookies={f"unseen_session_{GUEST}": cookie})
     assert reused.status_code == 401, "a copied cookie dies with the session"
 
 

@@ -242,6 +242,18 @@ def test_the_limit_is_per_user_and_address(auth: BoardAuth) -> None:
     assert auth.login("dave", PASSWORD, IP), "another user from the same address may still try"
 
 
+def test_guesses_from_many_addresses_lock_the_account_even_for_the_right_password(
+    auth: BoardAuth, clock: Clock
+) -> None:
+    for n in range(auth.max_user_failures):
+        _fail(auth, 1, ip=f"198.51.100.{n}")  # each address stays under its own limit
+    with pytest.raises(RateLimitedError) as limited:
+        auth.login(ADMIN_USER, PASSWORD, "203.0.113.9")
+    assert 0 < limited.value.retry_after_s <= auth.window_s
+    clock.advance(auth.window_s + 1)
+    assert auth.login(ADMIN_USER, PASSWORD, "203.0.113.9"), "unlocked once the failures leave the window"
+
+
 def test_unknown_users_are_limited_too(auth: BoardAuth) -> None:
     _fail(auth, LOGIN_MAX_FAILURES, user="mallory")
     with pytest.raises(RateLimitedError):

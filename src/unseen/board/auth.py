@@ -13,7 +13,10 @@ Why it is built this way:
   that a foreign page cannot read.
 - **Rate limit.** Failed logins are counted per (user name, client address) in the database, so guessing
   stays slow across restarts; unknown user names are counted and hashed like real ones, so answers and
-  timing do not reveal which users exist.
+  timing do not reveal which users exist. Failures are also counted per user name over all addresses, so
+  a guesser with many addresses (or forged ones) locks the account instead of getting 5 tries for each;
+  while locked, the right password is refused too. The client address is the TCP peer unless the node
+  lists trusted proxies (``trusted_proxies``): a forwarding header from anyone else is ignored.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ SESSION_IDLE_S = 8 * 3600.0
 SESSION_MAX_S = 7 * 24 * 3600.0
 SESSION_TOUCH_S = 60.0  # how stale last_seen_at may get before it is written again
 LOGIN_WINDOW_S = 15 * 60.0
-LOGIN_MAX_FAILURES = 5
+LOGIN_MAX_FAILURES = 5  # per (user name, client address)
+LOGIN_MAX_USER_FAILURES = 20  # per user name, from all addresses together: the account is then locked
 HASHING_AT_ONCE = 4  # each argon2 hash takes 64 MiB: bound the memory a burst of logins can take
 
 
@@ -60,7 +64,7 @@ class RateLimitedError(LoginError):
     def __init__(self, retry_after_s: float) -> None:
         self.retry_after_s = max(1, int(retry_after_s + 0.999))
         minutes = max(1, round(self.retry_after_s / 60))
-        super().__init__(f"too many wrong passwords for this user from your address; try again in about {minutes} min")
+        super().__init__(f"too many wrong passwords for this user; try again in about {minutes} min")
 
 
 class WeakPasswordError(ValueError):
@@ -139,6 +143,7 @@ class BoardAuth:
         max_age_s: float = SESSION_MAX_S,
         window_s: float = LOGIN_WINDOW_S,
         max_failures: int = LOGIN_MAX_FAILURES,
+        max_user_failures: int = LOGIN_MAX_USER_FAILURES,
     ) -> None:
         self._sessions = sessions
         self._hasher = hasher or PasswordHasher()
@@ -147,6 +152,7 @@ class BoardAuth:
         self.max_age_s = max_age_s
         self.window_s = window_s
         self.max_failures = max_failures
+        self.max_user_failures = max_user_failures
         self._dummy_hash: str | None = None
         self._hashing = threading.BoundedSemaphore(HASHING_AT_ONCE)
 
@@ -213,24 +219,28 @@ class BoardAuth:
 
     # logging in -----------------------------------------------------------------------------------------
     def retry_after(self, username: str, ip: str) -> float | None:
-        """Seconds until ``username`` may try again from ``ip``, or None if it may try now."""
+        """Seconds until ``username`` may try again from ``ip``, or None if it may try now.
+
+        Two limits: ``max_failures`` for this user from this address, and ``max_user_failures`` for this
+        user from all addresses together. In both, the oldest of the counted failures must leave the window
+        before another try."""
         now = self._clock()
         since = now - self.window_s
+        name = _normal(username)
         with self._sessions() as db:
-            failures = list(
+            recent = select(LoginAttempt.at).where(LoginAttempt.username == name, LoginAttempt.at > since)
+            pair = list(
                 db.scalars(
-                    select(LoginAttempt.at)
-                    .where(
-                        LoginAttempt.username == _normal(username), LoginAttempt.ip == ip[:64], LoginAttempt.at > since
-                    )
-                    .order_by(LoginAttempt.at.desc())
-                    .limit(self.max_failures)
+                    recent.where(LoginAttempt.ip == ip[:64]).order_by(LoginAttempt.at.desc()).limit(self.max_failures)
                 )
             )
-        if len(failures) < self.max_failures:
-            return None
-        # the oldest of the last max_failures failures must leave the window before another try
-        return failures[-1] + self.window_s - now
+            user = list(db.scalars(recent.order_by(LoginAttempt.at.desc()).limit(self.max_user_failures)))
+        waits = [
+            failures[-1] + self.window_s - now
+            for failures, limit in ((pair, self.max_failures), (user, self.max_user_failures))
+            if len(failures) >= limit
+        ]
+        return max(waits) if waits else None
 
     def login(self, username: str, password: str, ip: str) -> NewSession:
         """Check a password and open a session; raises ``RateLimitedError`` or ``WrongPasswordError``."""

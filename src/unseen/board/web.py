@@ -57,8 +57,6 @@ log = logging.getLogger(__name__)
 PREFIX = "/board"
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 STATIC_DIR = Path(__file__).with_name("static")
-SESSION_COOKIE = "unseen_board"
-LOGIN_COOKIE = "unseen_board_login"
 FORM_MAX_BYTES = 16 * 1024
 JOBS_SHOWN_MAX = 500
 CSP = (
@@ -112,6 +110,16 @@ class NewPassword(BaseModel):
     password: str
 
 
+def session_cookie_name(party_id: int) -> str:
+    """Each node's own cookie names: cookies are not separated by port, so two boards on 127.0.0.1 (one
+    per party) would otherwise overwrite each other's session and log each other out."""
+    return f"unseen_session_{party_id}"
+
+
+def login_cookie_name(party_id: int) -> str:
+    return f"unseen_login_{party_id}"
+
+
 def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -161,11 +169,13 @@ class Board:
         self.config = service.config
         self.auth = auth
         self.templates = _templates()
+        self.session_cookie = session_cookie_name(service.party_id)
+        self.login_cookie = login_cookie_name(service.party_id)
 
     # --- who is asking ------------------------------------------------------------------------------------
     def page_user(self, request: Request) -> ActiveSession:
         """A page's dependency: the session, or a redirect to the login page that comes back here."""
-        active = self.auth.session(request.cookies.get(SESSION_COOKIE))
+        active = self.auth.session(request.cookies.get(self.session_cookie))
         if active is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise HTTPException(
@@ -177,7 +187,7 @@ class Board:
 
     def api_user(self, request: Request) -> ActiveSession:
         """A JSON endpoint's dependency: the session, or 401 (a script cannot follow a login redirect)."""
-        active = self.auth.session(request.cookies.get(SESSION_COOKIE))
+        active = self.auth.session(request.cookies.get(self.session_cookie))
         if active is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="log in to the board first")
         return active
@@ -194,12 +204,17 @@ class Board:
 
     def login_page(self, request: Request, next_url: str, error: str = "", code: int = 200, note: str = "") -> Response:
         """The login form, with a token that must come back both as a field and as a cookie (login CSRF)."""
-        token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+        token = request.cookies.get(self.login_cookie) or secrets.token_urlsafe(24)
         response = self.render(
             request, "login.html", None, status_code=code, next=next_url, error=error, note=note, login_token=token
         )
         response.set_cookie(
-            LOGIN_COOKIE, token, httponly=True, samesite="strict", path=PREFIX, secure=request.url.scheme == "https"
+            self.login_cookie,
+            token,
+            httponly=True,
+            samesite="strict",
+            path=PREFIX,
+            secure=request.url.scheme == "https",
         )
         return response
 
@@ -312,7 +327,7 @@ def _login_routes(board: Board) -> APIRouter:
 
     @router.get("/login")
     def login_form(request: Request, next: str | None = None, bye: int = 0) -> Response:
-        if auth.session(request.cookies.get(SESSION_COOKIE)) is not None:
+        if auth.session(request.cookies.get(board.session_cookie)) is not None:
             return RedirectResponse(_safe_next(next), status.HTTP_303_SEE_OTHER)
         return board.login_page(request, _safe_next(next), note="You are logged out." if bye else "")
 
@@ -320,7 +335,7 @@ def _login_routes(board: Board) -> APIRouter:
     async def login(request: Request) -> Response:
         form = await _read_form(request)
         next_url = _safe_next(form.get("next"))
-        cookie_token = request.cookies.get(LOGIN_COOKIE, "")
+        cookie_token = request.cookies.get(board.login_cookie, "")
         if not cookie_token or not hmac.compare_digest(cookie_token.encode(), form.get("login_token", "").encode()):
             return board.login_page(request, next_url, "This login form expired; please try again.", 400)
         who, ip = form.get("username", ""), _client_ip(request)
@@ -337,7 +352,7 @@ def _login_routes(board: Board) -> APIRouter:
         log.info("board: user %s logged in from %s", granted.username, ip)
         response = RedirectResponse(next_url, status.HTTP_303_SEE_OTHER)
         response.set_cookie(
-            SESSION_COOKIE,
+            board.session_cookie,
             granted.session_id,
             max_age=int(SESSION_MAX_S),
             httponly=True,
@@ -345,13 +360,13 @@ def _login_routes(board: Board) -> APIRouter:
             path=PREFIX,
             secure=request.url.scheme == "https",
         )
-        response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
+        response.delete_cookie(board.login_cookie, path=PREFIX)
         return response
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
         form = await _read_form(request)
-        session_id = request.cookies.get(SESSION_COOKIE)
+        session_id = request.cookies.get(board.session_cookie)
         active = await run_in_threadpool(auth.session, session_id)
         if active is not None:
             if not csrf_ok(active, form.get("csrf")):
@@ -359,7 +374,7 @@ def _login_routes(board: Board) -> APIRouter:
             await run_in_threadpool(auth.logout, session_id)
             log.info("board: user %s logged out", active.username)
         response = RedirectResponse(f"{PREFIX}/login?bye=1", status.HTTP_303_SEE_OTHER)
-        response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+        response.delete_cookie(board.session_cookie, path=PREFIX)
         return response
 
     return router

@@ -6,11 +6,12 @@ one per machine. Every field that is a path may be relative to the file's folder
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from unseen.config.paths import socket_path
 from unseen.transport.shared_buffer import buffers_dir
@@ -59,6 +60,26 @@ class NodeConfig(BaseModel):
     rpc_timeout_s: float = Field(10.0, gt=0, description="deadline of control calls between nodes")
     send_timeout_s: float = Field(300.0, gt=0, description="deadline for pushing one message to a peer node")
     audit_dir: Path | None = Field(None, description="if set, every received message is recorded here, decoded")
+    rest_max_connections: int = Field(1000, ge=8, description="open REST connections at most; idle ones go first")
+    rest_header_timeout_s: float = Field(10.0, gt=0, description="time a client has to send a request's headers")
+    rest_body_timeout_s: float = Field(30.0, gt=0, description="longest pause within a request body")
+    rest_max_json_bytes: int = Field(1024 * 1024, ge=1024, description="largest JSON body (job configs)")
+    rest_max_form_bytes: int = Field(16 * 1024, ge=1024, description="largest board form or password body")
+    max_upload_bytes: int = Field(2 * 1024**3, ge=1024, description="largest table upload, spooled to disk")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks of reverse proxies whose X-Forwarded-For is believed; none by default",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, proxies: list[str]) -> list[str]:
+        for entry in proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+        return proxies
 
     @property
     def db_url(self) -> str:

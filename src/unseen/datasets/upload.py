@@ -12,7 +12,9 @@ with their own message, not lumped in with empty cells.
 from __future__ import annotations
 
 import io
+import mmap
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -49,42 +51,70 @@ class ParsedTable:
         ]
 
 
-def check_utf8(content: bytes | memoryview) -> None:
+def check_utf8(content: bytes | memoryview | mmap.mmap) -> None:
     """Refuse text that is not UTF-8, naming the line and the byte, before any parser sees it.
 
     Decoded a slice at a time (slices end on a character boundary), so checking a large file holds one
-    slice's text in memory, not the whole file's.
+    slice's text in memory, not the whole file's. ``content`` may be a mapping of a spooled upload; the
+    view of it is released before any error leaves, so the caller can close the mapping.
     """
-    view = memoryview(content)
-    start = 0
-    while start < len(view):
-        stop = min(start + _UTF8_SLICE, len(view))
-        while stop < len(view) and view[stop] & 0xC0 == 0x80:  # never cut a character in two
-            stop -= 1
-        try:
-            str(view[start:stop], "utf-8")
-        except UnicodeDecodeError as exc:
-            offset = start + exc.start
-            data = bytes(view)  # only on the error path
-            line = data.count(b"\n", 0, offset) + 1
-            column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
-            raise UploadError(
-                f"the file is not UTF-8 text: line {line}, byte {column} is 0x{data[offset]:02x}, which UTF-8 does "
-                "not allow (a Latin-1 or Windows-1252 file looks like this); save the file as UTF-8, e.g. "
-                "`iconv -f latin1 -t utf-8 in.csv > out.csv`, and upload it again"
-            ) from None
-        start = stop
+    problem = None
+    with memoryview(content) as view:
+        start = 0
+        while start < len(view) and problem is None:
+            stop = min(start + _UTF8_SLICE, len(view))
+            while stop < len(view) and view[stop] & 0xC0 == 0x80:  # never cut a character in two
+                stop -= 1
+            try:
+                str(view[start:stop], "utf-8")
+            except UnicodeDecodeError as exc:
+                problem = _utf8_problem(view, start + exc.start)
+            start = stop
+    if problem is not None:
+        raise UploadError(problem)
 
 
-def _read(content: bytes, file_format: FileFormat, id_column: str) -> pa.Table:
-    if not content:
+def _utf8_problem(view: memoryview, offset: int) -> str:
+    """The message for a bad byte at ``offset``: its line and its byte in that line, counted a slice at a time."""
+    slices = range(0, offset, _UTF8_SLICE)
+    line = 1 + sum(view[i : min(i + _UTF8_SLICE, offset)].tobytes().count(b"\n") for i in slices)
+    line_start = 0
+    for i in reversed(slices):
+        newline = view[i : min(i + _UTF8_SLICE, offset)].tobytes().rfind(b"\n")
+        if newline >= 0:
+            line_start = i + newline + 1
+            break
+    column = offset - line_start + 1
+    return (
+        f"the file is not UTF-8 text: line {line}, byte {column} is 0x{view[offset]:02x}, which UTF-8 does "
+        "not allow (a Latin-1 or Windows-1252 file looks like this); save the file as UTF-8, e.g. "
+        "`iconv -f latin1 -t utf-8 in.csv > out.csv`, and upload it again"
+    )
+
+
+def _source(content: bytes | Path) -> str | io.BytesIO:
+    """What pyarrow reads: the path of a spooled upload, or the bytes of a small one."""
+    return str(content) if isinstance(content, Path) else io.BytesIO(content)
+
+
+def _check_utf8_of(content: bytes | Path) -> None:
+    if not isinstance(content, Path):
+        check_utf8(content)
+        return
+    with content.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        check_utf8(mapped)
+
+
+def _read(content: bytes | Path, file_format: FileFormat, id_column: str) -> pa.Table:
+    """``content`` is the file's bytes, or the path of a file (an upload spooled to disk, read from there)."""
+    if (content.stat().st_size == 0) if isinstance(content, Path) else not content:
         raise UploadError("the file is empty; upload a file with a header row and at least one data row")
     if file_format == "csv":
-        check_utf8(content)
+        _check_utf8_of(content)
     try:
         if file_format == "parquet":
-            return pq.read_table(io.BytesIO(content))
-        return pacsv.read_csv(io.BytesIO(content), convert_options=_csv_options({id_column: pa.string()}))
+            return pq.read_table(_source(content))
+        return pacsv.read_csv(_source(content), convert_options=_csv_options({id_column: pa.string()}))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise UploadError(f"the file is not valid {file_format.upper()}: {exc}") from None
 
@@ -116,12 +146,12 @@ def _shown(value: object) -> str:
     return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
 
-def _source_text(content: bytes, file_format: FileFormat, column: str, row: int, parsed: object) -> str:
+def _source_text(content: bytes | Path, file_format: FileFormat, column: str, row: int, parsed: object) -> str:
     """The cell as the file wrote it (``1e400``, not the ``inf`` it parsed to); for Parquet, the value."""
     if file_format != "csv":
         return str(parsed)
     try:
-        raw = pacsv.read_csv(io.BytesIO(content), convert_options=_csv_options({column: pa.string()}, [column]))
+        raw = pacsv.read_csv(_source(content), convert_options=_csv_options({column: pa.string()}, [column]))
         return str(raw.column(column)[row].as_py())
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, IndexError):
         return str(parsed)
@@ -143,7 +173,7 @@ def _first_bad_value(column: pa.ChunkedArray, where: _Where) -> tuple[str, str |
 
 
 def _check_finite(
-    values: np.ndarray, name: str, role: str, where: _Where, content: bytes, file_format: FileFormat
+    values: np.ndarray, name: str, role: str, where: _Where, content: bytes | Path, file_format: FileFormat
 ) -> None:
     """NaN and infinities (``nan``, ``inf``, ``1e400``) are refused: no component can use them."""
     bad = np.flatnonzero(~np.isfinite(values))
@@ -165,7 +195,7 @@ def _check_finite(
 
 
 def parse_upload(
-    content: bytes,
+    content: bytes | Path,
     file_format: FileFormat,
     id_column: str,
     label_column: str | None = None,

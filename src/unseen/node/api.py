@@ -17,6 +17,7 @@ from unseen.job.config import JobConfig, JobConfigError, loads_job_config
 from unseen.node.auth import TokenAuth
 from unseen.node.data import DataService
 from unseen.node.data_api import data_router
+from unseen.node.request_limits import BodyLimits, RequestGate
 from unseen.node.service import JobRefusedError, JobService
 from unseen.storage.models import JobRecord, Status, TaskRecord
 from unseen.storage.models_store import ModelStore
@@ -175,10 +176,13 @@ def create_app(service: JobService, token: str, data: DataService) -> FastAPI:
             )
         return "\n".join(sections)
 
-    private.include_router(data_router(data))
+    config = service.config
+    private.include_router(data_router(data, config.home / "uploads", config.max_upload_bytes))
     app.include_router(public)
     app.include_router(private)
     mount_board(app, service, token)
+    limits = BodyLimits(config.rest_max_json_bytes, config.rest_max_form_bytes, config.max_upload_bytes)
+    app.add_middleware(RequestGate, token=token, limits=limits)  # outermost: token and size before any body
     return app
 
 

@@ -23,6 +23,18 @@ def ensure_api_token(path: Path) -> str:
     return token
 
 
+TOKEN_REFUSAL = (
+    "missing or wrong API token: send `Authorization: Bearer <token>` "  # noqa: S105 - a message, not a secret
+    "(the CLI reads it from the node's folder)"
+)
+
+
+def bearer_token_ok(authorization: str, token: str) -> bool:
+    """Whether an ``Authorization`` header carries ``token`` (compared in constant time)."""
+    scheme, _, presented = authorization.partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(presented.strip().encode(), token.encode())
+
+
 class TokenAuth:
     """A FastAPI dependency that accepts ``Authorization: Bearer <token>`` with the node's token."""
 
@@ -30,11 +42,7 @@ class TokenAuth:
         self._token = token
 
     def __call__(self, request: Request) -> None:
-        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(presented.strip(), self._token):
+        if not bearer_token_ok(request.headers.get("authorization", ""), self._token):
             raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                detail="missing or wrong API token: send `Authorization: Bearer <token>` "
-                "(the CLI reads it from the node's folder)",
-                headers={"WWW-Authenticate": "Bearer"},
+                status.HTTP_401_UNAUTHORIZED, detail=TOKEN_REFUSAL, headers={"WWW-Authenticate": "Bearer"}
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 from unseen.datasets.upload import FileFormat, LabelType, parse_upload
 from unseen.storage.models import TableRecord
@@ -25,7 +26,7 @@ class DataService:
     def upload(
         self,
         name: str,
-        content: bytes,
+        content: bytes | Path,
         file_format: FileFormat,
         id_column: str,
         label_column: str | None,
@@ -33,7 +34,9 @@ class DataService:
         overwrite: bool,
         source: str,
     ) -> TableRecord:
-        """Validate everything, then store: a refused upload changes nothing already stored."""
+        """Validate everything, then store: a refused upload changes nothing already stored.
+
+        ``content`` is the file's bytes or the path of the file the REST API spooled the upload to."""
         parse_table_name(name)
         with self._lock:
             if not overwrite and self.store.find_table(name) is not None:

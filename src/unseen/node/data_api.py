@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from unseen.datasets.upload import UploadError
 from unseen.node.data import DataService, TableExistsError
 from unseen.storage.models import TableRecord
 from unseen.storage.tables import TableError
-
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 
 
 def table_json(record: TableRecord) -> dict[str, Any]:
@@ -28,7 +30,25 @@ def table_json(record: TableRecord) -> dict[str, Any]:
     }
 
 
-def data_router(data: DataService) -> APIRouter:
+async def _spool_body(request: Request, spool: IO[bytes], max_bytes: int) -> None:
+    too_large = HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"uploads are limited to {max_bytes} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise too_large
+            spool.write(chunk)
+    except ClientDisconnect:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="the upload was cut off before its end") from None
+    spool.flush()
+
+
+def data_router(data: DataService, spool_dir: Path, max_bytes: int) -> APIRouter:
+    """The table routes; uploads are spooled to ``spool_dir`` and limited to ``max_bytes`` (``max_upload_bytes``)."""
     router = APIRouter(prefix="/tables")
 
     @router.put("/{name}", status_code=status.HTTP_201_CREATED)
@@ -42,19 +62,29 @@ def data_router(data: DataService) -> APIRouter:
         overwrite: bool = False,
         source: str = "",
     ) -> dict[str, Any]:
-        """Upload a CSV or Parquet file (the request body) as table ``name``."""
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > MAX_UPLOAD_BYTES:
-            raise HTTPException(
-                status.HTTP_413_CONTENT_TOO_LARGE, detail=f"uploads are limited to {MAX_UPLOAD_BYTES} bytes"
-            )
-        content = await request.body()
-        try:
-            record = data.upload(name, content, file_format, id_column, label_column, label_type, overwrite, source)
-        except TableExistsError as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
-        except (UploadError, TableError) as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+        """Upload a CSV or Parquet file (the request body) as table ``name``.
+
+        The body is spooled to a file in the node's folder as it arrives (never held in memory whole) and
+        refused with 413 the moment it passes ``max_upload_bytes``, with or without a Content-Length."""
+        spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tempfile.NamedTemporaryFile(dir=spool_dir, prefix="upload-", suffix=f".{file_format}") as spool:
+            await _spool_body(request, spool, max_bytes)
+            try:
+                record = await run_in_threadpool(
+                    data.upload,
+                    name,
+                    Path(spool.name),
+                    file_format,
+                    id_column,
+                    label_column,
+                    label_type,
+                    overwrite,
+                    source,
+                )
+            except TableExistsError as exc:
+                raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+            except (UploadError, TableError) as exc:
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
         return table_json(record)
 
     @router.get("")

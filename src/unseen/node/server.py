@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -23,6 +24,7 @@ from unseen.node.audit import AuditLog
 from unseen.node.auth import ensure_api_token
 from unseen.node.data import DataService
 from unseen.node.executor import TaskExecutor
+from unseen.node.http_guard import HttpLimits, guarded_protocol, quiet_accept_errors
 from unseen.node.messaging import MessageRouter
 from unseen.node.rpc import ControlService, FederationService, TaskChannelService
 from unseen.node.service import JobService
@@ -130,15 +132,7 @@ class Node:
         if leftovers:
             log.warning("removed %d message buffer file(s) a previous run left in shared memory", leftovers)
         self.start_grpc()
-        server = _NodeHttpServer(
-            uvicorn.Config(
-                self.app,
-                host=self.config.rest_host,
-                port=self.config.rest_port,
-                log_level="warning",
-                access_log=False,
-            )
-        )
+        server = _NodeHttpServer(rest_server_config(self.app, self.config))
 
         def request_exit(signum: int, _frame: FrameType | None) -> None:
             log.info("party %d: %s received, stopping", self.config.party_id, signal.Signals(signum).name)
@@ -169,6 +163,52 @@ class Node:
             clear_buffers(folder)
             folder.rmdir()
         log.info("party %d: node stopped", self.config.party_id)
+
+
+FDS_KEPT_FOR_THE_NODE = 512  # database, logs, gRPC, task pipes: what REST connections must leave free
+REST_BACKLOG = 1024  # asyncio accepts up to this many at once, before the cap can close any of them
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise the soft limit on open files towards the hard one (at least ``wanted``); returns the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(max(soft, wanted), hard)
+    if target > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    return soft
+
+
+def rest_server_config(app: object, config: NodeConfig) -> uvicorn.Config:
+    """uvicorn, bounded: a connection cap under the descriptor limit, header and body deadlines, and
+    forwarding headers believed only from the proxies ``trusted_proxies`` lists (uvicorn's default trusts
+    127.0.0.1, i.e. every local client, SSH tunnels included)."""
+    reserved = REST_BACKLOG + FDS_KEPT_FOR_THE_NODE
+    soft = raise_fd_limit(config.rest_max_connections + reserved)
+    cap = min(config.rest_max_connections, max(8, soft - reserved))
+    if cap < config.rest_max_connections:
+        log.warning(
+            "REST: at most %d connections (not %d): the open-file limit is %d; raise it with `ulimit -n`",
+            cap,
+            config.rest_max_connections,
+            soft,
+        )
+    limits = HttpLimits(cap, config.rest_header_timeout_s, config.rest_body_timeout_s)
+    quiet_accept_errors()
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=config.rest_host,
+        port=config.rest_port,
+        http=guarded_protocol(limits),
+        log_level="warning",
+        access_log=False,
+        proxy_headers=bool(config.trusted_proxies),
+        forwarded_allow_ips=list(config.trusted_proxies),
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
+        backlog=REST_BACKLOG,
+    )
 
 
 def configure_logging(log_file: Path | None) -> None:
