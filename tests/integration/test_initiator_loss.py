@@ -175,3 +175,19 @@ def test_a_stopped_job_leaves_every_task_row_final_with_an_end_time(pair: Site, 
     assert by_key[("hold_0", HOST)]["reason"] == "job canceled: stopped by user"
     assert by_key[("after_0", HOST)]["reason"] == "job canceled before this task started: stopped by user"
     assert rows(job_view(pair, HOST, job_id), HOST) == rows(job_view(pair, GUEST, job_id), HOST)
+
+
+def test_a_cleanly_stopped_initiator_ends_its_jobs_on_its_partners_first(pair: Site, tmp_path: Path) -> None:
+    job_id = start_held_job(pair, tmp_path, {"guest": [GUEST], "host": [HOST]})
+    host_pid = task_pid(pair, HOST, job_id, "hold_0")
+    try:
+        assert pair.standalone.stop_node(GUEST)  # SIGTERM: the node's own clean stop
+        theirs = job_view(pair, HOST, job_id)  # no watch has fired: its bound here is 300 s
+        assert theirs["status"] == "canceled", theirs
+        assert theirs["reason"] == "initiator party 9999's node was stopped"
+        pair.wait_for(lambda: not alive(host_pid), 15, "the host's task process to end")
+    finally:
+        restart_initiator(pair)
+    mine = job_view(pair, GUEST, job_id)
+    assert mine["status"] == "canceled"
+    assert rows(mine, HOST) == rows(theirs, HOST)

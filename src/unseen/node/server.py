@@ -40,6 +40,7 @@ from unseen.transport.shared_buffer import SendBufferError, clear_buffers
 
 log = logging.getLogger(__name__)
 RESTART_REASON = "the node restarted while this was running; submit the job again"
+DRIVERS_STOP_S = 6.0  # a clean stop ends the jobs this node drives on their parties, within this
 SERVER_OPTIONS = [
     ("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
     ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT),
@@ -164,6 +165,9 @@ class Node:
             self.shutdown()
 
     def shutdown(self) -> None:
+        stopping = f"initiator party {self.config.party_id}'s node was stopped"
+        if self.service.stop_drivers(stopping, DRIVERS_STOP_S):
+            log.info("party %d: ended the jobs it drove on their parties", self.config.party_id)
         self.executor.stop_all("the node was stopped")
         for thread in (self.watchdog, self.settler):
             thread.stop()

@@ -115,6 +115,21 @@ class JobService:
                 self._configs[job_id] = cached
         return cached
 
+    def stop_drivers(self, reason: str, timeout_s: float) -> int:
+        """At a clean stop of this node: end the jobs it drives on every party, waiting ``timeout_s`` in all.
+
+        Each driver ends its job as ``stop`` does (EndJob to every party, then their final task states), so
+        partners need not wait for their watch on a silent initiator. Returns how many jobs were running.
+        """
+        with self._lock:
+            drivers = list(self._drivers.values())
+        for driver in drivers:
+            driver.request_stop(reason)
+        deadline = time.monotonic() + timeout_s
+        for driver in drivers:
+            driver.join(max(0.0, deadline - time.monotonic()))
+        return len(drivers)
+
     def forget_driver(self, job_id: str) -> None:
         with self._lock:
             self._drivers.pop(job_id, None)
