@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from unseen.board import views
-from unseen.storage.models import JobRecord, MetricRecord
+from unseen.storage.models import JobRecord, MetricRecord, TaskRecord
 from unseen.storage.models_store import ModelPart, ModelStore
 
 
@@ -214,3 +214,19 @@ def test_model_summaries_read_npz_headers_without_loading_arrays(tmp_path: Path)
 )
 def test_durations_read_like_a_person_writes_them(seconds: float | None, text: str) -> None:
     assert views.fmt_duration(seconds) == text
+
+
+def test_a_participant_shows_components_that_run_elsewhere_as_such_not_waiting() -> None:
+    config = {
+        "parties": {"guest": [9999], "arbiter": [10001]},
+        "components": [{"name": "reader_0", "component": "reader"}, {"name": "lr_0", "component": "hetero_lr"}],
+    }
+    record = job(config, status="success")
+    record.is_initiator, record.ended_at = False, 110.0
+    lr = TaskRecord(
+        job_id="j1", component="lr_0", role="arbiter", party_id=10001, status="success", reason="",
+        exit_code=0, log_path="", created_at=100.0, started_at=101.0, ended_at=109.0,
+    )  # fmt: skip
+    detail = views.job_detail(record, [lr], now=500.0, local_party=10001)
+    assert [n["status"] for n in detail["dag"]["nodes"]] == [views.ELSEWHERE, "success"]
+    assert detail["tasks"][0]["duration"] == "8.0 s"

@@ -210,3 +210,11 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 def test_model_refuses_unknown_keys_directly() -> None:
     with pytest.raises(ValueError, match="colour"):
         NodeConfig.model_validate(base_config(colour="x"))
+
+
+def test_a_silent_initiator_is_waited_for_three_rpc_timeouts_unless_the_operator_says_otherwise() -> None:
+    assert NodeConfig.model_validate(base_config()).initiator_silence_limit_s == 30.0
+    assert NodeConfig.model_validate(base_config(rpc_timeout_s=2)).initiator_silence_limit_s == 6.0
+    assert NodeConfig.model_validate(base_config(initiator_silence_s=120)).initiator_silence_limit_s == 120.0
+    with pytest.raises(ValueError, match="initiator_silence_s"):
+        NodeConfig.model_validate(base_config(initiator_silence_s=0))

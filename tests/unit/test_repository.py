@@ -156,7 +156,7 @@ def test_interrupting_a_run_updates_the_statuses_in_memory(store: NodeStore) -> 
     add_job(store, tasks=False)
     store.set_job_status("job-1", Status.RUNNING)
     assert store.job_status("job-1") == Status.RUNNING
-    store.interrupt_active("node restarted")
+    store.interrupt_active("node restarted", 9999)
     assert store.job_status("job-1") == Status.FAILED
 
 
@@ -261,28 +261,46 @@ def test_interrupt_active_fails_running_and_waiting_work_and_spares_ended_work(s
     add_job(store, "job-3", tasks=False)
     store.set_job_status("job-3", Status.SUCCESS, "done")
 
-    changed = store.interrupt_active("node restarted")
+    changed = store.interrupt_active("node restarted", 9999)
 
-    assert changed == 2  # lr_0 guest (running) and lr_0 host (waiting)
+    assert changed == 1  # lr_0 guest (running); lr_0 host is the partner's task, which only it can end
     assert statuses(store) == {
         ("reader_0", "guest", 9999): "success",
         ("reader_0", "host", 10000): "canceled",
         ("lr_0", "guest", 9999): "failed",
-        ("lr_0", "host", 10000): "failed",
+        ("lr_0", "host", 10000): "waiting",
     }
     assert {(t.component, t.role): t.reason for t in store.tasks("job-1")} == {
         ("reader_0", "guest"): "ok",
         ("reader_0", "host"): "user",
         ("lr_0", "guest"): "node restarted",
-        ("lr_0", "host"): "node restarted",
+        ("lr_0", "host"): "",
     }
-    assert all(t.ended_at is not None for t in store.tasks("job-1") if t.component == "lr_0")
+    assert store.task("job-1", "lr_0", "guest", 9999).ended_at is not None  # type: ignore[union-attr]
     for job_id in ("job-1", "job-2"):
         job = store.get_job(job_id)
         assert (job.status, job.reason) == ("failed", "node restarted")
         assert job.ended_at is not None
     untouched = store.get_job("job-3")
     assert (untouched.status, untouched.reason) == ("success", "done")
+    assert [job.job_id for job in store.unsettled_jobs(9999)] == ["job-1"]  # the host's row awaits its answer
+
+
+def test_unsettled_jobs_are_ended_jobs_with_a_partner_task_still_active(store: NodeStore) -> None:
+    add_job(store, "job-1")  # running: its driver still follows the partner
+    store.set_job_status("job-1", Status.RUNNING)
+    add_job(store, "job-2")
+    store.set_job_status("job-2", Status.FAILED, "lost")
+    for component, role, party in TASKS:
+        if party != 10000:
+            store.update_task("job-2", component, role, party, status=Status.CANCELED)
+    store.add_job("job-3", "toy", initiator_party=10000, is_initiator=False, config_json="{}")
+    store.add_tasks("job-3", [("reader_0", "host", 9999)])
+    store.set_job_status("job-3", Status.FAILED, "x")
+    assert [job.job_id for job in store.unsettled_jobs(9999)] == ["job-2"]
+    for component, role, party in TASKS:
+        store.update_task("job-2", component, role, party, status=Status.CANCELED)
+    assert store.unsettled_jobs(9999) == []
 
 
 def test_interrupt_active_on_a_quiet_node_changes_nothing(store: NodeStore) -> None:
@@ -290,7 +308,7 @@ def test_interrupt_active_on_a_quiet_node_changes_nothing(store: NodeStore) -> N
     for component, role, party in TASKS:
         store.update_task("job-1", component, role, party, status=Status.SUCCESS)
     store.set_job_status("job-1", Status.SUCCESS)
-    assert store.interrupt_active("restart") == 0
+    assert store.interrupt_active("restart", 9999) == 0
     assert store.get_job("job-1").status == "success"
 
 

@@ -24,6 +24,9 @@ from unseen.storage.tables import TableError, TableStore
 
 FINAL = frozenset(s.value for s in FINAL_STATUSES)
 STATES = [s.value for s in Status]
+# A component that runs at other parties only: what a participant's board shows for it, rather than a
+# `waiting` that would never end (a participant keeps rows for its own tasks alone).
+ELSEWHERE = "elsewhere"
 LOG_CHUNK_MAX = 256 * 1024
 CURVE_MAX_POINTS = 2000
 OTHER_JSON_MAX_CHARS = 20_000
@@ -206,7 +209,7 @@ def job_detail(job: JobRecord, tasks: Sequence[TaskRecord], now: float, local_pa
                 "type": str(component.get("component", "")),
                 "roles": [str(r) for r in component.get("roles") or []],
                 "upstream": [p for p in _producers(component) if p in layout],
-                "status": component_status(v["status"] for v in views),
+                "status": component_status(v["status"] for v in views) if views or job.is_initiator else ELSEWHERE,
                 "column": column,
                 "row": row,
                 "tasks": views,

@@ -291,7 +291,9 @@ class Board:
             "name": component,
             "type": kind,
             "description": description,
-            "status": views.component_status(t["status"] for t in tasks),
+            "status": views.component_status(t["status"] for t in tasks)
+            if tasks or job.is_initiator
+            else views.ELSEWHERE,
             "final": all(t["final"] for t in tasks) if tasks else job.status in views.FINAL,
             "inputs": entry.get("inputs") or {},
             "params": views.param_rows(entry),

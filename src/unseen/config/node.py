@@ -59,6 +59,12 @@ class NodeConfig(BaseModel):
     recv_timeout_s: float = Field(600.0, gt=0, description="how long a task waits for a message by default")
     rpc_timeout_s: float = Field(10.0, gt=0, description="deadline of control calls between nodes")
     send_timeout_s: float = Field(300.0, gt=0, description="deadline for pushing one message to a peer node")
+    initiator_silence_s: float | None = Field(
+        None,
+        gt=0,
+        description="a participant ends a running job whose initiator has not called it for this long "
+        "(and does not answer that the job still runs); unset: 3 * rpc_timeout_s",
+    )
     audit_dir: Path | None = Field(None, description="if set, every received message is recorded here, decoded")
     rest_max_connections: int = Field(1000, ge=8, description="open REST connections at most; idle ones go first")
     rest_header_timeout_s: float = Field(10.0, gt=0, description="time a client has to send a request's headers")
@@ -84,6 +90,12 @@ class NodeConfig(BaseModel):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'node.db'}"
+
+    @property
+    def initiator_silence_limit_s(self) -> float:
+        """How long a participant waits for a silent initiator: the initiator polls every party every 0.25 s,
+        and itself gives up on a silent party after 3 * ``rpc_timeout_s``."""
+        return self.initiator_silence_s if self.initiator_silence_s is not None else 3 * self.rpc_timeout_s
 
     @property
     def jobs_dir(self) -> Path:

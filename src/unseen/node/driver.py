@@ -10,15 +10,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 
 from unseen.job.config import JobConfig
 from unseen.node.service import JobService
+from unseen.node.watchdog import REASON_MAX_CHARS
 from unseen.storage.models import Status
+from unseen.storage.repository import NodeStore
 from unseen.transport.peers import PeerError
 from unseen.transport.proto import federation_pb2 as pb
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.25
+_STATUS_VALUES = frozenset(s.value for s in Status)
 
 
 class JobFailedError(RuntimeError):
@@ -121,17 +125,7 @@ class JobDriver(threading.Thread):
                     raise JobFailedError(Status.FAILED, f"lost contact with party {party}: {exc}") from None
                 continue
             self._silent_since.pop(party, None)
-            for state in states.tasks:
-                store.update_task(
-                    self.job_id,
-                    state.component,
-                    state.role,
-                    state.party,
-                    status=state.status,
-                    reason=state.reason,
-                    started_at=state.started_at or None,
-                    ended_at=state.ended_at or None,
-                )
+            mirror_states(store, self.job_id, party, states)
 
     def _component_done(self, name: str) -> bool:
         tasks = [t for t in self.service.store.tasks(self.job_id) if t.component == name]
@@ -155,20 +149,58 @@ class JobDriver(threading.Thread):
             status.value,
             f": {reason}" if reason else "",
         )
-        end = pb.JobEnd(job_id=self.job_id, status=status.value, reason=reason)
-        for party in self.parties:
-            try:
-                self.service.call(party, "EndJob", end)
-            except PeerError as exc:
-                log.warning("could not tell party %d that job %s ended: %s", party, self.job_id, exc)
-        if status != Status.SUCCESS:
-            for task in store.tasks(self.job_id):
-                if task.party_id != self.service.party_id and not Status(task.status).is_final:
-                    store.update_task(
-                        self.job_id,
-                        task.component,
-                        task.role,
-                        task.party_id,
-                        status=Status.CANCELED,
-                        reason=f"job {status.value}: {reason}",
-                    )
+        silent = end_on_parties(self.service, self.job_id, status, reason, self.parties)
+        for party in silent:
+            # It did not answer: its own watch on this initiator ends its tasks (node/watchdog.py).
+            close_rows(store, self.job_id, party, f"job {status.value}: {reason}; party {party} did not answer")
+
+
+def mirror_states(store: NodeStore, job_id: str, party: int, states: pb.TaskStates) -> None:
+    """Record a party's answer about its own tasks of a job: states, reasons and times. A party may only speak
+    for its own tasks, so rows it names for another party, or with a state that is not one, are ignored."""
+    for state in states.tasks:
+        if state.party != party or state.status not in _STATUS_VALUES:
+            continue
+        store.update_task(
+            job_id,
+            state.component,
+            state.role,
+            state.party,
+            status=state.status,
+            reason=state.reason,
+            started_at=state.started_at or None,
+            ended_at=state.ended_at or None,
+        )
+
+
+def close_rows(store: NodeStore, job_id: str, party: int, reason: str) -> None:
+    """Give every task row of ``party`` in an ended job that is still active a final state and an end time."""
+    now = time.time()
+    for task in store.tasks(job_id, party_id=party):
+        if not Status(task.status).is_final:
+            store.update_task(
+                job_id, task.component, task.role, party, status=Status.CANCELED, reason=reason, ended_at=now
+            )
+
+
+def end_on_parties(service: JobService, job_id: str, status: Status, reason: str, parties: Iterable[int]) -> list[int]:
+    """Tell each party that the job ended, then mirror its tasks' final states; returns the parties that did not
+    answer. A party that answered and still reports a task active (it never knew the job, or lost the task) has
+    that row closed here, with the job's end as its end."""
+    end = pb.JobEnd(job_id=job_id, status=status.value, reason=reason)
+    silent = []
+    for party in parties:
+        try:
+            reply = service.call(party, "EndJob", end)
+            if party != service.party_id:
+                mirror_states(service.store, job_id, party, service.call(party, "QueryTasks", pb.JobRef(job_id=job_id)))
+        except PeerError as exc:
+            log.warning("could not tell party %d that job %s ended: %s", party, job_id, exc)
+            silent.append(party)
+            continue
+        if party != service.party_id:
+            note = f"job {status.value}: {reason}" if reason else f"job {status.value}"
+            if not reply.ok:
+                note = f"{note}; party {party} answered: {str(reply.reason)[:REASON_MAX_CHARS]}"
+            close_rows(service.store, job_id, party, note)
+    return silent

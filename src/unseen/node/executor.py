@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -28,6 +28,7 @@ from unseen.storage.repository import NodeStore
 
 log = logging.getLogger(__name__)
 KILL_GRACE_S = 5.0
+RECORD_WAIT_S = 2.0  # after SIGKILL: the process is reaped and its end written within this
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class _Running:
     process: subprocess.Popen[bytes]
     token: str
     stop_reason: str | None = None
+    recorded: threading.Event = field(default_factory=threading.Event)  # set once its end is in the database
 
 
 class TaskExecutor:
@@ -113,7 +115,10 @@ class TaskExecutor:
             except Exception:
                 log.exception("cleaning up after task %s/%s failed", key[0], key[1])
         status, reason = self._outcome(code, task_dir, running.stop_reason)
-        self._store.update_task(*key, status=status, exit_code=code, reason=reason, ended_at=time.time())
+        try:
+            self._store.update_task(*key, status=status, exit_code=code, reason=reason, ended_at=time.time())
+        finally:
+            running.recorded.set()
         log.info(
             "task %s/%s as %s ended %s (exit %s) %s",
             key[0],
@@ -141,7 +146,11 @@ class TaskExecutor:
         return Status.FAILED, f"task process exited with code {code}; see its log"
 
     def stop_job(self, job_id: str, reason: str) -> int:
-        """Kill every task of the job: SIGTERM to each process group, SIGKILL to those still alive after a grace."""
+        """Kill every task of the job: SIGTERM to each process group, SIGKILL to those still alive after a grace.
+
+        Returns once each killed task's end is recorded (or a bounded wait has passed), so that whoever asked
+        for the stop (the initiator's EndJob) reads the tasks' final states right after.
+        """
         with self._lock:
             victims = [r for key, r in self._running.items() if key[0] == job_id]
             for running in victims:
@@ -154,6 +163,9 @@ class TaskExecutor:
                 running.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _signal_group(running.process, signal.SIGKILL)
+        recorded_by = time.monotonic() + RECORD_WAIT_S
+        for running in victims:
+            running.recorded.wait(max(0.0, recorded_by - time.monotonic()))
         return len(victims)
 
     def stop_all(self, reason: str) -> None:

@@ -115,6 +115,9 @@ class ControlService(pb_grpc.ControlServicer):
     def EndJob(self, request: pb.JobEnd, context: grpc.ServicerContext) -> pb.TaskReply:  # noqa: N802
         return self._handle("EndJob", request, context)  # type: ignore[no-any-return]
 
+    def QueryJob(self, request: pb.JobRef, context: grpc.ServicerContext) -> pb.JobEnd:  # noqa: N802
+        return self._handle("QueryJob", request, context)  # type: ignore[no-any-return]
+
 
 class TaskChannelService:
     """A task's only door to the federation: it can send and receive as itself, in its own job, and nothing else."""

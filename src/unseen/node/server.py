@@ -26,8 +26,10 @@ from unseen.node.data import DataService
 from unseen.node.executor import TaskExecutor
 from unseen.node.http_guard import HttpLimits, guarded_protocol, quiet_accept_errors
 from unseen.node.messaging import MessageRouter
+from unseen.node.recovery import PartnerSettler
 from unseen.node.rpc import ControlService, FederationService, TaskChannelService
 from unseen.node.service import JobService
+from unseen.node.watchdog import InitiatorWatchdog
 from unseen.storage.database import migrate, open_engine
 from unseen.storage.repository import NodeStore
 from unseen.storage.tables import TableStore
@@ -40,6 +42,7 @@ from unseen.transport.shared_buffer import SendBufferError, clear_buffers
 
 log = logging.getLogger(__name__)
 RESTART_REASON = "the node restarted while this was running; submit the job again"
+DRIVERS_STOP_S = 6.0  # a clean stop ends the jobs this node drives on their parties, within this
 SERVER_OPTIONS = [
     ("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
     ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT),
@@ -79,7 +82,7 @@ class Node:
         engine = open_engine(config.db_url)
         migrate(engine)
         self.store = NodeStore(engine)
-        interrupted = self.store.interrupt_active(RESTART_REASON)
+        interrupted = self.store.interrupt_active(RESTART_REASON, config.party_id)
         if interrupted:
             log.warning("marked %d task(s) left running by a previous run as failed", interrupted)
         self.mailbox: Mailbox[Delivery] = Mailbox()
@@ -91,6 +94,8 @@ class Node:
         self.data = DataService(self.store, TableStore(config.tables_dir))
         self.app = create_app(self.service, ensure_api_token(config.api_token_file), self.data)
         self._servers: list[grpc.Server] = []
+        self.watchdog = InitiatorWatchdog(self.service)
+        self.settler = PartnerSettler(self.service)
 
     def start_grpc(self) -> None:
         config = self.config
@@ -132,6 +137,8 @@ class Node:
         if leftovers:
             log.warning("removed %d message buffer file(s) a previous run left in shared memory", leftovers)
         self.start_grpc()
+        self.watchdog.start()  # participants: end the jobs whose initiator falls silent
+        self.settler.start()  # initiator: end on partners the jobs a previous run could not finish
         server = _NodeHttpServer(rest_server_config(self.app, self.config))
 
         def request_exit(signum: int, _frame: FrameType | None) -> None:
@@ -152,8 +159,13 @@ class Node:
             self.shutdown()
 
     def shutdown(self) -> None:
+        stopping = f"initiator party {self.config.party_id}'s node was stopped"
+        if self.service.stop_drivers(stopping, DRIVERS_STOP_S):
+            log.info("party %d: ended the jobs it drove on their parties", self.config.party_id)
         self.executor.stop_all("the node was stopped")
-        self.store.interrupt_active("the node was stopped while this was running")
+        for thread in (self.watchdog, self.settler):
+            thread.stop()
+        self.store.interrupt_active("the node was stopped while this was running", self.config.party_id)
         stopped = [server.stop(grace=1) for server in self._servers]
         for event in stopped:
             event.wait(5)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from unseen.config.node import NodeConfig
 from unseen.job.config import JobConfig, JobConfigError, loads_job_config
 from unseen.node.executor import TaskExecutor
+from unseen.node.watchdog import InitiatorContacts
 from unseen.runtime.parties import PartyRef, Role
 from unseen.runtime.spec import TaskSpec
 from unseen.storage.models import Status
@@ -58,6 +59,7 @@ class JobService:
         self._configs: dict[str, JobConfig] = {}
         self._drivers: dict[str, JobDriver] = {}
         self._lock = threading.Lock()
+        self.initiator_contacts = InitiatorContacts()  # read by node/watchdog.py
 
     # jobs submitted here ---------------------------------------------------------------------------
     def submit(self, job: JobConfig) -> str:
@@ -113,6 +115,21 @@ class JobService:
                 self._configs[job_id] = cached
         return cached
 
+    def stop_drivers(self, reason: str, timeout_s: float) -> int:
+        """At a clean stop of this node: end the jobs it drives on every party, waiting ``timeout_s`` in all.
+
+        Each driver ends its job as ``stop`` does (EndJob to every party, then their final task states), so
+        partners need not wait for their watch on a silent initiator. Returns how many jobs were running.
+        """
+        with self._lock:
+            drivers = list(self._drivers.values())
+        for driver in drivers:
+            driver.request_stop(reason)
+        deadline = time.monotonic() + timeout_s
+        for driver in drivers:
+            driver.join(max(0.0, deadline - time.monotonic()))
+        return len(drivers)
+
     def forget_driver(self, job_id: str) -> None:
         with self._lock:
             self._drivers.pop(job_id, None)
@@ -130,6 +147,7 @@ class JobService:
             "StartTask": self._on_start_task,
             "QueryTasks": self._on_query_tasks,
             "EndJob": self._on_end_job,
+            "QueryJob": self._on_query_job,
         }
         return handlers[method](peer_party, request)
 
@@ -171,6 +189,7 @@ class JobService:
         self.store.set_job_status(request.job_id, Status.RUNNING)
         with self._lock:
             self._configs[request.job_id] = job
+        self.initiator_contacts.heard(request.job_id, peer_party)
         log.info("accepted job %s from party %d as %s", request.job_id, peer_party, ", ".join(map(str, mine)))
         return pb.ProposalReply(accepted=True)
 
@@ -180,6 +199,8 @@ class JobService:
             return f"job {job_id} is unknown to party {self.party_id}"
         if record.initiator_party != peer_party:
             return f"party {peer_party} is not the initiator of job {job_id}"
+        if not record.is_initiator and not Status(record.status).is_final:
+            self.initiator_contacts.heard(job_id, peer_party)  # its calls are the job's heartbeat
         return None
 
     def _on_start_task(self, peer_party: int, request: pb.TaskRef) -> pb.TaskReply:
@@ -256,8 +277,27 @@ class JobService:
         self.end_locally(request.job_id, Status(request.status), request.reason)
         return pb.TaskReply(ok=True)
 
+    def _on_query_job(self, peer_party: int, request: pb.JobRef) -> pb.JobEnd:
+        """How a job this node initiated stands, for a participant whose initiator has gone quiet."""
+        record = self.store.find_job(request.job_id)
+        if record is None or not record.is_initiator:
+            return pb.JobEnd(job_id=request.job_id)  # no status: not a job this node drives
+        if peer_party not in {p.party_id for p in self.job_config(request.job_id).participants()}:
+            log.warning("refused to describe job %s to party %d, which plays no role in it", request.job_id, peer_party)
+            return pb.JobEnd(job_id=request.job_id)
+        status, reason = Status(record.status), record.reason
+        with self._lock:
+            driven = request.job_id in self._drivers
+        if not status.is_final and not driven:
+            status, reason = Status.FAILED, f"party {self.party_id} no longer drives this job"
+        return pb.JobEnd(job_id=request.job_id, status=status.value, reason=reason)
+
     def end_locally(self, job_id: str, status: Status, reason: str) -> None:
-        """End this party's share of a job: kill its tasks, cancel those not started, wake waiting readers."""
+        """End this party's share of a job: kill its tasks, cancel those not started, wake waiting readers.
+
+        Every task of this party has a final state and an end time when this returns (a killed task's end is
+        recorded by the executor before ``stop_job`` returns), so the initiator can mirror them right after.
+        """
         note = reason or f"job {status.value}"
         self.executor.stop_job(job_id, f"job {status.value}: {note}" if status != Status.SUCCESS else note)
         for task in self.store.tasks(job_id, party_id=self.party_id):
@@ -268,9 +308,11 @@ class JobService:
                     task.role,
                     task.party_id,
                     status=Status.CANCELED,
-                    reason=f"job {status.value} before this task started",
+                    reason=f"job {status.value} before this task started" + (f": {reason}" if reason else ""),
+                    ended_at=time.time(),
                 )
         self.mailbox.close_job(job_id, note)
+        self.initiator_contacts.forget(job_id)
         record = self.store.find_job(job_id)
         if record is not None and not record.is_initiator:  # the initiator's driver records the job's end itself
             self.store.set_job_status(job_id, status, reason)

@@ -174,13 +174,18 @@ class NodeStore:
             )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def interrupt_active(self, reason: str) -> int:
-        """Fail every job and task a previous run of the node left unfinished (it cannot resume them)."""
+    def interrupt_active(self, reason: str, party_id: int) -> int:
+        """Fail every job and every task of ``party_id`` (this node's party) a previous run left unfinished.
+
+        The node cannot resume a task whose process it no longer owns. The rows an initiator mirrors for its
+        partners' tasks are left as they were: those tasks may still run, and only the partner can say how
+        they end (the initiator asks it when it starts again, see ``node/recovery.py``).
+        """
         now = time.time()
         with self.session() as session, session.begin():
             tasks = session.execute(
                 update(TaskRecord)
-                .where(TaskRecord.status.in_(_ACTIVE))
+                .where(TaskRecord.status.in_(_ACTIVE), TaskRecord.party_id == party_id)
                 .values(status=Status.FAILED.value, reason=reason, ended_at=now)
             )
             session.execute(
@@ -191,6 +196,22 @@ class NodeStore:
         with self._statuses_lock:
             self._statuses.clear()  # read again from the database as needed
         return int(tasks.rowcount)  # type: ignore[attr-defined]
+
+    def unsettled_jobs(self, party_id: int) -> list[JobRecord]:
+        """Ended jobs this node initiated whose partners' tasks it still records as waiting or running."""
+        query = (
+            select(JobRecord)
+            .where(
+                JobRecord.is_initiator.is_(True),
+                JobRecord.status.in_([s.value for s in FINAL_STATUSES]),
+                JobRecord.job_id.in_(
+                    select(TaskRecord.job_id).where(TaskRecord.party_id != party_id, TaskRecord.status.in_(_ACTIVE))
+                ),
+            )
+            .order_by(JobRecord.created_at)
+        )
+        with self.session() as session:
+            return list(session.scalars(query))
 
     # metrics --------------------------------------------------------------------------------------
     def add_metrics(self, job_id: str, component: str, role: str, party_id: int, points: Sequence[MetricPoint]) -> None:

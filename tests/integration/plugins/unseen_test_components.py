@@ -2,7 +2,8 @@
 
 ``hold``: every party's task waits until a file appears (or its timeout passes), then succeeds, or fails
 if its role is named in ``fail_role``. It lets tests catch a job while its tasks run: to stop it, to
-restart a node under it, to make one party fail and watch the job end everywhere.
+restart a node under it, to make one party fail and watch the job end everywhere. Its ``data`` output is
+never written; ``hold_after`` (unseen_test_hold_after.py) takes it as input, to have tasks that wait for it.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ def run(ctx: Context, params: HoldParams) -> None:
 
 SPEC = ComponentSpec(
     name="hold",
-    roles=frozenset({Role.GUEST, Role.HOST}),
+    roles=frozenset({Role.GUEST, Role.HOST, Role.ARBITER}),
     params=HoldParams,
     run=run,
+    outputs=("data",),  # never written: only so that ``hold_after`` can follow it in a DAG
     description="waits for a file, then succeeds or fails on demand (tests only)",
 )

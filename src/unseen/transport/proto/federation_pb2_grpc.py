@@ -172,6 +172,11 @@ class ControlStub:
                 request_serializer=federation__pb2.JobEnd.SerializeToString,
                 response_deserializer=federation__pb2.TaskReply.FromString,
                 _registered_method=True)
+        self.QueryJob = channel.unary_unary(
+                '/unseen.federation.v1.Control/QueryJob',
+                request_serializer=federation__pb2.JobRef.SerializeToString,
+                response_deserializer=federation__pb2.JobEnd.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -201,6 +206,14 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def QueryJob(self, request, context):
+        """A participant asks the initiator how a job stands (its status and reason, in JobEnd's fields) before
+        it ends the job on its own because the initiator fell silent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -223,6 +236,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.EndJob,
                     request_deserializer=federation__pb2.JobEnd.FromString,
                     response_serializer=federation__pb2.TaskReply.SerializeToString,
+            ),
+            'QueryJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryJob,
+                    request_deserializer=federation__pb2.JobRef.FromString,
+                    response_serializer=federation__pb2.JobEnd.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -333,6 +351,33 @@ class Control:
             '/unseen.federation.v1.Control/EndJob',
             federation__pb2.JobEnd.SerializeToString,
             federation__pb2.TaskReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/unseen.federation.v1.Control/QueryJob',
+            federation__pb2.JobRef.SerializeToString,
+            federation__pb2.JobEnd.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,6 +74,10 @@ class ControlStub:
     StartTask: _grpc.UnaryUnaryMultiCallable[_federation_pb2.TaskRef, _federation_pb2.TaskReply]
     QueryTasks: _grpc.UnaryUnaryMultiCallable[_federation_pb2.JobRef, _federation_pb2.TaskStates]
     EndJob: _grpc.UnaryUnaryMultiCallable[_federation_pb2.JobEnd, _federation_pb2.TaskReply]
+    QueryJob: _grpc.UnaryUnaryMultiCallable[_federation_pb2.JobRef, _federation_pb2.JobEnd]
+    """A participant asks the initiator how a job stands (its status and reason, in JobEnd's fields) before
+    it ends the job on its own because the initiator fell silent.
+    """
 
 @_typing.type_check_only
 class ControlAsyncStub(ControlStub):
@@ -82,6 +86,10 @@ class ControlAsyncStub(ControlStub):
     StartTask: _aio.UnaryUnaryMultiCallable[_federation_pb2.TaskRef, _federation_pb2.TaskReply]  # type: ignore[assignment]
     QueryTasks: _aio.UnaryUnaryMultiCallable[_federation_pb2.JobRef, _federation_pb2.TaskStates]  # type: ignore[assignment]
     EndJob: _aio.UnaryUnaryMultiCallable[_federation_pb2.JobEnd, _federation_pb2.TaskReply]  # type: ignore[assignment]
+    QueryJob: _aio.UnaryUnaryMultiCallable[_federation_pb2.JobRef, _federation_pb2.JobEnd]  # type: ignore[assignment]
+    """A participant asks the initiator how a job stands (its status and reason, in JobEnd's fields) before
+    it ends the job on its own because the initiator fell silent.
+    """
 
 class ControlServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -111,6 +119,16 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         request: _federation_pb2.JobEnd,
         context: _ServicerContext,
     ) -> _typing.Union[_federation_pb2.TaskReply, _abc.Awaitable[_federation_pb2.TaskReply]]: ...
+
+    @_abc_1.abstractmethod
+    def QueryJob(
+        self,
+        request: _federation_pb2.JobRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_federation_pb2.JobEnd, _abc.Awaitable[_federation_pb2.JobEnd]]:
+        """A participant asks the initiator how a job stands (its status and reason, in JobEnd's fields) before
+        it ends the job on its own because the initiator fell silent.
+        """
 
 def add_ControlServicer_to_server(servicer: ControlServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -13,6 +13,7 @@ const Board = (() => {
     failed: "#dc2626",
     canceled: "#b45309",
     timeout: "#7c3aed",
+    elsewhere: "#c4cad4", // a component that runs at other parties only (views.ELSEWHERE)
   };
 
   async function getJSON(url) {
