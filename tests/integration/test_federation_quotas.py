@@ -99,6 +99,7 @@ def test_unread_mail_past_the_jobs_byte_quota_is_refused_and_freed_when_the_job_
 
     attacker.end_job(job)
     assert attacker.unread(job) == {"count": 0, "bytes": 0}
+    assert f"job {job}: dropped 4 unread messages ({8 * MIB} bytes)" in site.node_log(10000)
     # The party's own quota (12 MiB) was freed too: another 8 MiB in a new job fits.
     second = attacker.new_job()
     for index in range(4):
@@ -115,8 +116,10 @@ def test_unread_mail_past_the_jobs_message_quota_is_refused(site: Site, attacker
         attacker.push_json(job, "small-6")
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "party 9999 would have 7 unread messages" in caught.value.details()
-    attacker.end_job(job)
+    # The participant's own user stops its share of the job: that ends it here too.
+    site.client(10000).post(f"/jobs/{job}/stop")
     assert attacker.unread(job)["count"] == 0
+    assert f"job {job}: dropped 6 unread messages (6 bytes)" in site.node_log(10000)
 
 
 def test_the_partys_quota_holds_over_all_the_jobs_it_starts(site: Site, attacker: Attacker) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from unseen.config.node import NodeConfig
 from unseen.job.config import JobConfig, JobConfigError, loads_job_config
+from unseen.node.allocator import release_freed_memory
 from unseen.node.executor import TaskExecutor
 from unseen.runtime.parties import PartyRef, Role
 from unseen.runtime.spec import TaskSpec
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from unseen.node.driver import JobDriver
 
 log = logging.getLogger(__name__)
+# Dropping this much unread mail at a job's end is worth a walk of the heaps to give the pages back.
+DROPPED_BYTES_TRIMMED = 32 * 1024 * 1024
 
 
 class JobRefusedError(ValueError):
@@ -270,7 +273,11 @@ class JobService:
                     status=Status.CANCELED,
                     reason=f"job {status.value} before this task started",
                 )
-        self.mailbox.close_job(job_id, note)
+        dropped = self.mailbox.close_job(job_id, note)
+        if dropped.messages:
+            log.info("job %s: dropped %d unread messages (%d bytes)", job_id, dropped.messages, dropped.nbytes)
+        if dropped.nbytes >= DROPPED_BYTES_TRIMMED:
+            release_freed_memory()
         record = self.store.find_job(job_id)
         if record is not None and not record.is_initiator:  # the initiator's driver records the job's end itself
             self.store.set_job_status(job_id, status, reason)

@@ -199,17 +199,23 @@ class Mailbox(Generic[T]):
                 else:
                     streams[key] = entry.previous_seq
 
-    def close_job(self, job_id: str, reason: str) -> None:
-        """Drop a job's undelivered messages and what its streams remember, and wake its readers with ``reason``."""
+    def close_job(self, job_id: str, reason: str) -> Usage:
+        """Drop a job's unread messages and what its streams remember, and wake its readers with ``reason``.
+
+        Returns what was dropped. The items are released here, under the lock, so their memory is free
+        (to the allocator) when this returns.
+        """
         with self._cond:
             self._closed[job_id] = reason
             while len(self._closed) > _CLOSED_JOBS_KEPT:  # a long-running node must not grow without bound
                 self._closed.popitem(last=False)
+            dropped = self._job_usage.get(job_id, Usage())
             for key in [k for k in self._queues if k.job_id == job_id]:
                 for entry in self._queues.pop(key):
                     self._count(key, entry.size, -1)
             self._last_seq.pop(job_id, None)
             self._cond.notify_all()
+            return dropped
 
     def pending(self, job_id: str) -> int:
         with self._cond:
