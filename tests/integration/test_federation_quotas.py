@@ -17,6 +17,7 @@ import pytest
 
 from tests.integration.conftest import Site, make_site, stop_site
 from tests.integration.peer_tools import as_party, json_envelope, propose, push
+from unseen.pipeline import JobHandle
 from unseen.transport.framing import CHUNK_SIZE
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
@@ -24,12 +25,6 @@ from unseen.transport.proto import federation_pb2_grpc as pb_grpc
 pytestmark = pytest.mark.integration
 
 MIB = 1024 * 1024
-LIMITS = {
-    "max_unread_bytes_per_job": 8 * MIB,
-    "max_unread_messages_per_job": 6,
-    "max_unread_bytes_per_party": 12 * MIB,
-    "max_unread_messages_per_party": 10,
-}
 TOY = {
     "initiator": {"role": "guest", "party_id": 9999},
     "parties": {"guest": [9999], "host": [10000]},
@@ -40,7 +35,14 @@ BODY = bytes(CHUNK_SIZE)  # the largest message that goes in one data chunk
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    running = make_site(Path(tmp_path_factory.mktemp("quota")), [9999, 10000], **LIMITS)
+    running = make_site(
+        Path(tmp_path_factory.mktemp("quota")),
+        [9999, 10000],
+        max_unread_bytes_per_job=8 * MIB,
+        max_unread_messages_per_job=6,
+        max_unread_bytes_per_party=12 * MIB,
+        max_unread_messages_per_party=10,
+    )
     yield running
     stop_site(running)
 
@@ -174,3 +176,23 @@ def test_a_message_refused_for_its_body_does_not_use_up_its_number(site: Site, a
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert push(attacker.channel, json_envelope(job, b"1", tag="t", seq=1), b"1").received == 1
     attacker.end_job(job)
+
+
+def test_a_task_replaying_its_own_message_to_a_task_of_the_same_party_is_refused(site: Site) -> None:
+    """Guest and host both at 10000: the message goes task -> node -> mailbox, with the same checks."""
+    config = {
+        "name": "replay",
+        "initiator": {"role": "guest", "party_id": 10000},
+        "parties": {"guest": [10000], "host": [10000]},
+        "timeout_s": 120,
+        "components": [{"name": "replay_0", "component": "replay"}],
+    }
+    client = site.client(10000)
+    job = JobHandle(client.post("/jobs", config)["job_id"], client)
+    job.wait(timeout=120)
+    guest_log = client.text(f"/jobs/{job.job_id}/logs", role="guest")
+    assert "seq 1000: accepted" in guest_log
+    assert "seq 1000: PERMISSION_DENIED: sequence number 1000 of 'once'" in guest_log
+    assert "seq 999: PERMISSION_DENIED: sequence number 999 of 'once'" in guest_log
+    assert "received 'pay' once, and no other copy" in client.text(f"/jobs/{job.job_id}/logs", role="host")
+    assert "not above 1000, the last one accepted on that stream" in site.node_log(10000)
