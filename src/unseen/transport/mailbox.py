@@ -33,7 +33,7 @@ K = TypeVar("K")
 _CLOSED_JOBS_KEPT = 10_000
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)  # slots: a job remembers one key per stream it used
 class MailKey:
     job_id: str
     component: str
