@@ -179,7 +179,10 @@ def test_a_message_refused_for_its_body_does_not_use_up_its_number(site: Site, a
 
 
 def test_a_task_replaying_its_own_message_to_a_task_of_the_same_party_is_refused(site: Site) -> None:
-    """Guest and host both at 10000: the message goes task -> node -> mailbox, with the same checks."""
+    """Guest and host both at 10000: the message goes task -> node -> mailbox, with the same checks.
+
+    The job succeeds, and the message its host never read is dropped when it ends.
+    """
     config = {
         "name": "replay",
         "initiator": {"role": "guest", "party_id": 10000},
@@ -196,3 +199,7 @@ def test_a_task_replaying_its_own_message_to_a_task_of_the_same_party_is_refused
     assert "seq 999: PERMISSION_DENIED: sequence number 999 of 'once'" in guest_log
     assert "received 'pay' once, and no other copy" in client.text(f"/jobs/{job.job_id}/logs", role="host")
     assert "not above 1000, the last one accepted on that stream" in site.node_log(10000)
+    # The job succeeded with one message never read: its end (EndJob, just after the status) dropped it.
+    dropped = f"job {job.job_id}: dropped 1 unread messages"
+    site.wait_for(lambda: dropped in site.node_log(10000), 30, "the job's unread message to be dropped")
+    assert client.get(f"/jobs/{job.job_id}")["unread_messages"] == {"count": 0, "bytes": 0}

@@ -3,7 +3,8 @@
 Messages between two tasks of one party never cross TLS, but they pass the same checks. The guest sends a
 message with a sequence number of its choosing, then the same message again and an older number, straight
 through its node's task channel (with its real token), and logs what the node answered. The host reads the
-one copy the node kept and checks that no second copy is waiting.
+one copy the node kept and checks that no second copy is waiting; it never reads 'extra', which the node
+drops when the job ends.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def run(ctx: Context, params: ReplayParams) -> None:
         assert isinstance(channel, NodeChannel)
         for seq in (1000, 1000, 999):
             ctx.logger.info("seq %d: %s", seq, _send_raw(ctx, channel, seq))
+        ctx.send("extra", "never read", to=ctx.hosts[0])  # still unread when the job succeeds
         ctx.send("done", True, to=ctx.hosts[0])  # the task's own counter: another stream, a low number
         return
     first = ctx.recv("once", frm=ctx.guest)
