@@ -134,6 +134,11 @@ def test_a_truncated_message_is_refused(site: Site, job_at_10000: str) -> None:
         (pb.PayloadHeader(kind=pb.NDARRAY, dtype="object", shape=[1]), b"\0" * 8, "dtype 'object' is not allowed"),
         (pb.PayloadHeader(kind=pb.NDARRAY, dtype="float64", shape=[3]), b"\0" * 16, "needs 24 bytes"),
         (pb.PayloadHeader(kind=pb.BIGINT_VECTOR, width=0, count=0), b"", "width 0"),
+        (pb.PayloadHeader(kind=pb.NDARRAY, dtype="float64", shape=[0, 2**63]), b"", "out-of-range dimension"),
+        # a sender's int64 -1 is this uint64 on the wire
+        (pb.PayloadHeader(kind=pb.NDARRAY, dtype="float64", shape=[0, 2**64 - 1]), b"", "out-of-range dimension"),
+        (pb.PayloadHeader(kind=pb.NDARRAY, dtype="float64", shape=[0, 2**40, 2**40]), b"", "more than"),
+        (pb.PayloadHeader(kind=pb.NDARRAY, dtype="uint8", shape=[1] * 33), b"\0", "33 dimensions"),
         (pb.PayloadHeader(kind=pb.PAYLOAD_KIND_UNSPECIFIED), b"x", "unknown payload kind"),
     ],
 )

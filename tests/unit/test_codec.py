@@ -429,3 +429,30 @@ def test_transport_modules_do_not_import_pickle_marshal_or_call_eval(module_name
             assert name not in FORBIDDEN_CALLS, f"{module_name} calls {name}()"
             keywords = {kw.arg for kw in node.keywords}
             assert "allow_pickle" not in keywords, f"{module_name} passes allow_pickle"
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ([0, 2**63], "negative or out-of-range dimension"),
+        ([2**64 - 1], "negative or out-of-range dimension"),  # what a sender's int64 -1 becomes on the wire
+        ([0, 2**64 - 1], "negative or out-of-range dimension"),
+        ([0, 2**40, 2**40], "more than"),
+        ([0] + [2**62] * 31, "more than"),
+        ([1] * (MAX_NDIM + 1), "dimensions"),
+    ],
+)
+def test_header_check_refuses_an_absurd_shape_before_any_body(shape: list[int], expected: str) -> None:
+    header = pb.PayloadHeader(kind=pb.NDARRAY, dtype="float64", shape=shape, size=0)
+    with pytest.raises(CodecError, match=expected):
+        codec.check_header(header)
+    with pytest.raises(CodecError, match=expected):
+        decode(header, b"")
+
+
+@pytest.mark.parametrize("shape", [[0], [5, 0], [0, 2**20], []])
+def test_header_check_accepts_zero_size_and_scalar_shapes(shape: list[int]) -> None:
+    size = 0 if 0 in shape else 8
+    header = pb.PayloadHeader(kind=pb.NDARRAY, dtype="float64", shape=shape, size=size)
+    codec.check_header(header)
+    assert decode(header, b"\0" * size).shape == tuple(shape)

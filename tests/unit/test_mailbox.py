@@ -9,7 +9,16 @@ from typing import Any
 
 import pytest
 
-from unseen.transport.mailbox import Mailbox, MailboxClosedError, MailKey, ReceiveTimeoutError
+from unseen.transport.mailbox import (
+    Mailbox,
+    MailboxClosedError,
+    MailKey,
+    MailLimits,
+    QuotaExceededError,
+    ReceiveTimeoutError,
+    ReplayError,
+    Usage,
+)
 
 
 def key(job: str = "job-1", tag: str = "grad", src: int = 9999, dst: int = 10000, **changes: Any) -> MailKey:
@@ -239,3 +248,104 @@ def test_many_concurrent_writers_lose_no_message() -> None:
     for s in range(8):
         assert [mailbox.get(key(src=s), timeout=0) for _ in range(200)] == list(range(200))
     assert mailbox.pending("job-1") == 0
+
+
+# --- quotas on unread messages ------------------------------------------------------------------------------
+LIMITS = MailLimits(job_bytes=100, job_messages=3, party_bytes=150, party_messages=5)
+
+
+def test_a_message_over_the_jobs_byte_quota_is_refused_and_names_the_party() -> None:
+    mailbox: Mailbox[str] = Mailbox(LIMITS)
+    mailbox.put(key(tag="a"), "a", size=60)
+    with pytest.raises(QuotaExceededError, match=r"party 9999 would have 2 unread messages of 101 bytes in job job-1"):
+        mailbox.put(key(tag="b"), "b", size=41)
+    mailbox.put(key(tag="b"), "b", size=40)  # exactly at the limit
+    assert mailbox.unread("job-1") == Usage(messages=2, nbytes=100)
+
+
+def test_a_message_over_the_jobs_count_quota_is_refused() -> None:
+    mailbox: Mailbox[int] = Mailbox(LIMITS)
+    for i in range(3):
+        mailbox.put(key(tag=f"t{i}"), i, size=0)
+    with pytest.raises(QuotaExceededError, match="4 unread messages"):
+        mailbox.put(key(tag="t3"), 3, size=0)
+
+
+def test_the_party_quota_holds_over_all_its_jobs_and_other_parties_are_not_charged() -> None:
+    mailbox: Mailbox[int] = Mailbox(LIMITS)
+    mailbox.put(key(job="job-1"), 1, size=80)
+    with pytest.raises(QuotaExceededError, match="over all its jobs"):
+        mailbox.put(key(job="job-2"), 2, size=80)
+    mailbox.put(key(job="job-3", src=10001), 3, size=80)  # another sender has its own quota
+
+
+def test_reading_withdrawing_and_ending_the_job_each_free_the_quota() -> None:
+    mailbox: Mailbox[str] = Mailbox(LIMITS)
+    mailbox.put(key(tag="a"), "a", size=100)
+    assert mailbox.get(key(tag="a"), timeout=0) == "a"
+    assert mailbox.unread("job-1") == Usage()
+    mailbox.put(key(tag="b"), "b", size=100)
+    mailbox.discard(key(tag="b"), "b")
+    assert mailbox.unread("job-1") == Usage()
+    mailbox.put(key(tag="c"), "c", size=100)
+    mailbox.close_job("job-1", "done")
+    assert mailbox.unread("job-1") == Usage()
+    mailbox.put(key(job="job-2"), "d", size=100)  # the party's quota (150) was freed with the job
+
+
+def test_a_mailbox_without_limits_takes_any_amount() -> None:
+    mailbox: Mailbox[int] = Mailbox()
+    for i in range(50):
+        mailbox.put(key(tag=str(i)), i, size=1 << 40)
+    assert mailbox.unread("job-1").messages == 50
+
+
+# --- replays ------------------------------------------------------------------------------------------------
+def test_the_same_sequence_number_twice_is_refused_on_its_stream() -> None:
+    mailbox: Mailbox[str] = Mailbox(LIMITS)
+    mailbox.put(key(), "first", seq=5)
+    with pytest.raises(ReplayError, match=r"sequence number 5 .* not above 5"):
+        mailbox.put(key(), "again", seq=5)
+    with pytest.raises(ReplayError, match=r"sequence number 4 .* not above 5"):
+        mailbox.put(key(), "older", seq=4)
+    mailbox.put(key(), "next", seq=9)  # a task's numbers skip what it sent on its other streams
+    assert [mailbox.get(key(), timeout=0) for _ in range(2)] == ["first", "next"]
+    with pytest.raises(ReplayError):
+        mailbox.put(key(), "after reading", seq=9)  # reading a message does not forget its number
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        key(tag="other"),
+        key(job="job-2"),
+        key(src=10001),
+        key(dst=10001),
+        key(component="psi_0"),
+        key(dst_role="arbiter"),
+    ],
+)
+def test_each_stream_has_its_own_sequence(other: MailKey) -> None:
+    mailbox: Mailbox[int] = Mailbox(LIMITS)
+    mailbox.put(key(), 1, seq=7)
+    mailbox.put(other, 2, seq=3)
+
+
+def test_a_withdrawn_message_gives_its_number_back_unless_the_stream_moved_on() -> None:
+    mailbox: Mailbox[str] = Mailbox(LIMITS)
+    mailbox.put(key(), "kept", seq=1)
+    mailbox.put(key(), "refused", seq=2)
+    mailbox.discard(key(), "refused")
+    mailbox.put(key(), "honest", seq=2)
+    mailbox.put(key(), "later", seq=3)
+    mailbox.discard(key(), "honest")  # seq 3 was accepted since: the stream stays at 3
+    with pytest.raises(ReplayError):
+        mailbox.put(key(), "replay", seq=2)
+
+
+def test_ending_a_job_forgets_its_streams() -> None:
+    mailbox: Mailbox[int] = Mailbox(LIMITS)
+    mailbox.put(key(), 1, seq=1)
+    mailbox.close_job("job-1", "done")
+    assert mailbox._last_seq == {}
+    assert mailbox._job_usage == {} and mailbox._party_usage == {}

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from unseen.config.paths import socket_path
+from unseen.transport.mailbox import MailLimits
 from unseen.transport.shared_buffer import buffers_dir
 from unseen.transport.tls import TlsPaths
 
@@ -86,6 +87,27 @@ class NodeConfig(BaseModel):
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
         return proxies
+
+    # Unread messages (arrived, not yet taken by a task) hold their bodies in the node's memory. The defaults
+    # leave room for two messages of the largest size a node accepts per job, well above what the shipped
+    # protocols push ahead of their reader (PSI streams its blinded set in 2 MiB batches).
+    max_unread_bytes_per_job: int = Field(1024**3, ge=1, description="declared body bytes of one job's unread messages")
+    max_unread_messages_per_job: int = Field(10_000, ge=1, description="unread messages of one job")
+    max_unread_bytes_per_party: int = Field(
+        2 * 1024**3, ge=1, description="declared body bytes of one sending party's unread messages, all jobs"
+    )
+    max_unread_messages_per_party: int = Field(
+        20_000, ge=1, description="unread messages from one sending party, all jobs"
+    )
+
+    @property
+    def mail_limits(self) -> MailLimits:
+        return MailLimits(
+            job_bytes=self.max_unread_bytes_per_job,
+            job_messages=self.max_unread_messages_per_job,
+            party_bytes=self.max_unread_bytes_per_party,
+            party_messages=self.max_unread_messages_per_party,
+        )
 
     @property
     def db_url(self) -> str:

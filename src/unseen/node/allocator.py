@@ -57,3 +57,22 @@ def keep_freed_memory() -> bool:
     if not applied:
         log.warning("glibc refused the allocator thresholds; large messages will fault in fresh pages")
     return applied
+
+
+def release_freed_memory() -> bool:
+    """Hand the heap's free pages back to the kernel, keeping ``RETAIN_BYTES`` warm at the top of each heap.
+
+    The thresholds above keep freed memory for the next chunk, and glibc only ever trims a heap from its
+    top: after a job ends with hundreds of MiB of unread messages dropped (a partner pushed mail nobody
+    read), their pages would stay resident for good. ``malloc_trim`` returns every free page of every
+    arena. It walks the heaps, so the node calls it only after dropping a large amount at once.
+    """
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    malloc_trim.argtypes = (ctypes.c_size_t,)
+    malloc_trim.restype = ctypes.c_int
+    return bool(malloc_trim(RETAIN_BYTES))

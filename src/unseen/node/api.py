@@ -106,7 +106,13 @@ def create_app(service: JobService, token: str, data: DataService) -> FastAPI:
         job = find_job(job_id)
         config = json.loads(job.config_json)
         tasks = [_task_json(t) for t in service.store.tasks(job_id)]
-        return {**_job_json(job), "config": config, "tasks": tasks}
+        unread = service.mailbox.unread(job_id)  # messages that arrived here and no task has read yet
+        return {
+            **_job_json(job),
+            "config": config,
+            "tasks": tasks,
+            "unread_messages": {"count": unread.messages, "bytes": unread.nbytes},
+        }
 
     @private.get("/jobs/{job_id}/tasks")
     def get_tasks(job_id: str) -> list[dict[str, Any]]:

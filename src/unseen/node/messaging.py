@@ -6,6 +6,8 @@ waiting task while they arrive (see ``transport.delivery``). Every check still h
 * at the envelope, before any body byte is read: the sender is who its certificate says, the job is
   live, both parties play their stated roles in the component, the size is within bounds, and the
   payload header describes something decodable;
+* at the mailbox, still before any body byte: the sequence number advances its stream (no replay), and
+  the job and the sending party stay within their quotas of unread mail (``transport.mailbox``);
 * at the end: the body is exactly the declared size and decodes as its header says. Until then the
   reading task cannot use the message; if a check fails, the reader gets the refusal instead.
 
@@ -30,7 +32,7 @@ from unseen.transport.framing import (
     body_frames,
     check_size,
 )
-from unseen.transport.mailbox import Mailbox, MailboxClosedError, MailKey
+from unseen.transport.mailbox import Mailbox, MailboxClosedError, MailKey, QuotaExceededError, ReplayError
 from unseen.transport.peers import PeerError
 from unseen.transport.proto import federation_pb2 as pb
 
@@ -47,6 +49,14 @@ class MalformedMessageError(MessageRefusedError):
 
 class OversizedRefusalError(MessageRefusedError):
     """A message is larger than this node accepts."""
+
+
+class QuotaRefusalError(OversizedRefusalError):
+    """A message would make its job or its sender hold more unread mail than this node allows."""
+
+
+class ReplayRefusalError(MessageRefusedError):
+    """A message repeats, or goes back on, the sequence of its stream."""
 
 
 def mail_key(e: pb.Envelope) -> MailKey:
@@ -94,10 +104,16 @@ class MessageRouter:
         check_body = codec.needs_body_check(envelope.payload) or self.audit is not None
         delivery = Delivery(envelope, keep_body=check_body)
         key = mail_key(envelope)
+        if envelope.seq == 0:  # every task numbers its messages from 1 (runtime/channel.py)
+            self.refuse("message carries no sequence number", envelope, peer_party, ReplayRefusalError)
         try:
-            self.mailbox.put(key, delivery)
+            self.mailbox.put(key, delivery, size=envelope.payload.size, seq=envelope.seq)
         except MailboxClosedError as exc:
             self.refuse(str(exc), envelope, peer_party)
+        except ReplayError as exc:
+            self.refuse(str(exc), envelope, peer_party, ReplayRefusalError)
+        except QuotaExceededError as exc:
+            self.refuse(str(exc), envelope, peer_party, QuotaRefusalError)
         try:
             for chunk in body_frames(frames, envelope.payload.size):
                 delivery.append(chunk)

@@ -85,7 +85,7 @@ class Node:
         interrupted = self.store.interrupt_active(RESTART_REASON, config.party_id)
         if interrupted:
             log.warning("marked %d task(s) left running by a previous run as failed", interrupted)
-        self.mailbox: Mailbox[Delivery] = Mailbox()
+        self.mailbox: Mailbox[Delivery] = Mailbox(config.mail_limits)
         self.executor = TaskExecutor(self.store, config.jobs_dir)
         self.peers = PeerClients(config.peers, config.tls_paths)
         self.service = JobService(config, self.store, self.executor, self.mailbox, self.peers)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from unseen.config.node import NodeConfig
 from unseen.job.config import JobConfig, JobConfigError, loads_job_config
+from unseen.node.allocator import release_freed_memory
 from unseen.node.executor import TaskExecutor
 from unseen.node.watchdog import InitiatorContacts
 from unseen.runtime.parties import PartyRef, Role
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from unseen.node.driver import JobDriver
 
 log = logging.getLogger(__name__)
+# Dropping this much unread mail at a job's end is worth a walk of the heaps to give the pages back.
+DROPPED_BYTES_TRIMMED = 32 * 1024 * 1024
 
 
 class JobRefusedError(ValueError):
@@ -311,7 +314,11 @@ class JobService:
                     reason=f"job {status.value} before this task started" + (f": {reason}" if reason else ""),
                     ended_at=time.time(),
                 )
-        self.mailbox.close_job(job_id, note)
+        dropped = self.mailbox.close_job(job_id, note)
+        if dropped.messages:
+            log.info("job %s: dropped %d unread messages (%d bytes)", job_id, dropped.messages, dropped.nbytes)
+        if dropped.nbytes >= DROPPED_BYTES_TRIMMED:
+            release_freed_memory()
         self.initiator_contacts.forget(job_id)
         record = self.store.find_job(job_id)
         if record is not None and not record.is_initiator:  # the initiator's driver records the job's end itself

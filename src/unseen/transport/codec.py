@@ -41,6 +41,9 @@ ALLOWED_DTYPES: frozenset[str] = frozenset(
     }
 )
 MAX_NDIM = 32
+# No message holds this many elements: 2**48 bytes is far above any size a node accepts. Zero-length axes count
+# as 1 against it, so a zero-size array cannot carry an absurd axis (numpy refuses [0, 2**63] at reshape).
+MAX_ELEMENTS = 1 << 48
 MAX_BIGINT_WIDTH = 1 << 16  # 64 KiB per integer: far above any key size in use
 
 
@@ -103,14 +106,10 @@ def check_header(header: pb.PayloadHeader) -> None:
     big-integer body must still be decoded to be known good.
     """
     if header.kind == pb.NDARRAY:
-        if header.dtype not in ALLOWED_DTYPES:
-            raise CodecError(f"array dtype '{header.dtype}' is not allowed")
-        if len(header.shape) > MAX_NDIM:
-            raise CodecError(f"array has {len(header.shape)} dimensions; at most {MAX_NDIM} are allowed")
-        expected = math.prod(header.shape) * np.dtype(header.dtype).itemsize
+        expected = _array_bytes(header)
         if expected != header.size:
             raise CodecError(
-                f"array of shape {tuple(header.shape)} and dtype {header.dtype} needs {expected} bytes, "
+                f"array of shape {_shape_text(header.shape)} and dtype {header.dtype} needs {expected} bytes, "
                 f"but the header says {header.size}"
             )
     elif header.kind == pb.BIGINT_VECTOR:
@@ -140,6 +139,35 @@ def decode(header: pb.PayloadHeader, body: bytes | memoryview) -> Value:
     raise CodecError(f"unknown payload kind {header.kind}")
 
 
+def _shape_text(shape: Sequence[int]) -> str:
+    """A shape for a refusal: bounded, since a hostile header may list many dimensions."""
+    dims = [str(d) for d in shape[: MAX_NDIM + 1]]
+    return "(" + ", ".join(dims) + (", ..." if len(shape) > MAX_NDIM + 1 else "") + ")"
+
+
+def _array_bytes(header: pb.PayloadHeader) -> int:
+    """The body size an array header implies, once its dtype and every dimension are known to be sane.
+
+    Each dimension must be in 0..2**63-1 (a negative int64 arrives as a uint64 of 2**63 or more), there are at
+    most ``MAX_NDIM`` of them, and their product, with zero-length axes counted as 1, is at most
+    ``MAX_ELEMENTS``; the running product stops at the bound, so no header makes it grow without limit.
+    """
+    if header.dtype not in ALLOWED_DTYPES:
+        raise CodecError(f"array dtype '{header.dtype}' is not allowed")
+    shape = header.shape
+    if len(shape) > MAX_NDIM:
+        raise CodecError(f"array has {len(shape)} dimensions; at most {MAX_NDIM} are allowed")
+    elements, bounded = 1, 1
+    for dim in shape:
+        if not 0 <= dim < 1 << 63:  # uint64 on the wire: a sender's negative int64 arrives as >= 2**63
+            raise CodecError(f"array shape {_shape_text(shape)} has a negative or out-of-range dimension")
+        bounded *= max(dim, 1)
+        if bounded > MAX_ELEMENTS:
+            raise CodecError(f"array shape {_shape_text(shape)} has more than {MAX_ELEMENTS} elements")
+        elements *= dim
+    return elements * np.dtype(header.dtype).itemsize
+
+
 def _encode_ndarray(array: np.ndarray) -> EncodedPayload:
     dtype_name = array.dtype.name
     if dtype_name not in ALLOWED_DTYPES:
@@ -151,20 +179,17 @@ def _encode_ndarray(array: np.ndarray) -> EncodedPayload:
 
 
 def _decode_ndarray(header: pb.PayloadHeader, body: bytes | memoryview) -> np.ndarray:
-    if header.dtype not in ALLOWED_DTYPES:
-        raise CodecError(f"array dtype '{header.dtype}' is not allowed")
-    if len(header.shape) > MAX_NDIM:
-        raise CodecError(f"array has {len(header.shape)} dimensions; at most {MAX_NDIM} are allowed")
-    dtype = np.dtype(header.dtype).newbyteorder("<")
-    expected = math.prod(header.shape) * dtype.itemsize
+    expected = _array_bytes(header)
     if expected != len(body):
         raise CodecError(
-            f"array of shape {tuple(header.shape)} and dtype {header.dtype} needs {expected} bytes, got {len(body)}"
+            f"array of shape {_shape_text(header.shape)} and dtype {header.dtype} needs {expected} bytes, "
+            f"got {len(body)}"
         )
+    dtype = np.dtype(header.dtype).newbyteorder("<")
     try:
         array = np.frombuffer(body, dtype=dtype).reshape(tuple(header.shape))
-    except ValueError as exc:  # a zero-size shape with an absurd dimension, e.g. [0, 2**63]
-        raise CodecError(f"array shape {tuple(header.shape)} is not a valid shape: {exc}") from exc
+    except ValueError as exc:  # _array_bytes bounds every axis; this is defence in depth
+        raise CodecError(f"array shape {_shape_text(header.shape)} is not a valid shape: {exc}") from exc
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 
