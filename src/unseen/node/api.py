@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,21 @@ def create_app(service: JobService, token: str, data: DataService) -> FastAPI:
             for m in service.store.metrics(job_id, component)
         ]
 
+    _add_output_routes(private, service, find_job)
+
+    config = service.config
+    private.include_router(data_router(data, config.home / "uploads", config.max_upload_bytes))
+    app.include_router(public)
+    app.include_router(private)
+    mount_board(app, service, token)
+    limits = BodyLimits(config.rest_max_json_bytes, config.rest_max_form_bytes, config.max_upload_bytes)
+    app.add_middleware(RequestGate, token=token, limits=limits)  # outermost: token and size before any body
+    return app
+
+
+def _add_output_routes(private: APIRouter, service: JobService, find_job: Callable[[str], JobRecord]) -> None:
+    """What a job left at this party: its own parts of the models, and its own tasks' logs."""
+
     @private.get("/jobs/{job_id}/models")
     def get_models(job_id: str, component: str | None = None) -> list[dict[str, Any]]:
         """This party's own parts of the job's models (another party's coefficients never reach this node)."""
@@ -181,15 +197,6 @@ def create_app(service: JobService, token: str, data: DataService) -> FastAPI:
                 detail=f"no task logs of job {job_id} match on party {service.party_id}'s node",
             )
         return "\n".join(sections)
-
-    config = service.config
-    private.include_router(data_router(data, config.home / "uploads", config.max_upload_bytes))
-    app.include_router(public)
-    app.include_router(private)
-    mount_board(app, service, token)
-    limits = BodyLimits(config.rest_max_json_bytes, config.rest_max_form_bytes, config.max_upload_bytes)
-    app.add_middleware(RequestGate, token=token, limits=limits)  # outermost: token and size before any body
-    return app
 
 
 async def _read_job(request: Request) -> JobConfig:
