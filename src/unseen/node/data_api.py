@@ -8,6 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from unseen.datasets.upload import UploadError
+from unseen.ids import check_table_name
 from unseen.node.data import DataService, TableExistsError
 from unseen.storage.models import TableRecord
 from unseen.storage.tables import TableError
@@ -31,7 +32,9 @@ def table_json(record: TableRecord) -> dict[str, Any]:
 def data_router(data: DataService) -> APIRouter:
     router = APIRouter(prefix="/tables")
 
-    @router.put("/{name}", status_code=status.HTTP_201_CREATED)
+    # ``{name:path}``: a name with a '/' (``..%2F..%2Fx.y``) reaches the check and gets 422 with the rule,
+    # not a 404 that says nothing of what is wrong with it.
+    @router.put("/{name:path}", status_code=status.HTTP_201_CREATED)
     async def upload(
         name: str,
         request: Request,
@@ -43,6 +46,7 @@ def data_router(data: DataService) -> APIRouter:
         source: str = "",
     ) -> dict[str, Any]:
         """Upload a CSV or Parquet file (the request body) as table ``name``."""
+        check_table_name(name)  # before anything is read: a bad name gets 422 naming the field and the rule
         declared = int(request.headers.get("content-length") or 0)
         if declared > MAX_UPLOAD_BYTES:
             raise HTTPException(
@@ -61,15 +65,17 @@ def data_router(data: DataService) -> APIRouter:
     def list_tables() -> list[dict[str, Any]]:
         return [table_json(record) for record in data.store.list_tables()]
 
-    @router.get("/{name}")
+    @router.get("/{name:path}")
     def show(name: str) -> dict[str, Any]:
+        check_table_name(name)
         record = data.store.find_table(name)
         if record is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"table {name} does not exist at this party")
         return table_json(record)
 
-    @router.delete("/{name}")
+    @router.delete("/{name:path}")
     def delete(name: str) -> dict[str, str]:
+        check_table_name(name)
         try:
             data.delete(name)
         except TableError as exc:

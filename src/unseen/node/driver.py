@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 
+from unseen import ids
 from unseen.job.config import JobConfig
 from unseen.node.service import JobService
 from unseen.storage.models import Status
@@ -122,13 +123,17 @@ class JobDriver(threading.Thread):
                 continue
             self._silent_since.pop(party, None)
             for state in states.tasks:
+                problem = _state_problem(state, party)
+                if problem is not None:  # a party reports only its own tasks, in words this node can store
+                    log.warning("job %s: ignored a task state from party %d: %s", self.job_id, party, problem)
+                    continue
                 store.update_task(
                     self.job_id,
                     state.component,
                     state.role,
                     state.party,
                     status=state.status,
-                    reason=state.reason,
+                    reason=state.reason[: ids.TEXT_MAX_CHARS],
                     started_at=state.started_at or None,
                     ended_at=state.ended_at or None,
                 )
@@ -153,14 +158,16 @@ class JobDriver(threading.Thread):
             "job %s %s%s",
             self.job_id,
             status.value,
-            f": {reason}" if reason else "",
+            f": {ids.printable(reason)}" if reason else "",
         )
-        end = pb.JobEnd(job_id=self.job_id, status=status.value, reason=reason)
+        end = pb.JobEnd(job_id=self.job_id, status=status.value, reason=reason[: ids.TEXT_MAX_CHARS])
         for party in self.parties:
             try:
                 self.service.call(party, "EndJob", end)
             except PeerError as exc:
-                log.warning("could not tell party %d that job %s ended: %s", party, self.job_id, exc)
+                log.warning(
+                    "could not tell party %d that job %s ended: %s", party, self.job_id, ids.printable(str(exc))
+                )
         if status != Status.SUCCESS:
             for task in store.tasks(self.job_id):
                 if task.party_id != self.service.party_id and not Status(task.status).is_final:
@@ -172,3 +179,16 @@ class JobDriver(threading.Thread):
                         status=Status.CANCELED,
                         reason=f"job {status.value}: {reason}",
                     )
+
+
+def _state_problem(state: pb.TaskState, party: int) -> str | None:
+    """What is wrong with a task state a party reported, or None: its identifiers and its status."""
+    try:
+        ids.check_component(state.component)
+        ids.check_role(state.role)
+        ids.check_status(state.status)
+    except ids.IdentifierError as exc:
+        return str(exc)
+    if state.party != party:
+        return f"party {party} reported a task of party {state.party}"
+    return None

@@ -10,8 +10,15 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
+from unseen import ids
 from unseen.node.executor import TaskExecutor, TaskIdentity
-from unseen.node.messaging import MalformedMessageError, MessageRefusedError, MessageRouter, OversizedRefusalError
+from unseen.node.messaging import (
+    MalformedMessageError,
+    MessageRefusedError,
+    MessageRouter,
+    OversizedRefusalError,
+    check_envelope_ids,
+)
 from unseen.node.service import JobService
 from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
@@ -101,7 +108,12 @@ class ControlService(pb_grpc.ControlServicer):
         self.service = service
 
     def _handle(self, method: str, request: Any, context: grpc.ServicerContext) -> Any:
-        return self.service.handle(peer_party(context), method, request)
+        party = peer_party(context)
+        try:
+            return self.service.handle(party, method, request)
+        except ids.IdentifierError as exc:  # one line, not grpc's traceback and UNKNOWN
+            log.warning("refused %s from party %d: %s", method, party, exc)
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
     def Propose(self, request: pb.JobProposal, context: grpc.ServicerContext) -> pb.ProposalReply:  # noqa: N802
         return self._handle("Propose", request, context)  # type: ignore[no-any-return]
@@ -142,6 +154,7 @@ class TaskChannelService:
         return identity
 
     def _check_sender(self, me: TaskIdentity, e: pb.Envelope) -> None:
+        check_envelope_ids(e, me.me.party_id)
         claimed = (e.job_id, e.component, e.src_role, e.src_party)
         if claimed != (me.job_id, me.component, me.me.role.value, me.me.party_id):
             log.warning(
@@ -195,6 +208,13 @@ class TaskChannelService:
         answer; a failed message ends the call with the node's reason instead.
         """
         me = self._identity(context)
+        try:
+            ids.check_tag(request.tag)
+            ids.check_role(request.src_role, "src_role")
+            ids.check_party(request.src_party, "src_party")
+        except ids.IdentifierError as exc:
+            log.warning("refused a receive of task %s of job %s: %s", me.me, me.job_id, exc)
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         key = MailKey(
             me.job_id, me.component, request.tag, request.src_party, request.src_role, me.me.party_id, me.me.role.value
         )
