@@ -6,6 +6,7 @@ import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from starlette.convertors import Convertor, register_url_convertor
 
 from unseen.datasets.upload import UploadError
 from unseen.ids import check_table_name
@@ -14,6 +15,27 @@ from unseen.storage.models import TableRecord
 from unseen.storage.tables import TableError
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
+
+
+class _RawName(Convertor[str]):
+    """Every character of the path's last part, '/' and newline included, so the name check sees them all.
+
+    Starlette's ``path`` convertor is ``.*`` inside ``^...$``: it stops before a newline and ``$`` matches
+    before a trailing one, so ``/tables/x.y%0A`` would reach the route as ``x.y`` and a DELETE of the twin
+    would delete the original. Its ``str`` convertor stops at '/', which turns ``..%2F..%2Fx.y`` into a 404
+    that says nothing of the name. This one hands the whole value to ``check_table_name`` (422 with the rule).
+    """
+
+    regex = "(?s:.+)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("rawname", _RawName())
 
 
 def table_json(record: TableRecord) -> dict[str, Any]:
@@ -32,9 +54,7 @@ def table_json(record: TableRecord) -> dict[str, Any]:
 def data_router(data: DataService) -> APIRouter:
     router = APIRouter(prefix="/tables")
 
-    # ``{name:path}``: a name with a '/' (``..%2F..%2Fx.y``) reaches the check and gets 422 with the rule,
-    # not a 404 that says nothing of what is wrong with it.
-    @router.put("/{name:path}", status_code=status.HTTP_201_CREATED)
+    @router.put("/{name:rawname}", status_code=status.HTTP_201_CREATED)
     async def upload(
         name: str,
         request: Request,
@@ -65,7 +85,7 @@ def data_router(data: DataService) -> APIRouter:
     def list_tables() -> list[dict[str, Any]]:
         return [table_json(record) for record in data.store.list_tables()]
 
-    @router.get("/{name:path}")
+    @router.get("/{name:rawname}")
     def show(name: str) -> dict[str, Any]:
         check_table_name(name)
         record = data.store.find_table(name)
@@ -73,7 +93,7 @@ def data_router(data: DataService) -> APIRouter:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"table {name} does not exist at this party")
         return table_json(record)
 
-    @router.delete("/{name:path}")
+    @router.delete("/{name:rawname}")
     def delete(name: str) -> dict[str, str]:
         check_table_name(name)
         try:
