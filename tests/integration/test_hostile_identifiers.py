@@ -180,3 +180,40 @@ def test_the_cli_says_what_is_wrong_with_a_table_name(site: Site, tmp_path: Path
     assert "Not Found" not in result.stderr
     assert "--table: '../../etc.passwd' is not valid; a table name is 'namespace.name'" in result.stderr
     assert "e.g. experiment.breast_guest" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("method", "stream"),
+    [
+        ("/unseen.federation.v1.Control/Propose", False),
+        ("/unseen.federation.v1.Control/EndJob", False),
+        ("/unseen.federation.v1.Federation/PushOne", False),
+        ("/unseen.federation.v1.Federation/Push", True),
+    ],
+)
+def test_bytes_that_are_no_request_are_refused_without_a_traceback(site: Site, method: str, stream: bool) -> None:
+    """gRPC itself would log a traceback for a request it cannot decode, and answer INTERNAL."""
+    channel = as_party(site, 9999, 10000)
+    garbage = b"\xff\xff\xff\xff"
+
+    def same(raw: bytes) -> bytes:
+        return raw
+
+    with pytest.raises(grpc.RpcError) as caught:
+        if stream:
+            channel.stream_unary(method, request_serializer=same, response_deserializer=same)(
+                iter([garbage]), timeout=10
+            )
+        else:
+            channel.unary_unary(method, request_serializer=same, response_deserializer=same)(garbage, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "from party 9999" in site.node_log(10000).splitlines()[-1]
+    assert _tracebacks(site, 10000) == 0
+
+
+def test_a_proposal_nested_too_deeply_is_refused_without_a_traceback(site: Site) -> None:
+    stub = pb_grpc.ControlStub(as_party(site, 9999, 10000))
+    deep = "[" * 100_000 + "]" * 100_000
+    reply = stub.Propose(pb.JobProposal(job_id="deep" + secrets.token_hex(4), initiator_party=9999, config_json=deep))
+    assert not reply.accepted and "nested too deeply" in reply.reason
+    assert _tracebacks(site, 10000) == 0

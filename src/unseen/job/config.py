@@ -42,6 +42,7 @@ __all__ = [
     "JobConfigError",
     "load_job_config",
     "loads_job_config",
+    "loads_job_config_json",
     "parse_job_config",
 ]
 
@@ -52,6 +53,7 @@ TIMEOUT_MIN_S = 1
 TIMEOUT_MAX_S = 604_800
 TIMEOUT_DEFAULT_S = 3600
 NAME_MAX_CHARS = 128
+NESTING_MAX = 32
 
 _INSTANCE_NAME = ids.COMPONENT.pattern
 _SLOT_NAME = ids.SLOT.pattern
@@ -619,8 +621,28 @@ def parse_job_config(data: Mapping[str, Any], lookup: ComponentLookup = get_comp
     return _validate(data, lookup)
 
 
+def _nesting_problem(data: object) -> str | None:
+    """A document nested deeper than any job config needs: refused before pydantic recurses into it."""
+    pending: list[tuple[object, int]] = [(data, 0)]
+    seen = 0
+    while pending:
+        value, depth = pending.pop()
+        if depth > NESTING_MAX:
+            return f"job config: nested more than {NESTING_MAX} levels deep; no job config needs that"
+        children = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else ()
+        for child in children:
+            seen += 1
+            if seen > 1_000_000:  # YAML aliases can make a small text a huge tree: refuse, do not walk it
+                return "job config: more than a million values; no job config needs that"
+            pending.append((child, depth + 1))
+    return None
+
+
 def _validate(data: object, lookup: ComponentLookup) -> JobConfig:
     # takes any document, not only a mapping: a file may hold a list or a bare string by mistake
+    problem = _nesting_problem(data)
+    if problem is not None:
+        raise JobConfigError([problem])
     config = _parse_structure(data)
     specs, problems = _lookup_specs(config, lookup)
     problems += _initiator_problems(config)
@@ -677,6 +699,8 @@ def _yaml_document(text: str, where: str) -> object:
         ) from None
     except yaml.YAMLError as error:
         raise JobConfigError([f"{where}: YAML syntax error: {error}"]) from None
+    except RecursionError:
+        raise JobConfigError([f"{where}: nested too deeply to read; no job config needs that"]) from None
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -699,6 +723,8 @@ def _json_document(text: str, where: str) -> object:
         ) from None
     except ValueError as error:
         raise JobConfigError([f"{where}: {error}"]) from None
+    except RecursionError:
+        raise JobConfigError([f"{where}: nested too deeply to read; no job config needs that"]) from None
 
 
 def _read_text(path: Path) -> str:
@@ -731,6 +757,11 @@ def load_job_config(path: Path | str, lookup: ComponentLookup = get_component) -
     except JobConfigError as error:
         error.source = str(path)
         raise
+
+
+def loads_job_config_json(text: str, lookup: ComponentLookup = get_component) -> JobConfig:
+    """Validate a job config given as JSON text: what one node proposes to another (no YAML aliases or tags)."""
+    return _validate(_json_document(text, "job config"), lookup)
 
 
 def loads_job_config(text: str, lookup: ComponentLookup = get_component) -> JobConfig:

@@ -23,9 +23,9 @@ from unseen.node.service import JobService
 from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
 from unseen.transport.delivery import DeliveryFailedError
-from unseen.transport.framing import CHUNK_SIZE, Frame, FramingError, header_of
+from unseen.transport.framing import CHUNK_SIZE, FramingError, decode_frame, header_of
 from unseen.transport.mailbox import MailboxClosedError, MailKey, ReceiveTimeoutError
-from unseen.transport.methods import federation_handler, task_channel_handler
+from unseen.transport.methods import control_handler, federation_handler, parse, task_channel_handler
 from unseen.transport.peers import PeerError
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
@@ -58,8 +58,9 @@ def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -
     raise AssertionError("context.abort returns only by raising")
 
 
-def _guard(context: grpc.ServicerContext, action: Callable[[], R]) -> R:
-    """Run ``action``, turning the federation's failures into gRPC statuses the other side can explain."""
+def _guard(context: grpc.ServicerContext, action: Callable[[], R], caller: int | None = None) -> R:
+    """Run ``action``, turning the federation's failures into gRPC statuses the other side can explain.
+    ``caller`` is the proven party that sent the request, for the log line of a refusal."""
     try:
         return action()
     except OversizedRefusalError as exc:
@@ -67,7 +68,7 @@ def _guard(context: grpc.ServicerContext, action: Callable[[], R]) -> R:
     except (MalformedMessageError, DeliveryFailedError) as exc:
         _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     except (FramingError, SendBufferError) as exc:
-        log.warning("refused a malformed message: %s", exc)
+        log.warning("refused a malformed message%s: %s", f" from party {caller}" if caller else "", exc)
         _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     except MessageRefusedError as exc:
         _abort(context, grpc.StatusCode.PERMISSION_DENIED, str(exc))
@@ -85,19 +86,24 @@ class FederationService:
     def __init__(self, router: MessageRouter) -> None:
         self.router = router
 
-    def push(self, frames: Iterator[Frame], context: grpc.ServicerContext) -> pb.Ack:
+    def push(self, raw_frames: Iterator[bytes], context: grpc.ServicerContext) -> pb.Ack:
         party = peer_party(context)
+        frames = map(decode_frame, raw_frames)  # decoded here, not by gRPC: a bad frame is a refusal, not a crash
 
         def receive() -> pb.Ack:
             envelope = header_of(frames)
             return pb.Ack(received=self.router.accept(envelope, frames, party))
 
-        return _guard(context, receive)
+        return _guard(context, receive, party)
 
-    def push_one(self, request: pb.Small, context: grpc.ServicerContext) -> pb.Ack:
+    def push_one(self, raw: bytes, context: grpc.ServicerContext) -> pb.Ack:
         party = peer_party(context)
-        frames = [memoryview(request.data)]
-        return _guard(context, lambda: pb.Ack(received=self.router.accept(request.header, frames, party)))
+
+        def receive() -> pb.Ack:
+            request = parse(pb.Small, raw)
+            return pb.Ack(received=self.router.accept(request.header, [memoryview(request.data)], party))
+
+        return _guard(context, receive, party)
 
     def handler(self) -> grpc.GenericRpcHandler:
         return federation_handler(self.push, self.push_one)
@@ -106,6 +112,28 @@ class FederationService:
 class ControlService(pb_grpc.ControlServicer):
     def __init__(self, service: JobService) -> None:
         self.service = service
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """The Control methods, each decoding its own request (gRPC would log a traceback for bytes it cannot)."""
+        kinds: dict[str, tuple[type[Any], type[Any]]] = {
+            "Propose": (pb.JobProposal, pb.ProposalReply),
+            "StartTask": (pb.TaskRef, pb.TaskReply),
+            "QueryTasks": (pb.JobRef, pb.TaskStates),
+            "EndJob": (pb.JobEnd, pb.TaskReply),
+        }
+
+        def raw_handler(method: str, kind: type[Any]) -> Callable[[bytes, grpc.ServicerContext], Any]:
+            def handle(raw: bytes, context: grpc.ServicerContext) -> Any:
+                try:
+                    request = parse(kind, raw)
+                except FramingError as exc:
+                    log.warning("refused %s from party %d: %s", method, peer_party(context), exc)
+                    _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+                return self._handle(method, request, context)
+
+            return handle
+
+        return control_handler({name: (raw_handler(name, req), reply) for name, (req, reply) in kinds.items()})
 
     def _handle(self, method: str, request: Any, context: grpc.ServicerContext) -> Any:
         party = peer_party(context)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from unseen import ids
 from unseen.config.node import NodeConfig
-from unseen.job.config import JobConfig, JobConfigError, loads_job_config
+from unseen.job.config import JobConfig, JobConfigError, loads_job_config, loads_job_config_json
 from unseen.node.executor import TaskExecutor
 from unseen.runtime.parties import PartyRef, Role
 from unseen.runtime.spec import TaskSpec
@@ -175,7 +175,7 @@ class JobService:
         if request.initiator_party != peer_party:
             return refuse(f"party {peer_party} proposed a job naming party {request.initiator_party} as initiator")
         try:
-            job = loads_job_config(request.config_json)
+            job = loads_job_config_json(request.config_json)  # the initiator sends JSON (JobConfig.to_json)
         except JobConfigError as exc:
             return refuse(f"job config is invalid here: {exc}")
         if job.initiator.party_id != peer_party:
