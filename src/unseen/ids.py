@@ -153,7 +153,7 @@ TABLE_PART: Final = r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}"
 TABLE_NAME: Final = Grammar(
     "table name",
     re.compile(rf"({TABLE_PART})\.({TABLE_PART})"),
-    "a table name is 'namespace.name', each part 1 to 128 letters, digits, '_' or '-', not starting with '-'",
+    "a table name must be 'namespace.name', each part 1 to 128 letters, digits, '_' or '-', not starting with '-'",
     "experiment.breast_guest",
 )
 

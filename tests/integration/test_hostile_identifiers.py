@@ -178,7 +178,7 @@ def test_the_cli_says_what_is_wrong_with_a_table_name(site: Site, tmp_path: Path
     result = site.cli("data", "upload", "-f", str(data), "-t", "../../etc.passwd", "-p", "9999")
     assert result.returncode == 1
     assert "Not Found" not in result.stderr
-    assert "--table: '../../etc.passwd' is not valid; a table name is 'namespace.name'" in result.stderr
+    assert "--table: '../../etc.passwd' is not valid; a table name must be 'namespace.name'" in result.stderr
     assert "e.g. experiment.breast_guest" in result.stderr
 
 
