@@ -797,3 +797,18 @@ def test_doc_examples_parse(lookup: ComponentLookup) -> None:
     assert loads_job_config(multi_json, lookup) == config
     assert [c.name for c in config.topological_order()] == ["reader_0", "psi_0", "lr_0"]
     assert config.params_for("reader_0", Role.HOST, lookup) == ReaderParams(table="bank.host")
+
+
+def test_hostile_keys_and_values_are_shown_escaped_and_bounded() -> None:
+    """A problem is logged by the node that refuses a proposal: no raw newline, no 100 KB value in it."""
+    config = {
+        "initiator": {"role": "guest\nFORGED", "party_id": 1},
+        "parties": {"guest": [1]},
+        "components": [{"name": "x" * 100_000, "component": "c", "inputs": {"s\nFORGED": "a.b"}, "k\nFORGED": 1}],
+    }
+    with pytest.raises(JobConfigError) as caught:
+        parse_job_config(config)
+    text = "\n".join(caught.value.problems)
+    assert "\nFORGED" not in text
+    assert "x" * 100 not in text
+    assert "components[0].inputs.'s\\nFORGED': bad slot name" in text

@@ -126,6 +126,12 @@ def _instance_name(name: str) -> str:
     return name
 
 
+def _slot_name(name: str) -> str:
+    if not _SLOT_NAME.fullmatch(name):
+        raise _fail(f"bad slot name {ids.safe(name)}; {ids.SLOT.rule} (e.g. data)")
+    return name
+
+
 def _input_ref(ref: str) -> str:
     instance, dot, slot = ref.partition(".")
     if not (dot and _INSTANCE_NAME.fullmatch(instance) and _SLOT_NAME.fullmatch(slot)):
@@ -153,6 +159,7 @@ PartyId = Annotated[int, BeforeValidator(_party_id)]
 PartyIds = Annotated[list[PartyId], AfterValidator(_party_ids)]
 InstanceName = Annotated[str, AfterValidator(_instance_name)]
 InputRef = Annotated[str, AfterValidator(_input_ref)]
+SlotName = Annotated[str, AfterValidator(_slot_name)]
 
 
 # --- the models ------------------------------------------------------------------------------------------
@@ -184,7 +191,7 @@ class ComponentConfig(BaseModel):
     roles: Annotated[list[RoleName], AfterValidator(_role_list)] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     role_params: dict[RoleName, dict[str, Any]] = Field(default_factory=dict)
-    inputs: dict[str, InputRef] = Field(default_factory=dict)
+    inputs: dict[SlotName, InputRef] = Field(default_factory=dict)
 
     def producers(self) -> list[str]:
         """Instances this one reads from, once each, in the order its inputs name them."""
