@@ -871,3 +871,18 @@ def test_an_oversized_config_is_refused_before_parsing(tmp_path: Path) -> None:
     path.write_bytes(b"#" * (4 * 1024 * 1024 + 1))
     with pytest.raises(JobConfigError, match="larger than 4194304 bytes"):
         load_job_config(path, FAKES.__getitem__)
+
+
+def test_hostile_keys_and_values_are_shown_escaped_and_bounded() -> None:
+    """A problem is logged by the node that refuses a proposal: no raw newline, no 100 KB value in it."""
+    config = {
+        "initiator": {"role": "guest\nFORGED", "party_id": 1},
+        "parties": {"guest": [1]},
+        "components": [{"name": "x" * 100_000, "component": "c", "inputs": {"s\nFORGED": "a.b"}, "k\nFORGED": 1}],
+    }
+    with pytest.raises(JobConfigError) as caught:
+        parse_job_config(config)
+    text = "\n".join(caught.value.problems)
+    assert "\nFORGED" not in text
+    assert "x" * 100 not in text
+    assert "components[0].inputs.'s\\nFORGED': bad slot name" in text

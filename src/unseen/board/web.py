@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.templating import Jinja2Templates
 
-from unseen import __version__
+from unseen import __version__, ids
 from unseen.board import views
 from unseen.board.auth import (
     ADMIN_USER,
@@ -220,6 +220,7 @@ class Board:
 
     # --- records ------------------------------------------------------------------------------------------
     def find_job(self, job_id: str) -> JobRecord | None:
+        ids.check_job_id(job_id)  # a bad id is refused (422, by the node's handler), not looked up
         try:
             return self.store.get_job(job_id)
         except JobNotFoundError:
@@ -305,6 +306,14 @@ class Board:
             "logs": logs,
             "remote_parties": sorted({t["party_id"] for t in tasks if not t["local"]}),
         }
+
+
+def _check_task_ref(job_id: str, component: str, role: str, party: int) -> None:
+    """A task's address from a URL, checked before it names a row, a file or a download."""
+    ids.check_job_id(job_id)
+    ids.check_component(component)
+    ids.check_role(role)
+    ids.check_party(party)
 
 
 def _board_of(request: Request) -> Board:
@@ -414,6 +423,7 @@ def _page_routes(board: Board) -> APIRouter:
 
     @router.get("/jobs/{job_id}/components/{component}")
     def component_page(request: Request, job_id: str, component: str, user: PageUser) -> Response:
+        ids.check_component(component)
         job = board.find_job(job_id)
         payload = board.component_payload(job, component) if job is not None else None
         if payload is None:
@@ -423,6 +433,7 @@ def _page_routes(board: Board) -> APIRouter:
 
     @router.get("/jobs/{job_id}/components/{component}/log/{role}/{party}")
     def download_log(request: Request, job_id: str, component: str, role: str, party: int, user: PageUser) -> Response:
+        _check_task_ref(job_id, component, role, party)
         task = board.store.task(job_id, component, role, party)
         local = task is not None and task.party_id == board.service.party_id and bool(task.log_path)
         if task is None or not local or not Path(task.log_path).is_file():
@@ -454,6 +465,7 @@ def _api_routes(board: Board) -> APIRouter:
 
     @router.get("/jobs/{job_id}/components/{component}")
     def api_component(job_id: str, component: str) -> dict[str, Any]:
+        ids.check_component(component)
         payload = board.component_payload(board.require_job(job_id), component)
         if payload is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} has no component {component}")
@@ -462,6 +474,7 @@ def _api_routes(board: Board) -> APIRouter:
     @router.get("/jobs/{job_id}/components/{component}/log")
     def api_log(job_id: str, component: str, role: str, party: int, offset: int = -1) -> dict[str, Any]:
         """The log after ``offset`` (-1: its tail), so a page can follow a running task's log."""
+        _check_task_ref(job_id, component, role, party)
         board.require_job(job_id)
         task = board.store.task(job_id, component, role, party)
         if task is None or task.party_id != board.service.party_id or not task.log_path:

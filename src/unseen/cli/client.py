@@ -75,6 +75,8 @@ def _error_text(response: httpx.Response) -> str:
         detail = response.json().get("detail", response.text)
     except ValueError:
         detail = response.text
+    if isinstance(detail, dict) and "rule" in detail and "message" in detail:  # a refused identifier
+        return str(detail["message"])
     if isinstance(detail, dict) and "problems" in detail:
         return "the job config is invalid:\n" + "\n".join(f"  - {p}" for p in detail["problems"])
     return f"{detail}" if isinstance(detail, str) else f"HTTP {response.status_code}: {detail}"

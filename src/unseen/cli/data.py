@@ -8,10 +8,20 @@ from typing import Annotated, Any
 import typer
 
 from unseen.cli.client import ClientError, client_for, fail
+from unseen.ids import IdentifierError, check_table_name
 
 app = typer.Typer(help="Upload and inspect this party's tables (rows never leave the node).", no_args_is_help=True)
 
 PartyOption = Annotated[int | None, typer.Option("--party", "-p", help="the party whose node stores the table")]
+
+
+def _table_name(name: str) -> str:
+    """The name, checked here first: a bad one would otherwise become a URL the node cannot route (404)."""
+    try:
+        check_table_name(name, "--table")
+    except IdentifierError as exc:
+        raise fail(str(exc)) from None
+    return name
 
 
 def _describe(table: dict[str, Any]) -> str:
@@ -33,6 +43,7 @@ def upload(
     party: PartyOption = None,
 ) -> None:
     """Store a file as a table at this party's node."""
+    _table_name(table)
     if not file.is_file():
         raise fail(f"file {file} not found; check the path (relative paths start from {Path.cwd()})")
     if label_type not in ("binary", "multiclass", "regression"):
@@ -71,6 +82,7 @@ def list_tables(party: PartyOption = None) -> None:
 @app.command()
 def show(table: Annotated[str, typer.Option("--table", "-t")], party: PartyOption = None) -> None:
     """A table's schema and size."""
+    _table_name(table)
     try:
         typer.echo(_describe(client_for(party).get(f"/tables/{table}")))
     except ClientError as exc:
@@ -80,6 +92,7 @@ def show(table: Annotated[str, typer.Option("--table", "-t")], party: PartyOptio
 @app.command()
 def delete(table: Annotated[str, typer.Option("--table", "-t")], party: PartyOption = None) -> None:
     """Delete a table from this party's node."""
+    _table_name(table)
     try:
         typer.echo(client_for(party).delete(f"/tables/{table}")["message"])
     except ClientError as exc:

@@ -11,11 +11,21 @@ import typer
 
 from unseen.cli.client import ClientError, client_for, client_for_job, fail
 from unseen.cli.waiting import wait_for_job
+from unseen.ids import IdentifierError, check_job_id
 from unseen.job.config import JobConfigError, load_job_config
 
 app = typer.Typer(help="Submit and follow jobs.", no_args_is_help=True)
 
-JobOption = Annotated[str, typer.Option("--job-id", "-j", help="the job id")]
+
+def _job_id(value: str) -> str:
+    """Checked before it becomes part of a URL: a bad id gets the rule, not the node's 404."""
+    try:
+        return check_job_id(value, "--job-id")
+    except IdentifierError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+JobOption = Annotated[str, typer.Option("--job-id", "-j", help="the job id", callback=_job_id)]
 PartyOption = Annotated[int | None, typer.Option("--party", "-p", help="ask this party's node")]
 
 

@@ -12,6 +12,7 @@ import importlib
 import os
 
 from unseen.components.spec import ComponentSpec
+from unseen.ids import safe
 
 EXTRA_COMPONENTS_ENV = "UNSEEN_COMPONENTS"
 
@@ -60,7 +61,7 @@ def get_component(name: str) -> ComponentSpec:
     modules = _modules()
     module_name = modules.get(name)
     if module_name is None:
-        raise UnknownComponentError(f"unknown component '{name}'; known components: {', '.join(sorted(modules))}")
+        raise UnknownComponentError(f"unknown component {safe(name)}; known components: {', '.join(sorted(modules))}")
     spec = _load_spec(module_name)
     if spec.name != name:
         raise TypeError(f"module {module_name} defines component '{spec.name}', not '{name}'")

@@ -29,6 +29,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from unseen import ids
 from unseen.components.registry import UnknownComponentError, get_component
 from unseen.components.spec import ComponentSpec
 from unseen.runtime.parties import PartyRef, Role
@@ -41,6 +42,7 @@ __all__ = [
     "JobConfigError",
     "load_job_config",
     "loads_job_config",
+    "loads_job_config_json",
     "parse_job_config",
 ]
 
@@ -60,8 +62,9 @@ TIMEOUT_MAX_S = 604_800
 TIMEOUT_DEFAULT_S = 3600
 NAME_MAX_CHARS = 128
 
-_INSTANCE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_SLOT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INSTANCE_NAME = ids.COMPONENT.pattern
+_SLOT_NAME = ids.SLOT.pattern
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 _ROLE_NAMES = ", ".join(role.value for role in Role)
 _SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -91,7 +94,7 @@ def _role(value: object) -> Role:
             return Role(value)
         except ValueError:
             pass
-    raise _fail(f"unknown role {value!r}; use one of {_ROLE_NAMES}")
+    raise _fail(f"unknown role {ids.safe(value)}; use one of {_ROLE_NAMES}")
 
 
 def _party_id(value: object) -> int:
@@ -99,7 +102,7 @@ def _party_id(value: object) -> int:
     # as a plain integer, because a quoted id is usually a sign the wrong field was filled in.
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    raise _fail(f"party id must be a positive integer such as 10000, got {value!r}")
+    raise _fail(f"party id must be a positive integer such as 10000, got {ids.safe(value)}")
 
 
 def _party_ids(ids: list[int]) -> list[int]:
@@ -124,16 +127,22 @@ def _role_list(roles: list[Role]) -> list[Role]:
 def _instance_name(name: str) -> str:
     if not _INSTANCE_NAME.fullmatch(name):
         raise _fail(
-            f"bad instance name {name!r}; use 1 to 64 lowercase letters, digits and underscores, "
+            f"bad instance name {ids.safe(name)}; use 1 to 64 lowercase letters, digits and underscores, "
             "starting with a letter (e.g. reader_0)"
         )
+    return name
+
+
+def _slot_name(name: str) -> str:
+    if not _SLOT_NAME.fullmatch(name):
+        raise _fail(f"bad slot name {ids.safe(name)}; {ids.SLOT.rule} (e.g. data)")
     return name
 
 
 def _input_ref(ref: str) -> str:
     instance, dot, slot = ref.partition(".")
     if not (dot and _INSTANCE_NAME.fullmatch(instance) and _SLOT_NAME.fullmatch(slot)):
-        raise _fail(f"{ref!r} is not a reference; write <instance>.<output slot>, e.g. reader_0.data")
+        raise _fail(f"{ids.safe(ref)} is not a reference; write <instance>.<output slot>, e.g. reader_0.data")
     return ref
 
 
@@ -157,6 +166,7 @@ PartyId = Annotated[int, BeforeValidator(_party_id)]
 PartyIds = Annotated[list[PartyId], AfterValidator(_party_ids)]
 InstanceName = Annotated[str, AfterValidator(_instance_name)]
 InputRef = Annotated[str, AfterValidator(_input_ref)]
+SlotName = Annotated[str, AfterValidator(_slot_name)]
 
 
 # --- the models ------------------------------------------------------------------------------------------
@@ -188,7 +198,7 @@ class ComponentConfig(BaseModel):
     roles: Annotated[list[RoleName], AfterValidator(_role_list)] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     role_params: dict[RoleName, dict[str, Any]] = Field(default_factory=dict)
-    inputs: dict[str, InputRef] = Field(default_factory=dict)
+    inputs: dict[SlotName, InputRef] = Field(default_factory=dict)
 
     def producers(self) -> list[str]:
         """Instances this one reads from, once each, in the order its inputs name them."""
@@ -313,7 +323,8 @@ def _path(loc: Iterable[int | str]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if path else part
+            key = part if _PLAIN_KEY.fullmatch(part) else ids.safe(part)  # a key from the file, maybe hostile
+            path += f".{key}" if path else key
     return path or "job config"
 
 
@@ -353,7 +364,8 @@ def _structure_problem(error: ErrorDetails) -> str:
         return f"{path}: {error['msg']}"
     if kind == "extra_forbidden":
         return (
-            f"{path}: unknown key {loc[-1]!r}; remove it or fix its spelling (allowed here: {_allowed_keys(loc[:-1])})"
+            f"{path}: unknown key {ids.safe(loc[-1])}; remove it or fix its spelling "
+            f"(allowed here: {_allowed_keys(loc[:-1])})"
         )
     if kind == "missing":
         hint = _MISSING_HINTS.get(tuple(p for p in loc if isinstance(p, str)), "add it")
@@ -376,7 +388,9 @@ def _param_problems(
             base = ("components", index, "params")
         path = _path(base + loc)
         if detail["type"] == "extra_forbidden":
-            problems.append(f"{path}: unknown param {loc[-1]!r} for {spec.name}; remove it or use one of: {known}")
+            problems.append(
+                f"{path}: unknown param {ids.safe(loc[-1])} for {spec.name}; remove it or use one of: {known}"
+            )
         elif detail["type"] == "missing":
             problems.append(
                 f"{path}: missing; {spec.name} requires it: add it under params (or under role_params for every role)"
@@ -744,6 +758,8 @@ def _yaml_document(text: str, where: str) -> object:
         ) from None
     except yaml.YAMLError as error:
         raise JobConfigError([f"{where}: YAML syntax error: {error}"]) from None
+    except RecursionError:
+        raise JobConfigError([f"{where}: nested too deeply to read; no job config needs that"]) from None
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -815,3 +831,8 @@ def loads_job_config(
     """Validate a job config given as YAML or JSON text (YAML reads JSON too; ``json`` reads it faster)."""
     data = _json_document(text, "job config") if syntax == "json" else _yaml_document(text, "job config")
     return _validate(data, lookup)
+
+
+def loads_job_config_json(text: str, lookup: ComponentLookup = get_component) -> JobConfig:
+    """Validate a job config given as JSON text: what one node proposes to another (no YAML aliases or tags)."""
+    return loads_job_config(text, lookup, syntax="json")

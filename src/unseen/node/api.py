@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from unseen import __version__
+from unseen import __version__, ids
 from unseen.board.web import mount_board
 from unseen.job.config import JobConfig, JobConfigError, loads_job_config
 from unseen.node.auth import TokenAuth
@@ -63,16 +63,30 @@ def _job_json(job: JobRecord) -> dict[str, Any]:
     }
 
 
+async def _identifier_refused(_request: Request, exc: Exception) -> JSONResponse:
+    """Any identifier in a path, query or body that breaks its grammar: 422 naming the field, the rule and an
+    example, whichever route found it (a bad name is not a missing one, so never 404)."""
+    assert isinstance(exc, ids.IdentifierError)
+    return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": exc.detail()})
+
+
+def _find_job(service: JobService, job_id: str) -> JobRecord:
+    """The job a path names: 422 if the id breaks its grammar, 404 if no such job is known here."""
+    ids.check_job_id(job_id)
+    try:
+        return service.store.get_job(job_id)
+    except JobNotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+
+
 def create_app(service: JobService, token: str, data: DataService) -> FastAPI:
     app = FastAPI(title="Unseen node", version=__version__, description=f"REST API of party {service.party_id}'s node")
+    app.add_exception_handler(ids.IdentifierError, _identifier_refused)
     public = APIRouter(prefix="/v1")
     private = APIRouter(prefix="/v1", dependencies=[Depends(TokenAuth(token))])
 
     def find_job(job_id: str) -> JobRecord:
-        try:
-            return service.store.get_job(job_id)
-        except JobNotFoundError as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+        return _find_job(service, job_id)
 
     @public.get("/health")
     def health() -> dict[str, Any]:
@@ -128,6 +142,7 @@ def create_app(service: JobService, token: str, data: DataService) -> FastAPI:
     @private.get("/jobs/{job_id}/metrics")
     def get_metrics(job_id: str, component: str | None = None) -> list[dict[str, Any]]:
         find_job(job_id)
+        _check_filters(component)
         return [
             {
                 "component": m.component,
@@ -159,6 +174,7 @@ def _add_output_routes(private: APIRouter, service: JobService, find_job: Callab
     def get_models(job_id: str, component: str | None = None) -> list[dict[str, Any]]:
         """This party's own parts of the job's models (another party's coefficients never reach this node)."""
         find_job(job_id)
+        _check_filters(component)
         store = ModelStore(service.config.models_dir)
         return [
             {"component": name, "slot": slot, "party_id": service.party_id, "meta": part.meta,
@@ -178,6 +194,7 @@ def _add_output_routes(private: APIRouter, service: JobService, find_job: Callab
     ) -> str:
         """Logs of this party's tasks; other parties' logs stay on their nodes."""
         find_job(job_id)
+        _check_filters(component, role, party)
         sections = []
         for task in service.store.tasks(job_id, party_id=service.party_id):
             if (
@@ -207,6 +224,16 @@ async def _read_job(request: Request) -> JobConfig:
     except UnicodeDecodeError:
         raise JobConfigError(["job config: the body is not UTF-8; send the job config as UTF-8 JSON"]) from None
     return await run_in_threadpool(loads_job_config, text, syntax="json")
+
+
+def _check_filters(component: str | None, role: str | None = None, party: int | None = None) -> None:
+    """Query filters are identifiers too: checked (422 if bad) before they meet the database."""
+    if component is not None:
+        ids.check_component(component)
+    if role is not None:
+        ids.check_role(role)
+    if party is not None:
+        ids.check_party(party)
 
 
 def _tail(path: Path, limit: int) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from unseen import ids
 from unseen.transport.codec import BigInts, Value
 from unseen.transport.proto import federation_pb2 as pb
 
@@ -49,7 +50,7 @@ class AuditLog:
             "seq": envelope.seq,
             "value": _jsonable(value),
         }
-        path = self._directory / f"{envelope.job_id}.jsonl"
+        path = self._directory / f"{ids.check_job_id(envelope.job_id)}.jsonl"  # checked at the edge; and here
         with self._lock:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a") as handle:

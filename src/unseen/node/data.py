@@ -62,6 +62,7 @@ class DataService:
         return record
 
     def delete(self, name: str) -> None:
+        parse_table_name(name)
         with self._lock:
             if self.store.find_table(name) is None:
                 raise TableError(f"table {name} does not exist at this party; list tables with `unseen data list`")

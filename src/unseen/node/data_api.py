@@ -9,12 +9,35 @@ from typing import IO, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import ClientDisconnect
 
 from unseen.datasets.upload import UploadError
+from unseen.ids import check_table_name
 from unseen.node.data import DataService, TableExistsError
 from unseen.storage.models import TableRecord
 from unseen.storage.tables import TableError
+
+
+class _RawName(Convertor[str]):
+    """Every character of the path's last part, '/' and newline included, so the name check sees them all.
+
+    Starlette's ``path`` convertor is ``.*`` inside ``^...$``: it stops before a newline and ``$`` matches
+    before a trailing one, so ``/tables/x.y%0A`` would reach the route as ``x.y`` and a DELETE of the twin
+    would delete the original. Its ``str`` convertor stops at '/', which turns ``..%2F..%2Fx.y`` into a 404
+    that says nothing of the name. This one hands the whole value to ``check_table_name`` (422 with the rule).
+    """
+
+    regex = "(?s:.+)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("rawname", _RawName())
 
 
 def table_json(record: TableRecord) -> dict[str, Any]:
@@ -51,7 +74,7 @@ def data_router(data: DataService, spool_dir: Path, max_bytes: int) -> APIRouter
     """The table routes; uploads are spooled to ``spool_dir`` and limited to ``max_bytes`` (``max_upload_bytes``)."""
     router = APIRouter(prefix="/tables")
 
-    @router.put("/{name}", status_code=status.HTTP_201_CREATED)
+    @router.put("/{name:rawname}", status_code=status.HTTP_201_CREATED)
     async def upload(
         name: str,
         request: Request,
@@ -66,6 +89,7 @@ def data_router(data: DataService, spool_dir: Path, max_bytes: int) -> APIRouter
 
         The body is spooled to a file in the node's folder as it arrives (never held in memory whole) and
         refused with 413 the moment it passes ``max_upload_bytes``, with or without a Content-Length."""
+        check_table_name(name)  # before any body byte is read: a bad name gets 422 naming the rule
         spool_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with tempfile.NamedTemporaryFile(dir=spool_dir, prefix="upload-", suffix=f".{file_format}") as spool:
             await _spool_body(request, spool, max_bytes)
@@ -91,15 +115,17 @@ def data_router(data: DataService, spool_dir: Path, max_bytes: int) -> APIRouter
     def list_tables() -> list[dict[str, Any]]:
         return [table_json(record) for record in data.store.list_tables()]
 
-    @router.get("/{name}")
+    @router.get("/{name:rawname}")
     def show(name: str) -> dict[str, Any]:
+        check_table_name(name)
         record = data.store.find_table(name)
         if record is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"table {name} does not exist at this party")
         return table_json(record)
 
-    @router.delete("/{name}")
+    @router.delete("/{name:rawname}")
     def delete(name: str) -> dict[str, str]:
+        check_table_name(name)
         try:
             data.delete(name)
         except TableError as exc:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterable
 
+from unseen import ids
 from unseen.job.config import JobConfig
 from unseen.node.service import JobService
 from unseen.node.watchdog import REASON_MAX_CHARS
@@ -22,7 +23,6 @@ from unseen.transport.proto import federation_pb2 as pb
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.25
-_STATUS_VALUES = frozenset(s.value for s in Status)
 
 
 class JobFailedError(RuntimeError):
@@ -147,7 +147,7 @@ class JobDriver(threading.Thread):
             "job %s %s%s",
             self.job_id,
             status.value,
-            f": {reason}" if reason else "",
+            f": {ids.printable(reason)}" if reason else "",
         )
         silent = end_on_parties(self.service, self.job_id, status, reason, self.parties)
         for party in silent:
@@ -159,7 +159,9 @@ def mirror_states(store: NodeStore, job_id: str, party: int, states: pb.TaskStat
     """Record a party's answer about its own tasks of a job: states, reasons and times. A party may only speak
     for its own tasks, so rows it names for another party, or with a state that is not one, are ignored."""
     for state in states.tasks:
-        if state.party != party or state.status not in _STATUS_VALUES:
+        problem = _state_problem(state, party)
+        if problem is not None:  # a party reports only its own tasks, in words this node can store
+            log.warning("job %s: ignored a task state from party %d: %s", job_id, party, problem)
             continue
         store.update_task(
             job_id,
@@ -167,7 +169,7 @@ def mirror_states(store: NodeStore, job_id: str, party: int, states: pb.TaskStat
             state.role,
             state.party,
             status=state.status,
-            reason=state.reason,
+            reason=state.reason[: ids.TEXT_MAX_CHARS],
             started_at=state.started_at or None,
             ended_at=state.ended_at or None,
         )
@@ -187,7 +189,7 @@ def end_on_parties(service: JobService, job_id: str, status: Status, reason: str
     """Tell each party that the job ended, then mirror its tasks' final states; returns the parties that did not
     answer. A party that answered and still reports a task active (it never knew the job, or lost the task) has
     that row closed here, with the job's end as its end."""
-    end = pb.JobEnd(job_id=job_id, status=status.value, reason=reason)
+    end = pb.JobEnd(job_id=job_id, status=status.value, reason=reason[: ids.TEXT_MAX_CHARS])
     silent = []
     for party in parties:
         try:
@@ -195,7 +197,7 @@ def end_on_parties(service: JobService, job_id: str, status: Status, reason: str
             if party != service.party_id:
                 mirror_states(service.store, job_id, party, service.call(party, "QueryTasks", pb.JobRef(job_id=job_id)))
         except PeerError as exc:
-            log.warning("could not tell party %d that job %s ended: %s", party, job_id, exc)
+            log.warning("could not tell party %d that job %s ended: %s", party, job_id, ids.printable(str(exc)))
             silent.append(party)
             continue
         if party != service.party_id:
@@ -204,3 +206,16 @@ def end_on_parties(service: JobService, job_id: str, status: Status, reason: str
                 note = f"{note}; party {party} answered: {str(reply.reason)[:REASON_MAX_CHARS]}"
             close_rows(service.store, job_id, party, note)
     return silent
+
+
+def _state_problem(state: pb.TaskState, party: int) -> str | None:
+    """What is wrong with a task state a party reported, or None: its identifiers and its status."""
+    try:
+        ids.check_component(state.component)
+        ids.check_role(state.role)
+        ids.check_status(state.status)
+    except ids.IdentifierError as exc:
+        return str(exc)
+    if state.party != party:
+        return f"party {party} reported a task of party {state.party}"
+    return None

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from unseen import ids
 from unseen.runtime.parties import PartyRef
 from unseen.runtime.spec import LOG_FILE, RESULT_FILE, SPEC_FILE, TOKEN_ENV, TaskResult, TaskSpec
 from unseen.storage.models import Status
@@ -29,6 +30,10 @@ from unseen.storage.repository import NodeStore
 log = logging.getLogger(__name__)
 KILL_GRACE_S = 5.0
 RECORD_WAIT_S = 2.0  # after SIGKILL: the process is reaped and its end written within this
+
+
+class TaskPathError(OSError):
+    """A task folder would lie outside ``home/jobs``: refused before anything is written."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,18 @@ class TaskExecutor:
 
     @staticmethod
     def task_dir_of(jobs_dir: Path, job_id: str, component: str, me: PartyRef) -> Path:
+        """``jobs/<job>/<component>/<role>_<party>``, from identifiers that match their grammars only."""
+        ids.check_job_id(job_id)
+        ids.check_component(component)
+        ids.check_party(me.party_id)
         return jobs_dir / job_id / component / f"{me.role.value}_{me.party_id}"
+
+    def _check_inside_jobs(self, task_dir: Path) -> None:
+        """Defence in depth: the grammars already keep a task folder in ``home/jobs``; check the result too."""
+        jobs = self._jobs_dir.resolve()
+        resolved = task_dir.resolve()
+        if resolved == jobs or not resolved.is_relative_to(jobs):
+            raise TaskPathError(f"task folder {ids.safe(str(task_dir))} is not inside {jobs}")
 
     def identity_for(self, token: str) -> TaskIdentity | None:
         with self._lock:
@@ -76,6 +92,7 @@ class TaskExecutor:
 
     def start(self, spec: TaskSpec) -> None:
         key = (spec.job_id, spec.component, spec.role.value, spec.party_id)
+        self._check_inside_jobs(spec.task_dir)
         spec.task_dir.mkdir(parents=True, exist_ok=True)
         (spec.task_dir / SPEC_FILE).write_text(spec.model_dump_json(indent=2))
         log_path = spec.task_dir / LOG_FILE
@@ -126,7 +143,7 @@ class TaskExecutor:
             running.identity.me,
             status,
             code,
-            reason,
+            ids.printable(reason),
         )
 
     @staticmethod

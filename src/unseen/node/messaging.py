@@ -20,6 +20,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import NoReturn
 
+from unseen import ids
 from unseen.node.audit import AuditLog
 from unseen.node.service import JobService
 from unseen.transport import codec
@@ -64,8 +65,27 @@ def mail_key(e: pb.Envelope) -> MailKey:
 
 
 def describe(e: pb.Envelope) -> str:
-    route = f"{e.src_role}:{e.src_party} -> {e.dst_role}:{e.dst_party}"
-    return f"'{e.tag}' of job {e.job_id} component {e.component} ({route})"
+    """The envelope for a log line; every field rendered safely, whether it has been checked or not."""
+    src_role, dst_role = ids.shown(e.src_role, ids.ROLE), ids.shown(e.dst_role, ids.ROLE)
+    route = f"{src_role}:{e.src_party} -> {dst_role}:{e.dst_party}"
+    tag = f"'{e.tag}'" if ids.TAG.matches(e.tag) else ids.safe(e.tag)
+    return f"{tag} of job {ids.shown(e.job_id, ids.JOB_ID)} component {ids.shown(e.component, ids.COMPONENT)} ({route})"
+
+
+def check_envelope_ids(e: pb.Envelope, sender: int) -> None:
+    """Every identifier of an envelope against its grammar (``unseen.ids``), before any is used: as a mailbox
+    key, a job lookup, an audit file name or in a log line. A bad one is one log line and INVALID_ARGUMENT."""
+    try:
+        ids.check_job_id(e.job_id)
+        ids.check_component(e.component)
+        ids.check_tag(e.tag)
+        ids.check_role(e.src_role, "src_role")
+        ids.check_role(e.dst_role, "dst_role")
+        ids.check_party(e.src_party, "src_party")
+        ids.check_party(e.dst_party, "dst_party")
+    except ids.IdentifierError as exc:
+        log.warning("refused a message from party %d: malformed envelope: %s", sender, exc)
+        raise MalformedMessageError(f"malformed envelope: {exc}") from None
 
 
 class MessageRouter:
@@ -81,6 +101,7 @@ class MessageRouter:
     def check_envelope(self, envelope: pb.Envelope, sender: int, inbound: bool) -> None:
         """The checks an envelope alone allows. ``sender`` is the proven sending party; ``inbound`` says
         the message is for a task of this party (and must be for a live job and roles played here)."""
+        check_envelope_ids(envelope, sender)
         if inbound:
             if envelope.src_party != sender:
                 self.refuse(

@@ -10,15 +10,22 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
+from unseen import ids
 from unseen.node.executor import TaskExecutor, TaskIdentity
-from unseen.node.messaging import MalformedMessageError, MessageRefusedError, MessageRouter, OversizedRefusalError
+from unseen.node.messaging import (
+    MalformedMessageError,
+    MessageRefusedError,
+    MessageRouter,
+    OversizedRefusalError,
+    check_envelope_ids,
+)
 from unseen.node.service import JobService
 from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
 from unseen.transport.delivery import DeliveryFailedError
-from unseen.transport.framing import CHUNK_SIZE, Frame, FramingError, header_of
+from unseen.transport.framing import CHUNK_SIZE, FramingError, decode_frame, header_of
 from unseen.transport.mailbox import MailboxClosedError, MailKey, ReceiveTimeoutError
-from unseen.transport.methods import federation_handler, task_channel_handler
+from unseen.transport.methods import control_handler, federation_handler, parse, task_channel_handler
 from unseen.transport.peers import PeerError
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
@@ -51,8 +58,9 @@ def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -
     raise AssertionError("context.abort returns only by raising")
 
 
-def _guard(context: grpc.ServicerContext, action: Callable[[], R]) -> R:
-    """Run ``action``, turning the federation's failures into gRPC statuses the other side can explain."""
+def _guard(context: grpc.ServicerContext, action: Callable[[], R], caller: int | None = None) -> R:
+    """Run ``action``, turning the federation's failures into gRPC statuses the other side can explain.
+    ``caller`` is the proven party that sent the request, for the log line of a refusal."""
     try:
         return action()
     except OversizedRefusalError as exc:
@@ -60,7 +68,7 @@ def _guard(context: grpc.ServicerContext, action: Callable[[], R]) -> R:
     except (MalformedMessageError, DeliveryFailedError) as exc:
         _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     except (FramingError, SendBufferError) as exc:
-        log.warning("refused a malformed message: %s", exc)
+        log.warning("refused a malformed message%s: %s", f" from party {caller}" if caller else "", exc)
         _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     except MessageRefusedError as exc:
         _abort(context, grpc.StatusCode.PERMISSION_DENIED, str(exc))
@@ -78,19 +86,24 @@ class FederationService:
     def __init__(self, router: MessageRouter) -> None:
         self.router = router
 
-    def push(self, frames: Iterator[Frame], context: grpc.ServicerContext) -> pb.Ack:
+    def push(self, raw_frames: Iterator[bytes], context: grpc.ServicerContext) -> pb.Ack:
         party = peer_party(context)
+        frames = map(decode_frame, raw_frames)  # decoded here, not by gRPC: a bad frame is a refusal, not a crash
 
         def receive() -> pb.Ack:
             envelope = header_of(frames)
             return pb.Ack(received=self.router.accept(envelope, frames, party))
 
-        return _guard(context, receive)
+        return _guard(context, receive, party)
 
-    def push_one(self, request: pb.Small, context: grpc.ServicerContext) -> pb.Ack:
+    def push_one(self, raw: bytes, context: grpc.ServicerContext) -> pb.Ack:
         party = peer_party(context)
-        frames = [memoryview(request.data)]
-        return _guard(context, lambda: pb.Ack(received=self.router.accept(request.header, frames, party)))
+
+        def receive() -> pb.Ack:
+            request = parse(pb.Small, raw)
+            return pb.Ack(received=self.router.accept(request.header, [memoryview(request.data)], party))
+
+        return _guard(context, receive, party)
 
     def handler(self) -> grpc.GenericRpcHandler:
         return federation_handler(self.push, self.push_one)
@@ -100,8 +113,35 @@ class ControlService(pb_grpc.ControlServicer):
     def __init__(self, service: JobService) -> None:
         self.service = service
 
+    def handler(self) -> grpc.GenericRpcHandler:
+        """The Control methods, each decoding its own request (gRPC would log a traceback for bytes it cannot)."""
+        kinds: dict[str, tuple[type[Any], type[Any]]] = {
+            "Propose": (pb.JobProposal, pb.ProposalReply),
+            "StartTask": (pb.TaskRef, pb.TaskReply),
+            "QueryTasks": (pb.JobRef, pb.TaskStates),
+            "EndJob": (pb.JobEnd, pb.TaskReply),
+        }
+
+        def raw_handler(method: str, kind: type[Any]) -> Callable[[bytes, grpc.ServicerContext], Any]:
+            def handle(raw: bytes, context: grpc.ServicerContext) -> Any:
+                try:
+                    request = parse(kind, raw)
+                except FramingError as exc:
+                    log.warning("refused %s from party %d: %s", method, peer_party(context), exc)
+                    _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+                return self._handle(method, request, context)
+
+            return handle
+
+        return control_handler({name: (raw_handler(name, req), reply) for name, (req, reply) in kinds.items()})
+
     def _handle(self, method: str, request: Any, context: grpc.ServicerContext) -> Any:
-        return self.service.handle(peer_party(context), method, request)
+        party = peer_party(context)
+        try:
+            return self.service.handle(party, method, request)
+        except ids.IdentifierError as exc:  # one line, not grpc's traceback and UNKNOWN
+            log.warning("refused %s from party %d: %s", method, party, exc)
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
     def Propose(self, request: pb.JobProposal, context: grpc.ServicerContext) -> pb.ProposalReply:  # noqa: N802
         return self._handle("Propose", request, context)  # type: ignore[no-any-return]
@@ -145,6 +185,7 @@ class TaskChannelService:
         return identity
 
     def _check_sender(self, me: TaskIdentity, e: pb.Envelope) -> None:
+        check_envelope_ids(e, me.me.party_id)
         claimed = (e.job_id, e.component, e.src_role, e.src_party)
         if claimed != (me.job_id, me.component, me.me.role.value, me.me.party_id):
             log.warning(
@@ -198,6 +239,13 @@ class TaskChannelService:
         answer; a failed message ends the call with the node's reason instead.
         """
         me = self._identity(context)
+        try:
+            ids.check_tag(request.tag)
+            ids.check_role(request.src_role, "src_role")
+            ids.check_party(request.src_party, "src_party")
+        except ids.IdentifierError as exc:
+            log.warning("refused a receive of task %s of job %s: %s", me.me, me.job_id, exc)
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         key = MailKey(
             me.job_id, me.component, request.tag, request.src_party, request.src_role, me.me.party_id, me.me.role.value
         )

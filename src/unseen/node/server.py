@@ -37,7 +37,6 @@ from unseen.transport.delivery import Delivery
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT
 from unseen.transport.mailbox import Mailbox
 from unseen.transport.peers import PeerClients
-from unseen.transport.proto import federation_pb2_grpc as pb_grpc
 from unseen.transport.shared_buffer import SendBufferError, clear_buffers
 
 log = logging.getLogger(__name__)
@@ -103,7 +102,7 @@ class Node:
         key, chain, trusted = config.tls_paths.read()
         peer_server = grpc.server(ThreadPoolExecutor(max_workers=64, thread_name_prefix="peer"), options=SERVER_OPTIONS)
         peer_server.add_generic_rpc_handlers((FederationService(self.router).handler(),))
-        pb_grpc.add_ControlServicer_to_server(ControlService(self.service), peer_server)
+        peer_server.add_generic_rpc_handlers((ControlService(self.service).handler(),))
         credentials = grpc.ssl_server_credentials([(key, chain)], root_certificates=trusted, require_client_auth=True)
         if not peer_server.add_secure_port(f"{config.federation_host}:{config.federation_port}", credentials):
             raise NodeStartError(f"cannot listen on {config.federation_host}:{config.federation_port}")

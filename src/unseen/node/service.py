@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from unseen import ids
 from unseen.config.node import NodeConfig
-from unseen.job.config import JobConfig, JobConfigError, loads_job_config
+from unseen.job.config import JobConfig, JobConfigError, loads_job_config, loads_job_config_json
 from unseen.node.allocator import release_freed_memory
 from unseen.node.executor import TaskExecutor
 from unseen.node.watchdog import InitiatorContacts
@@ -38,6 +39,34 @@ DROPPED_BYTES_TRIMMED = 32 * 1024 * 1024
 
 class JobRefusedError(ValueError):
     """A job cannot be accepted here; the message says why and what to do."""
+
+
+MAX_CONFIG_CHARS = 1024 * 1024
+"""The largest job config a proposal may carry (the initiator sends its parsed config as JSON)."""
+
+
+def check_control_request(method: str, request: Any) -> None:
+    """Every identifier of a Control request against its grammar, before any of them is used (in a path,
+    a query or a log line); raises :class:`unseen.ids.IdentifierError` naming the first bad field."""
+    if method == "Propose":
+        ids.check_job_id(request.job_id)
+        ids.check_party(request.initiator_party, "initiator_party")
+        ids.check_text(request.config_json, "config_json", MAX_CONFIG_CHARS)
+    elif method == "StartTask":
+        ids.check_job_id(request.job_id)
+        ids.check_component(request.component)
+        ids.check_role(request.role)
+        ids.check_party(request.party)
+    elif method == "QueryTasks":
+        ids.check_job_id(request.job_id)
+    elif method == "EndJob":
+        ids.check_job_id(request.job_id)
+        if not ids.STATUS.matches(request.status) or not Status(request.status).is_final:
+            final = ", ".join(s.value for s in Status if s.is_final)
+            raise ids.IdentifierError("status", request.status, f"a job ends as one of {final}", "failed")
+        ids.check_text(request.reason, "reason")
+    else:
+        raise ids.IdentifierError("method", method, "a Control method", "Propose")
 
 
 def new_job_id() -> str:
@@ -144,7 +173,12 @@ class JobService:
         return self.peers.call(party_id, method, request, timeout=self.config.rpc_timeout_s)
 
     def handle(self, peer_party: int, method: str, request: Any) -> Any:
-        """Answer a control call from ``peer_party``, whose identity the caller has already established."""
+        """Answer a control call from ``peer_party``, whose identity the caller has already established.
+
+        A request with an identifier that breaks its grammar raises :class:`unseen.ids.IdentifierError`
+        (the gRPC service answers INVALID_ARGUMENT) before anything else looks at it.
+        """
+        check_control_request(method, request)
         handlers: dict[str, Callable[[int, Any], Any]] = {
             "Propose": self._on_propose,
             "StartTask": self._on_start_task,
@@ -156,13 +190,13 @@ class JobService:
 
     def _on_propose(self, peer_party: int, request: pb.JobProposal) -> pb.ProposalReply:
         def refuse(reason: str) -> pb.ProposalReply:
-            log.warning("refused job %s proposed by party %d: %s", request.job_id, peer_party, reason)
+            log.warning("refused job %s proposed by party %d: %s", request.job_id, peer_party, ids.printable(reason))
             return pb.ProposalReply(accepted=False, reason=reason)
 
         if request.initiator_party != peer_party:
             return refuse(f"party {peer_party} proposed a job naming party {request.initiator_party} as initiator")
         try:
-            job = loads_job_config(request.config_json)
+            job = loads_job_config_json(request.config_json)  # the initiator sends JSON (JobConfig.to_json)
         except JobConfigError as exc:
             return refuse(f"job config is invalid here: {exc}")
         if job.initiator.party_id != peer_party:

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from unseen import ids
+
 _PART_NAME = "part.json"
 _ARRAYS_NAME = "arrays.npz"
 
@@ -32,9 +34,10 @@ class ModelStore:
         self.root = root
 
     def folder(self, job_id: str, component: str, slot: str) -> Path:
-        for part in (job_id, component, slot):
-            if not part or "/" in part or part.startswith("."):
-                raise ValueError(f"'{part}' cannot name a model folder")
+        """``models/<job>/<component>/<slot>``, from identifiers that match their grammars (``unseen.ids``) only."""
+        for grammar, part in ((ids.JOB_ID, job_id), (ids.COMPONENT, component), (ids.SLOT, slot)):
+            if not grammar.matches(part):
+                raise ValueError(f"{ids.safe(part)} cannot name a model folder: {grammar.rule}")
         return self.root / job_id / component / slot
 
     def save(self, job_id: str, component: str, slot: str, part: ModelPart) -> Path:

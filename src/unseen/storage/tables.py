@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,13 +19,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-_PART = r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,127}"
-_TABLE_NAME = re.compile(rf"^({_PART})\.({_PART})$")
+from unseen.ids import IdentifierError, check_table_name
+
 _META_KEY = "unseen.table"
 
 
 class TableError(ValueError):
     pass
+
+
+class TableNameError(IdentifierError, TableError):
+    """A table name breaks the grammar (``unseen.ids.TABLE_NAME``): refused before it names a file."""
 
 
 @dataclass(frozen=True)
@@ -82,12 +85,11 @@ class TableInfo:
 
 
 def parse_table_name(name: str) -> tuple[str, str]:
-    match = _TABLE_NAME.match(name)
-    if match is None:
-        raise TableError(
-            f"table name '{name}' must be 'namespace.name' (letters, digits, '_' and '-'), e.g. experiment.breast_guest"
-        )
-    return match.group(1), match.group(2)
+    """The (namespace, name) parts of a valid table name; the only way this module turns a name into a path."""
+    try:
+        return check_table_name(name)
+    except IdentifierError as exc:
+        raise TableNameError(exc.field, name, exc.rule, exc.example) from None
 
 
 class TableStore:
@@ -96,7 +98,10 @@ class TableStore:
 
     def path(self, name: str) -> Path:
         namespace, table = parse_table_name(name)
-        return self.root / namespace / f"{table}.parquet"
+        path = self.root / namespace / f"{table}.parquet"
+        if path.parent.parent != self.root:  # the grammar allows no separator; keep it so if the grammar changes
+            raise TableNameError("name", name, "a table name must name a file in the table folder", "exp.t")
+        return path
 
     def exists(self, name: str) -> bool:
         return self.path(name).is_file()

@@ -2,23 +2,32 @@
 
 Method paths and message layouts are exactly those of federation.proto, so the wire is what the schema
 says; only the Python side differs: the streamed Push's data frames skip the protobuf object model (see
-``framing``). Control keeps its generated stubs and servicer.
+``framing``). Control keeps its generated stubs; its servicer is wired here too (``control_handler``).
+
+A server never lets gRPC decode what a peer sends: gRPC logs a traceback for a request its deserializer
+cannot read and answers INTERNAL. Peers' bytes reach the handlers raw, and the handlers decode them with
+``parse`` and ``decode_frame``, whose ``FramingError`` the node answers as INVALID_ARGUMENT in one log line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError, Message
 
-from unseen.transport.framing import Frame, decode_frame, encode_frame
+from unseen.transport.framing import FramingError, encode_frame
 from unseen.transport.proto import federation_pb2 as pb
 
 FEDERATION = "unseen.federation.v1.Federation"
 TASK_CHANNEL = "unseen.federation.v1.TaskChannel"
 
-PushHandler = Callable[[Iterator[Frame], grpc.ServicerContext], pb.Ack]
+CONTROL = "unseen.federation.v1.Control"
+M = TypeVar("M", bound=Message)
+
+RawPushHandler = Callable[[Iterator[bytes], grpc.ServicerContext], pb.Ack]
+RawHandler = Callable[[bytes, grpc.ServicerContext], Any]
 OneHandler = Callable[[pb.Small, grpc.ServicerContext], pb.Ack]
 SharedHandler = Callable[[pb.SharedSend, grpc.ServicerContext], pb.Ack]
 RecvHandler = Callable[[pb.RecvRequest, grpc.ServicerContext], pb.Small]
@@ -75,14 +84,32 @@ def _one(handler: OneHandler) -> grpc.RpcMethodHandler:
     )
 
 
-def federation_handler(push: PushHandler, push_one: OneHandler) -> grpc.GenericRpcHandler:
+def parse(kind: type[M], raw: bytes) -> M:
+    """A peer's request bytes as a ``kind`` message; ``FramingError`` if they are not one."""
+    try:
+        return kind.FromString(raw)
+    except DecodeError as exc:
+        raise FramingError(f"request is not a {kind.__name__}: {exc}") from None
+
+
+def federation_handler(push: RawPushHandler, push_one: RawHandler) -> grpc.GenericRpcHandler:
+    """Push gets the raw frames (decode each with ``decode_frame``), PushOne the raw ``Small``."""
     return grpc.method_handlers_generic_handler(
         FEDERATION,
         {
-            "Push": grpc.stream_unary_rpc_method_handler(
-                push, request_deserializer=decode_frame, response_serializer=pb.Ack.SerializeToString
-            ),
-            "PushOne": _one(push_one),
+            "Push": grpc.stream_unary_rpc_method_handler(push, response_serializer=pb.Ack.SerializeToString),
+            "PushOne": grpc.unary_unary_rpc_method_handler(push_one, response_serializer=pb.Ack.SerializeToString),
+        },
+    )
+
+
+def control_handler(handlers: dict[str, tuple[RawHandler, type[Message]]]) -> grpc.GenericRpcHandler:
+    """Control's methods, each getting its request raw (decode it with ``parse``): name -> (handler, reply type)."""
+    return grpc.method_handlers_generic_handler(
+        CONTROL,
+        {
+            name: grpc.unary_unary_rpc_method_handler(handler, response_serializer=reply.SerializeToString)
+            for name, (handler, reply) in handlers.items()
         },
     )
 
