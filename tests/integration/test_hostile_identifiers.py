@@ -215,5 +215,5 @@ def test_a_proposal_nested_too_deeply_is_refused_without_a_traceback(site: Site)
     stub = pb_grpc.ControlStub(as_party(site, 9999, 10000))
     deep = "[" * 100_000 + "]" * 100_000
     reply = stub.Propose(pb.JobProposal(job_id="deep" + secrets.token_hex(4), initiator_party=9999, config_json=deep))
-    assert not reply.accepted and "nested too deeply" in reply.reason
+    assert not reply.accepted and "nested deeper than 32 levels" in reply.reason
     assert _tracebacks(site, 10000) == 0
