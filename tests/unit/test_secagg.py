@@ -192,3 +192,52 @@ def test_a_worker_refuses_parameters_that_differ_from_its_own() -> None:
 
     with pytest.raises((ValueError, RoundFailedError)):
         run_parties({ARBITER: aggregator, **{p: worker for p in parties}}, recv_timeout=10)
+
+
+def test_a_round_of_one_worker_is_refused_and_the_worker_is_told_not_left_waiting() -> None:
+    parties = workers(1)
+    errors: list[str] = []
+
+    def aggregator(ctx: Context) -> None:
+        try:
+            SecAggServer(CONFIG).collect(ctx, parties, 8, 2.0, 1)
+        except RoundFailedError as exc:
+            errors.append(str(exc))
+
+    def worker(ctx: Context) -> None:  # returns at once: excluded, not waiting out wait_s
+        SecAggClient(CONFIG).contribute(ctx, ARBITER, np.zeros(8))
+
+    run_parties({ARBITER: aggregator, parties[0]: worker}, recv_timeout=10)
+    assert errors and "at least 2 workers" in errors[0]
+
+
+def test_fedavg_rounds_with_secagg_go_on_without_a_worker_killed_mid_round() -> None:
+    parties = workers(4)
+    weights = {"w": np.linspace(-1, 1, 50)}
+    config = SecAggConfig(stage_deadline_s=2.0, wait_s=20.0)
+
+    def aggregator(ctx: Context) -> AggregatorResult:
+        return run_aggregator(ctx, FedAvg(), weights, FederatedConfig(rounds=3, min_workers=3), SecAggServer(config))
+
+    def worker(index: int) -> Callable[[Context], WorkerResult | None]:
+        client = DiesBeforeMasking(config) if index == 1 else SecAggClient(config)
+
+        def program(ctx: Context) -> WorkerResult | None:
+            try:
+                return run_worker(ctx, Quadratic(float(index), 10), summer=client, wait_s=20)
+            except KilledError:
+                return None
+
+        return program
+
+    programs: dict[PartyRef, Callable[[Context], AggregatorResult | WorkerResult | None]] = {ARBITER: aggregator}
+    programs |= {p: worker(i) for i, p in enumerate(parties)}
+    result = run_parties(programs, recv_timeout=30).results[ARBITER]
+    assert isinstance(result, AggregatorResult)
+    assert result.left == [parties[1]]
+    assert [r.contributors for r in result.history] == [3, 3, 3]
+    # The survivors' targets are 0, 2 and 3 with equal weights: FedAvg moves towards their mean, 5/3.
+    expected = weights["w"]
+    for _ in range(3):
+        expected = np.mean([t + 0.5 * (expected - t) for t in (0.0, 2.0, 3.0)], axis=0)
+    np.testing.assert_allclose(result.weights["w"], expected, rtol=0, atol=1e-6)

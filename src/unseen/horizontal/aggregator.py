@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -270,7 +270,6 @@ class _Loop:
             return self.summer.collect(rctx, workers, length, self.config.round_deadline_s, self.config.min_workers)
         except RoundFailedError as exc:
             self._fail(server_round + 1, f"round {server_round} failed: {exc}")
-            raise  # unreachable: _fail raises
 
     def _drop(self, parties: Mapping[PartyRef, str], dismiss: bool) -> None:
         for party, why in parties.items():
@@ -281,7 +280,7 @@ class _Loop:
                 if dismiss:
                     self.dismiss.append(party)
 
-    def _fail(self, next_round: int, reason: str) -> None:
+    def _fail(self, next_round: int, reason: str) -> NoReturn:
         """Tell every worker still listening why the job stops, then raise."""
         rctx = self.ctx.sub(f"round-{next_round}")
         rctx.broadcast("order", {"action": "abort", "reason": reason[:2000]}, self.live + self.dismiss)

@@ -124,6 +124,10 @@ class SecAggServer:
         self.last_ring_total: np.ndarray | None = None  # the exact ring sum of the last round, for tests
 
     def collect(self, ctx: Context, workers: list[PartyRef], length: int, deadline_s: float, minimum: int) -> Summed:
+        if len(set(workers)) < 2:  # the "sum" of one vector is that vector: refuse rather than pretend
+            reason = f"secure aggregation needs at least 2 workers, this round has {len(set(workers))}"
+            ctx.sub("secagg").broadcast("setup", {"excluded": reason}, workers)
+            raise RoundFailedError(reason)
         run = _ServerRound(ctx, self.config, sorted(workers), length, minimum)
         started = time.monotonic()
         u1 = run.keys(deadline_s)

@@ -18,7 +18,6 @@ from unseen.horizontal.dp import DPConfig, clip, gaussian, new_rng
 from unseen.horizontal.strategy import Instruction
 from unseen.horizontal.summation import PlainSum, RoundFailedError, SumClient
 from unseen.horizontal.weights import Weights, check_same_layout, difference
-from unseen.runtime.parties import PartyRef
 from unseen.values import TensorRecord
 
 if TYPE_CHECKING:
@@ -89,13 +88,15 @@ def run_worker(
     for server_round in range(start, rounds + 1):
         rctx = ctx.sub(f"round-{server_round}")
         order = rctx.recv("order", frm=aggregator, timeout=wait)
-        action = order.get("action") if isinstance(order, dict) else None
+        if not isinstance(order, dict):
+            raise ValueError("the aggregator's order is not a JSON object")
+        action = order.get("action")
         if action == "wait":
             continue
         if action == "leave":
-            return WorkerResult("left", None, trained, reason=str(order.get("reason", ""))[:200])  # type: ignore[union-attr]
+            return WorkerResult("left", None, trained, reason=str(order.get("reason", ""))[:200])
         if action == "abort":
-            raise RoundFailedError(f"the aggregator stopped the job: {str(order.get('reason', ''))[:2000]}")  # type: ignore[union-attr]
+            raise RoundFailedError(f"the aggregator stopped the job: {str(order.get('reason', ''))[:2000]}")
         if action not in ("train", "final"):
             raise ValueError(f"unknown order {str(action)[:32]!r} from the aggregator")
         weights = _weights(rctx.recv("weights", frm=aggregator, timeout=wait), template)
@@ -108,7 +109,6 @@ def run_worker(
             )
             summer.contribute(rctx, aggregator, vector)
             return WorkerResult("done", weights, trained, final_loss=result.loss)
-        assert isinstance(order, dict)
         instruction = Instruction.from_json(order.get("instruction"))
         if instruction.server_round != server_round:
             raise ValueError(
@@ -189,7 +189,6 @@ __all__ = [
     "FitResult",
     "GradientResult",
     "LocalTrainer",
-    "PartyRef",
     "WorkerResult",
     "run_worker",
 ]
