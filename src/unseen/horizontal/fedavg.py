@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class FedAvg:
     local_epochs: int = 1
     batch_size: int = 32
     server_lr: float = 1.0
-    task: Task = "fit"
+    task: ClassVar[Task] = "fit"
 
     def instruction(self, server_round: int) -> Instruction:
         return Instruction("fit", server_round, local_epochs=self.local_epochs, batch_size=self.batch_size)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -115,7 +115,7 @@ class ParameterServer:
     optimizer: Optimizer
     steps: int = 1
     batch_size: int = 32
-    task: Task = "gradient"
+    task: ClassVar[Task] = "gradient"
 
     def instruction(self, server_round: int) -> Instruction:
         return Instruction("gradient", server_round, batch_size=self.batch_size, steps=self.steps)

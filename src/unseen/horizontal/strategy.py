@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -70,7 +70,7 @@ class Instruction:
 class Strategy(Protocol):
     """One way to turn the workers' summed contributions into the next global model."""
 
-    task: Task
+    task: ClassVar[Task]
 
     def instruction(self, server_round: int) -> Instruction:
         """What the selected workers must do this round."""
