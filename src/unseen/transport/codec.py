@@ -213,6 +213,7 @@ def _decode_json(body: bytes | memoryview) -> JsonValue:
 # every tensor decodes as an aligned view of the body.
 _RECORD_ALIGN = 8
 MAX_RECORD_INDEX = 64 << 20
+_MAX_RECORD_ELEMENTS = 1 << 48
 
 
 def _padded(size: int) -> int:
@@ -257,8 +258,13 @@ def _record_entry(entry: object) -> tuple[str, str, tuple[int, ...]]:
         raise CodecError(f"record tensor {name} has dtype {str(dtype)[:32]!r}, which is not allowed")
     if not isinstance(shape, list) or len(shape) > MAX_NDIM:
         raise CodecError(f"record tensor {name} has a shape that is not a list of at most {MAX_NDIM} sizes")
-    if not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 62 for d in shape):
-        raise CodecError(f"record tensor {name} has a negative or absurd dimension")
+    bounded = 1
+    for d in shape:
+        if not (isinstance(d, int) and not isinstance(d, bool) and d >= 0):
+            raise CodecError(f"record tensor {name} has a negative or non-integer dimension")
+        bounded *= max(d, 1)  # zero-length axes count as 1, so a zero-size tensor cannot carry an absurd axis
+        if bounded > _MAX_RECORD_ELEMENTS:
+            raise CodecError(f"record tensor {name} has more than {_MAX_RECORD_ELEMENTS} elements")
     return name, dtype, tuple(shape)
 
 
