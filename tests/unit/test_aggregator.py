@@ -13,7 +13,7 @@ from unseen.horizontal.aggregator import AggregatorResult, FederatedConfig, run_
 from unseen.horizontal.fedavg import FedAvg
 from unseen.horizontal.param_server import SGD, ParameterServer
 from unseen.horizontal.strategy import Strategy
-from unseen.horizontal.summation import RoundFailedError
+from unseen.horizontal.summation import PlainSum, RoundFailedError
 from unseen.horizontal.worker import WorkerResult, run_worker
 from unseen.runtime.context import Context
 from unseen.runtime.local import LocalRun, run_parties
@@ -132,3 +132,26 @@ def test_resume_from_a_checkpoint_continues_as_if_never_stopped(tmp_path: Path) 
     straight = _result(_run(ParameterServer(SGD(lr=0.3, momentum=0.5)), FederatedConfig(rounds=4)))
     assert [r.server_round for r in resumed.history] == [2, 3]
     np.testing.assert_allclose(resumed.weights["w"], straight.weights["w"], rtol=0, atol=1e-12)
+
+
+def test_a_worker_cancelling_the_weights_fails_the_round_and_every_worker_hears_why() -> None:
+    """A hostile worker sends weight -(the others' total): the aggregator refuses to divide by zero and tells
+    every worker, instead of crashing and leaving them to wait."""
+
+    class Hostile(PlainSum):
+        def contribute(self, ctx: Context, aggregator: PartyRef, vector: np.ndarray) -> None:
+            vector = vector.copy()
+            vector[-5] = -float(sum(SAMPLES[:2]))
+            super().contribute(ctx, aggregator, vector)
+
+    def aggregator(ctx: Context) -> AggregatorResult:
+        return run_aggregator(ctx, FedAvg(), model(), FederatedConfig(rounds=2))
+
+    programs: dict[PartyRef, Callable[[Context], AggregatorResult | WorkerResult]] = {ARBITER: aggregator}
+    parties = workers(3)
+    for index, party in enumerate(parties[:2]):
+        trainer = Quadratic(0.0, SAMPLES[index])
+        programs[party] = lambda ctx, trainer=trainer: run_worker(ctx, trainer, wait_s=10)  # type: ignore[misc]
+    programs[parties[2]] = lambda ctx: run_worker(ctx, Quadratic(0.0, 1), summer=Hostile(), wait_s=10)
+    with pytest.raises(RoundFailedError, match="weights sum to"):
+        run_parties(programs, recv_timeout=20)

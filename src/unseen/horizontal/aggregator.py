@@ -239,6 +239,8 @@ class _Loop:
             total_weight = float(len(summed.contributors))
         else:
             total_weight = stats.total_weight
+        if not (math.isfinite(total_weight) and total_weight > 0):  # a worker sent a zero or negative weight
+            self._fail(server_round + 1, f"round {server_round}: the contributions' weights sum to {total_weight}")
         if evaluate and stats.eval_loss is not None:
             self._track_best(stats.eval_loss)
         self.weights = self.strategy.apply(self.weights, change, total_weight)
