@@ -83,7 +83,9 @@ def make_site(tmp: Path, parties: list[int], start: bool = True, **node_options:
     env = {
         **os.environ,
         "UNSEEN_HOME": str(tmp),
-        "UNSEEN_COMPONENTS": "unseen_test_components,unseen_test_keep_all,unseen_test_hold_after,unseen_test_replay",
+        "UNSEEN_COMPONENTS": (
+            "unseen_test_components,unseen_test_keep_all,unseen_test_hold_after,unseen_test_replay,unseen_test_gather"
+        ),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH", "")])),
     }
     env.pop("UNSEEN_NODE_URL", None)

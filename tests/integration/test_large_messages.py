@@ -62,3 +62,21 @@ def test_a_node_clears_what_a_crashed_run_left_in_shared_memory_and_its_folder_w
     finally:
         stop_site(site)
     assert not folder.exists()
+
+
+def test_a_tensor_record_is_broadcast_once_and_a_gather_names_the_silent_party(site: Site) -> None:
+    """Real nodes: a 4 MiB record (one encoding, the send buffer written once) reaches guest and host intact,
+    bfloat16 tag included; the host never answers, and the arbiter's gather names it after one deadline."""
+    config = {
+        "name": "gather",
+        "initiator": {"role": "guest", "party_id": 9999},
+        "parties": {"guest": [9999], "host": [10000], "arbiter": [10000]},
+        "timeout_s": 120,
+        "components": [
+            {"name": "gather_0", "component": "gather_record", "params": {"silent_role": "host", "deadline_s": 3}}
+        ],
+    }
+    job = JobHandle(site.client(9999).post("/jobs", config)["job_id"], site.client(9999))
+    job.wait(timeout=120)
+    log = site.client(10000).text(f"/jobs/{job.job_id}/logs", role="arbiter")
+    assert "unreachable []; answered ['guest:9999=9999']; missing host:10000 (no answer by the deadline)" in log

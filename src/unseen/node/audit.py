@@ -16,19 +16,23 @@ from typing import Any
 import numpy as np
 
 from unseen import ids
-from unseen.transport.codec import BigInts, Value
+from unseen.transport.codec import BigInts, TensorRecord, Value
 from unseen.transport.proto import federation_pb2 as pb
+
+
+def _array(value: np.ndarray, dtype_name: str | None = None) -> dict[str, Any]:
+    return {
+        "dtype": dtype_name or value.dtype.name,
+        "shape": list(value.shape),
+        "data_b64": base64.b64encode(value.tobytes()).decode(),
+    }
 
 
 def _jsonable(value: Value) -> Any:
     if isinstance(value, np.ndarray):
-        return {
-            "ndarray": {
-                "dtype": value.dtype.name,
-                "shape": list(value.shape),
-                "data_b64": base64.b64encode(value.tobytes()).decode(),
-            }
-        }
+        return {"ndarray": _array(value)}
+    if isinstance(value, TensorRecord):
+        return {"tensor_record": {name: _array(t, value.dtype_name(name)) for name, t in value.items()}}
     if isinstance(value, BigInts):
         return {"bigints": [str(v) for v in value]}
     return {"json": value}

@@ -11,19 +11,24 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import grpc
 
+from unseen.runtime.federation import Gathered, broadcast_in_turn, refusal, remaining
 from unseen.runtime.parties import PartyRef
 from unseen.runtime.spec import TOKEN_HEADER
-from unseen.storage.repository import MetricPoint
+from unseen.storage.points import MetricPoint
 from unseen.transport import codec
 from unseen.transport.framing import CHUNK_SIZE, GRPC_MESSAGE_LIMIT
 from unseen.transport.methods import log_metrics_method, recv_method, send_one_method, send_shared_method
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.shared_buffer import ReceiveFiles, SendBuffer
+
+GATHER_CONCURRENCY = 8
 
 
 class FederationError(RuntimeError):
@@ -62,10 +67,48 @@ class NodeChannel:
         self._seq_lock = threading.Lock()
 
     def send(self, tag: str, value: codec.Value, to: PartyRef) -> None:
+        self._send_encoded(tag, codec.encode(value), to)
+
+    def broadcast(self, tag: str, value: codec.Value, to: Sequence[PartyRef]) -> dict[PartyRef, str]:
+        """One encoding for every recipient, and a large body written to the send buffer once for all of them.
+        A recipient the node cannot reach is reported; the others are still served."""
         encoded = codec.encode(value)
+        if encoded.header.size <= CHUNK_SIZE:
+            return broadcast_in_turn(lambda t, _v, party: self._send_encoded(t, encoded, party), tag, value, to)
+        with self._buffer.lock:
+            self._buffer.write(encoded.body)
+            return broadcast_in_turn(lambda t, _v, party: self._send_written(t, encoded, party), tag, value, to)
+
+    def gather(self, tag: str, frm: Sequence[PartyRef], deadline: float) -> Gathered:
+        """Receive from every party at once (at most ``GATHER_CONCURRENCY`` calls in flight, so a gather from
+        50 workers cannot take all of the node's task threads), each bounded by the one shared deadline."""
+        parties = list(dict.fromkeys(frm))
+        result = Gathered()
+        if not parties:
+            return result
+
+        def one(party: PartyRef) -> tuple[PartyRef, codec.Value | None, BaseException | None]:
+            try:
+                return party, self.recv(tag, party, remaining(deadline)), None
+            except Exception as exc:
+                return party, None, exc
+
+        with ThreadPoolExecutor(max_workers=min(GATHER_CONCURRENCY, len(parties))) as pool:
+            outcomes = list(pool.map(one, parties))
+        for party, value, error in outcomes:
+            if error is None:
+                result.values[party] = value
+                continue
+            why = refusal(error)
+            if why is None:
+                raise error
+            result.missing[party] = why
+        return result
+
+    def _envelope(self, tag: str, encoded: codec.EncodedPayload, to: PartyRef) -> pb.Envelope:
         with self._seq_lock:
             seq = next(self._seq)
-        envelope = pb.Envelope(
+        return pb.Envelope(
             job_id=self._job_id,
             component=self._component,
             tag=tag,
@@ -76,6 +119,17 @@ class NodeChannel:
             seq=seq,
             payload=encoded.header,
         )
+
+    def _send_written(self, tag: str, encoded: codec.EncodedPayload, to: PartyRef) -> None:
+        """Send a large body the caller has already written to the send buffer (and holds its lock)."""
+        try:
+            request = pb.SharedSend(header=self._envelope(tag, encoded, to))
+            self._send_shared(request, metadata=self._metadata, timeout=self._send_timeout)
+        except grpc.RpcError as error:
+            raise FederationError(f"sending '{tag}' to {to} failed: {_details(error)}") from None
+
+    def _send_encoded(self, tag: str, encoded: codec.EncodedPayload, to: PartyRef) -> None:
+        envelope = self._envelope(tag, encoded, to)
         try:
             if encoded.header.size <= CHUNK_SIZE:
                 small = pb.Small(header=envelope, data=bytes(encoded.body))

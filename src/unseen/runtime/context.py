@@ -8,17 +8,20 @@ Shaped after FATE 2's context: partners are addressed by role (``ctx.guest``, ``
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
-from unseen.runtime.federation import Federation
+from unseen.runtime.federation import Federation, Gathered, GroupFederation, broadcast_in_turn, gather_in_turn
 from unseen.runtime.metrics import Metrics
 from unseen.runtime.parties import PartyRef, Role
-from unseen.storage.models_store import ModelPart, ModelStore
-from unseen.storage.tables import Table, TableStore
-from unseen.transport.codec import Value
+from unseen.values import Value
+
+if TYPE_CHECKING:  # storage stays unloaded for algorithms that run on a context without it
+    from unseen.storage.models_store import ModelPart, ModelStore
+    from unseen.storage.tables import Table, TableStore
 
 Recipients = PartyRef | Role | Sequence[PartyRef]
 
@@ -128,6 +131,29 @@ class Context:
         if isinstance(frm, PartyRef):
             return self._federation.recv(full_tag, frm, wait)
         return [self._federation.recv(full_tag, party, wait) for party in self._resolve(frm)]
+
+    def gather(self, tag: str, frm: Role | Sequence[PartyRef], timeout: float | None = None) -> Gathered:
+        """One value from each of ``frm``, all under ONE deadline ``timeout`` seconds from now.
+
+        Returns who answered (with their values) and who did not (with why: no answer by the deadline, or a
+        message that failed to decode); it never waits past the deadline, whatever the number of parties.
+        """
+        full_tag = self._tag(tag)
+        parties = self._resolve(frm)
+        deadline = time.monotonic() + (self.recv_timeout if timeout is None else timeout)
+        if isinstance(self._federation, GroupFederation):
+            return self._federation.gather(full_tag, parties, deadline)
+        return gather_in_turn(self._federation.recv, full_tag, parties, deadline)
+
+    def broadcast(self, tag: str, value: Value, to: Role | Sequence[PartyRef]) -> dict[PartyRef, str]:
+        """Send one value to many parties, encoding it once; returns those that could not be reached, with why."""
+        full_tag = self._tag(tag)
+        recipients = self._resolve(to)
+        if self.me in recipients:
+            raise ValueError(f"{self.me} cannot send '{tag}' to itself")
+        if isinstance(self._federation, GroupFederation):
+            return self._federation.broadcast(full_tag, value, recipients)
+        return broadcast_in_turn(self._federation.send, full_tag, value, recipients)
 
     # tables ----------------------------------------------------------------------------------------
     def _table_store(self) -> TableStore:

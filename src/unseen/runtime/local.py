@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from unseen.runtime.context import Context
+from unseen.runtime.federation import Gathered, broadcast_in_turn, gather_in_turn
 from unseen.runtime.metrics import MemoryMetricSink, Metrics
 from unseen.runtime.parties import PartyRef, Role
 from unseen.transport import codec
@@ -39,6 +40,7 @@ class LocalHub:
     component: str = "local"
     mailbox: Mailbox[tuple[pb.PayloadHeader, bytes]] = field(default_factory=Mailbox)
     recorded: list[RecordedMessage] = field(default_factory=list)
+    encodings: int = 0  # how many times a broadcast encoded its value: tests check it is once per broadcast
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def key(self, tag: str, src: PartyRef, dst: PartyRef) -> MailKey:
@@ -52,14 +54,25 @@ class LocalFederation:
 
     def send(self, tag: str, value: codec.Value, to: PartyRef) -> None:
         encoded = codec.encode(value)
-        body = bytes(encoded.body)
+        self._post(tag, encoded.header, bytes(encoded.body), to)
+
+    def _post(self, tag: str, header: pb.PayloadHeader, body: bytes, to: PartyRef) -> None:
         with self._hub._lock:
-            self._hub.recorded.append(RecordedMessage(tag, self._me, to, encoded.header, body))
-        self._hub.mailbox.put(self._hub.key(tag, self._me, to), (encoded.header, body))
+            self._hub.recorded.append(RecordedMessage(tag, self._me, to, header, body))
+        self._hub.mailbox.put(self._hub.key(tag, self._me, to), (header, body))
 
     def recv(self, tag: str, frm: PartyRef, timeout: float) -> codec.Value:
         header, body = self._hub.mailbox.get(self._hub.key(tag, frm, self._me), timeout)
         return codec.decode(header, body)
+
+    def gather(self, tag: str, frm: Sequence[PartyRef], deadline: float) -> Gathered:
+        return gather_in_turn(self.recv, tag, frm, deadline)
+
+    def broadcast(self, tag: str, value: codec.Value, to: Sequence[PartyRef]) -> dict[PartyRef, str]:
+        encoded = codec.encode(value)  # once, whatever the number of recipients
+        self._hub.encodings += 1
+        body = bytes(encoded.body)
+        return broadcast_in_turn(lambda t, _v, party: self._post(t, encoded.header, body, party), tag, value, to)
 
 
 @dataclass

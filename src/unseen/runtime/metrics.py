@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Protocol
 
-from unseen.storage.repository import MetricPoint
+from unseen.storage.points import MetricPoint
 
 
 class MetricSink(Protocol):

@@ -7,23 +7,18 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from unseen.storage.models import FINAL_STATUSES, JobRecord, MetricRecord, Status, TableRecord, TaskRecord
+from unseen.storage.points import MetricPoint
+
+__all__ = ["JobNotFoundError", "MetricPoint", "NodeStore"]
 
 _ACTIVE = (Status.WAITING.value, Status.RUNNING.value)
 _STATUSES_KEPT = 10_000
-
-
-@dataclass(frozen=True)
-class MetricPoint:
-    name: str
-    step: int | None
-    value: Any
 
 
 class JobNotFoundError(LookupError):

@@ -1,9 +1,11 @@
 """The typed codec: the only way a value becomes bytes on the wire, and bytes become a value again.
 
-Three kinds are allowed, described by a ``PayloadHeader`` before any body byte is read:
+Four kinds are allowed (the types live in :mod:`unseen.values`), described by a ``PayloadHeader`` before any
+body byte is read:
 
 * numpy arrays of an allow-listed dtype: dtype + shape + raw little-endian bytes (decoded without a copy);
 * vectors of non-negative big integers (Paillier ciphertexts, group elements): fixed width, big-endian;
+* tensor records (named tensors, bfloat16 as tagged uint16 bits): a JSON index, then each tensor's bytes;
 * JSON values (scalars, lists, string-keyed objects).
 
 Nothing is unpickled or evaluated. Every decode checks that the body is exactly as long as the header says,
@@ -14,32 +16,38 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any
 
 import numpy as np
 
 from unseen.transport.proto import federation_pb2 as pb
-
-JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
-
-ALLOWED_DTYPES: frozenset[str] = frozenset(
-    {
-        "bool",
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "uint8",
-        "uint16",
-        "uint32",
-        "uint64",
-        "float16",
-        "float32",
-        "float64",
-    }
+from unseen.values import (
+    ALLOWED_DTYPES,
+    BFLOAT16,
+    MAX_RECORD_TENSORS,
+    TENSOR_NAME,
+    BigInts,
+    JsonValue,
+    TensorRecord,
+    Value,
 )
+
+__all__ = [
+    "ALLOWED_DTYPES",
+    "BigInts",
+    "CodecError",
+    "EncodedPayload",
+    "JsonValue",
+    "TensorRecord",
+    "Value",
+    "check_header",
+    "decode",
+    "encode",
+    "needs_body_check",
+]
+
 MAX_NDIM = 32
 # No message holds this many elements: 2**48 bytes is far above any size a node accepts. Zero-length axes count
 # as 1 against it, so a zero-size array cannot carry an absurd axis (numpy refuses [0, 2**63] at reshape).
@@ -49,39 +57,6 @@ MAX_BIGINT_WIDTH = 1 << 16  # 64 KiB per integer: far above any key size in use
 
 class CodecError(ValueError):
     """A value cannot be put on the wire, or bytes received are not a valid payload."""
-
-
-class BigInts(Sequence[int]):
-    """A vector of non-negative big integers, sent as one fixed-width block rather than as JSON text."""
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: Iterable[int]) -> None:
-        self._values = [int(v) for v in values]
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._values[index]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._values)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, BigInts) and self._values == other._values
-
-    def __hash__(self) -> int:
-        return hash(tuple(self._values))
-
-    def __repr__(self) -> str:
-        return f"BigInts(<{len(self._values)} integers>)"
-
-    def to_list(self) -> list[int]:
-        return list(self._values)
-
-
-Value: TypeAlias = np.ndarray | BigInts | JsonValue
 
 
 @dataclass(frozen=True)
@@ -96,6 +71,8 @@ def encode(value: Value) -> EncodedPayload:
         return _encode_ndarray(value)
     if isinstance(value, BigInts):
         return _encode_bigints(value)
+    if isinstance(value, TensorRecord):
+        return _encode_record(value)
     return _encode_json(value)
 
 
@@ -117,6 +94,8 @@ def check_header(header: pb.PayloadHeader) -> None:
             raise CodecError(f"big-integer width {header.width} is outside 1..{MAX_BIGINT_WIDTH}")
         if header.width * header.count != header.size:
             raise CodecError(f"{header.count} integers of {header.width} bytes do not make {header.size} bytes")
+    elif header.kind == pb.TENSOR_RECORD:
+        _check_record_header(header)
     elif header.kind != pb.JSON:
         raise CodecError(f"unknown payload kind {header.kind}")
 
@@ -136,6 +115,8 @@ def decode(header: pb.PayloadHeader, body: bytes | memoryview) -> Value:
         return _decode_bigints(header, body)
     if header.kind == pb.JSON:
         return _decode_json(body)
+    if header.kind == pb.TENSOR_RECORD:
+        return _decode_record(header, body)
     raise CodecError(f"unknown payload kind {header.kind}")
 
 
@@ -250,3 +231,100 @@ def _decode_json(body: bytes | memoryview) -> JsonValue:
             raise
         raise CodecError(f"malformed JSON payload: {exc}") from exc
     return value
+
+
+# Tensor records --------------------------------------------------------------------------------------
+# Body: a 4-byte little-endian index length, the index (JSON: [[name, dtype, shape], ...]), zero padding to
+# a multiple of 8, then each tensor's little-endian bytes in index order, each padded to a multiple of 8 so
+# every tensor decodes as an aligned view of the body.
+_RECORD_ALIGN = 8
+MAX_RECORD_INDEX = 64 << 20
+_MAX_RECORD_ELEMENTS = 1 << 48
+
+
+def _padded(size: int) -> int:
+    return -(-size // _RECORD_ALIGN) * _RECORD_ALIGN
+
+
+def _check_record_header(header: pb.PayloadHeader) -> None:
+    if header.count > MAX_RECORD_TENSORS:
+        raise CodecError(f"a record of {header.count} tensors exceeds the limit of {MAX_RECORD_TENSORS}")
+    if header.size < 4:
+        raise CodecError(f"a record body of {header.size} bytes cannot hold its index")
+
+
+def _encode_record(record: TensorRecord) -> EncodedPayload:
+    index: list[JsonValue] = []
+    parts: list[np.ndarray] = []
+    for name, tensor in record.items():
+        little = np.asarray(tensor, dtype=tensor.dtype.newbyteorder("<"), order="C")
+        index.append([name, record.dtype_name(name), list(little.shape)])
+        parts.append(little.reshape(-1).view(np.uint8))
+    text = json.dumps(index, separators=(",", ":")).encode("utf-8")
+    head = 4 + len(text)
+    total = _padded(head) + sum(_padded(part.size) for part in parts)
+    body = np.zeros(total, dtype=np.uint8)
+    body[:4] = np.frombuffer(len(text).to_bytes(4, "little"), dtype=np.uint8)
+    body[4:head] = np.frombuffer(text, dtype=np.uint8)
+    offset = _padded(head)
+    for part in parts:
+        body[offset : offset + part.size] = part
+        offset += _padded(part.size)
+    header = pb.PayloadHeader(kind=pb.TENSOR_RECORD, count=len(parts), size=total)
+    return EncodedPayload(header, body.data)
+
+
+def _record_entry(entry: object) -> tuple[str, str, tuple[int, ...]]:
+    if not (isinstance(entry, list) and len(entry) == 3):
+        raise CodecError("a record index entry must be [name, dtype, shape]")
+    name, dtype, shape = entry
+    if not isinstance(name, str) or not TENSOR_NAME.fullmatch(name):
+        raise CodecError(f"record tensor name {str(name)[:64]!r} is not allowed")
+    if not isinstance(dtype, str) or (dtype not in ALLOWED_DTYPES and dtype != BFLOAT16):
+        raise CodecError(f"record tensor {name} has dtype {str(dtype)[:32]!r}, which is not allowed")
+    if not isinstance(shape, list) or len(shape) > MAX_NDIM:
+        raise CodecError(f"record tensor {name} has a shape that is not a list of at most {MAX_NDIM} sizes")
+    bounded = 1
+    for d in shape:
+        if not (isinstance(d, int) and not isinstance(d, bool) and d >= 0):
+            raise CodecError(f"record tensor {name} has a negative or non-integer dimension")
+        bounded *= max(d, 1)  # zero-length axes count as 1, so a zero-size tensor cannot carry an absurd axis
+        if bounded > _MAX_RECORD_ELEMENTS:
+            raise CodecError(f"record tensor {name} has more than {_MAX_RECORD_ELEMENTS} elements")
+    return name, dtype, tuple(shape)
+
+
+def _decode_record(header: pb.PayloadHeader, body: bytes | memoryview) -> TensorRecord:
+    _check_record_header(header)
+    view = memoryview(body).cast("B")
+    length = int.from_bytes(view[:4], "little")
+    if length > MAX_RECORD_INDEX or 4 + length > len(view):
+        raise CodecError(f"record index of {length} bytes does not fit its {len(view)}-byte body")
+    try:
+        index = json.loads(bytes(view[4 : 4 + length]).decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise CodecError(f"malformed record index: {exc}") from exc
+    if not isinstance(index, list) or len(index) != header.count:
+        raise CodecError(f"record index does not list the {header.count} tensors its header announces")
+    tensors: dict[str, np.ndarray] = {}
+    bfloat16: list[str] = []
+    offset = _padded(4 + length)
+    for entry in index:
+        name, dtype_name, shape = _record_entry(entry)
+        if name in tensors:
+            raise CodecError(f"record names tensor {name} twice")
+        dtype = np.dtype("uint16" if dtype_name == BFLOAT16 else dtype_name).newbyteorder("<")
+        size = math.prod(shape) * dtype.itemsize
+        if offset + size > len(view):
+            raise CodecError(f"record tensor {name} runs past the end of the body")
+        array = np.frombuffer(view[offset : offset + size], dtype=dtype).reshape(shape)
+        tensors[name] = array.astype(dtype.newbyteorder("="), copy=False)
+        if dtype_name == BFLOAT16:
+            bfloat16.append(name)
+        offset += _padded(size)
+    if offset != len(view):
+        raise CodecError(f"record body is {len(view)} bytes but its tensors take {offset}")
+    try:
+        return TensorRecord(tensors, bfloat16)
+    except ValueError as exc:
+        raise CodecError(f"invalid tensor record: {exc}") from exc

@@ -64,7 +64,7 @@ import numpy.typing as npt
 
 from unseen.crypto.fixedpoint import from_residues
 from unseen.crypto.paillier import EncryptedVector, PublicKey
-from unseen.transport.codec import BigInts, JsonValue, Value
+from unseen.values import BigInts, JsonValue, Value
 
 PROTOCOL: Final = "unseen.hetero-lr/arbiter-paillier-taylor/v1"
 

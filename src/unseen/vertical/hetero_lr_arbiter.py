@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from unseen.crypto.paillier import EncryptedVector, PrivateKey, PublicKey, decrypt, generate_keypair
 from unseen.runtime.context import Context
 from unseen.runtime.parties import PartyRef
-from unseen.transport.codec import BigInts, Value
+from unseen.values import BigInts, Value
 from unseen.vertical.hetero_lr import (
     LOSS_FRAC_BITS,
     PROTOCOL,

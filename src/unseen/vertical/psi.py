@@ -66,7 +66,7 @@ from unseen.crypto.ristretto import (
 )
 from unseen.runtime.context import Context
 from unseen.runtime.parties import PartyRef
-from unseen.transport.codec import JsonValue
+from unseen.values import JsonValue
 
 PROTOCOL: Final = "ecdh-psi/ristretto255-sha512/v1"
 DEFAULT_BATCH_SIZE: Final = 65_536

@@ -34,6 +34,8 @@ class _PayloadKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PayloadKi
     """non-negative big integers (ciphertexts): fixed width, big-endian"""
     JSON: _PayloadKind.ValueType  # 3
     """JSON scalars, lists and objects, UTF-8"""
+    TENSOR_RECORD: _PayloadKind.ValueType  # 4
+    """named tensors (a state dict): an index (JSON) then each tensor's raw bytes"""
 
 class PayloadKind(_PayloadKind, metaclass=_PayloadKindEnumTypeWrapper):
     """What a payload is, so the receiver can check it before reading a byte of it."""
@@ -45,6 +47,8 @@ BIGINT_VECTOR: PayloadKind.ValueType  # 2
 """non-negative big integers (ciphertexts): fixed width, big-endian"""
 JSON: PayloadKind.ValueType  # 3
 """JSON scalars, lists and objects, UTF-8"""
+TENSOR_RECORD: PayloadKind.ValueType  # 4
+"""named tensors (a state dict): an index (JSON) then each tensor's raw bytes"""
 Global___PayloadKind: _TypeAlias = PayloadKind  # noqa: Y015
 
 @_typing.final
@@ -63,7 +67,7 @@ class PayloadHeader(_message.Message):
     width: _builtins.int
     """BIGINT_VECTOR: bytes per integer"""
     count: _builtins.int
-    """BIGINT_VECTOR: number of integers"""
+    """BIGINT_VECTOR: number of integers; TENSOR_RECORD: number of tensors"""
     size: _builtins.int
     """bytes of body that follow the envelope"""
     @_builtins.property
@@ -111,7 +115,7 @@ class Envelope(_message.Message):
     dst_party: _builtins.int
     dst_role: _builtins.str
     seq: _builtins.int
-    """per sending task, increasing: orders and audits messages"""
+    """from one counter per sending task, from 1; must increase per (job, component, tag, src, dst)"""
     @_builtins.property
     def payload(self) -> Global___PayloadHeader: ...
     def __init__(

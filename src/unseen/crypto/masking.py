@@ -1,0 +1,110 @@
+"""Recipes for masking a vector in secure aggregation (Bonawitz et al., CCS 2017; Bell et al., CCS 2020).
+
+* :func:`encode` / :func:`decode`: reals to the ring Z/2^k (k = 32 or 64, numpy's wrapping unsigned
+  arithmetic) in fixed point, each value clipped to ``[-clip, clip]`` first so that a sum of ``n`` encodings
+  cannot wrap: ``n * clip * 2^f < 2^(k-1)`` is checked;
+* :func:`expand`: a 256-bit seed to a mask of ring elements, the keystream of ChaCha20 keyed with the whole
+  seed (never a seed folded to 32 bits, never NumPy's RandomState);
+* :func:`agree`: an X25519 shared secret through HKDF-SHA256 to a 256-bit key for one purpose;
+* :func:`seal` / :func:`unseal`: ChaCha20-Poly1305 with a random nonce, for sending a peer its shares
+  through the aggregator, who cannot read or alter them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+RING_DTYPES: dict[int, np.dtype[np.unsignedinteger]] = {32: np.dtype(np.uint32), 64: np.dtype(np.uint64)}
+_ZERO_NONCE = bytes(16)  # every mask key is fresh for one round and one purpose: the nonce need not vary
+_AEAD_NONCE = 12
+
+
+def ring_dtype(ring_bits: int) -> np.dtype[np.unsignedinteger]:
+    if ring_bits not in RING_DTYPES:
+        raise ValueError(f"the ring must have 32 or 64 bits, not {ring_bits}")
+    return RING_DTYPES[ring_bits]
+
+
+def check_capacity(terms: int, clip: float, frac_bits: int, ring_bits: int) -> None:
+    """Refuse parameters under which a sum of ``terms`` clipped encodings could wrap around the ring."""
+    if not (clip > 0 and 0 <= frac_bits < ring_bits):
+        raise ValueError("clip must be > 0 and frac_bits in 0..ring_bits-1")
+    if terms * clip * 2.0**frac_bits >= 2.0 ** (ring_bits - 1):
+        raise ValueError(
+            f"{terms} values of up to +-{clip:g} with {frac_bits} fraction bits overflow a {ring_bits}-bit ring; "
+            "lower clip or frac_bits, or use 64 bits"
+        )
+
+
+def encode(values: np.ndarray, clip: float, frac_bits: int, ring_bits: int) -> np.ndarray:
+    """``round(clip(x) * 2^f) mod 2^k``; NaN and infinities are refused."""
+    reals = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(reals)):
+        raise ValueError("NaN or infinite values cannot be encoded")
+    scaled = np.rint(np.clip(reals, -clip, clip) * 2.0**frac_bits).astype(np.int64)
+    signed = np.dtype(np.int32) if ring_bits == 32 else np.dtype(np.int64)
+    return scaled.astype(signed).view(ring_dtype(ring_bits))
+
+
+def decode(ring: np.ndarray, frac_bits: int, ring_bits: int) -> np.ndarray:
+    signed = np.dtype(np.int32) if ring_bits == 32 else np.dtype(np.int64)
+    return np.asarray(ring, dtype=ring_dtype(ring_bits)).view(signed).astype(np.float64) / 2.0**frac_bits
+
+
+def expand(seed: bytes, length: int, ring_bits: int) -> np.ndarray:
+    """``length`` ring elements from ChaCha20 keyed with the 256-bit ``seed``."""
+    if len(seed) != 32:
+        raise ValueError("a mask seed must be 256 bits")
+    dtype = ring_dtype(ring_bits)
+    encryptor = Cipher(algorithms.ChaCha20(seed, _ZERO_NONCE), mode=None).encryptor()
+    stream = encryptor.update(bytes(length * dtype.itemsize))
+    return np.frombuffer(stream, dtype=dtype.newbyteorder("<")).astype(dtype)
+
+
+def apply_masks(
+    encoded: np.ndarray, self_seed: bytes, pair_seeds: list[tuple[bytes, int]], ring_bits: int
+) -> np.ndarray:
+    """``encoded + PRG(self_seed) + sum(sign * PRG(pair_seed))`` in the ring; ``sign`` is +1 or -1."""
+    masked = np.asarray(encoded, dtype=ring_dtype(ring_bits)).copy()
+    masked += expand(self_seed, masked.size, ring_bits)
+    for seed, sign in pair_seeds:
+        if sign > 0:
+            masked += expand(seed, masked.size, ring_bits)
+        else:
+            masked -= expand(seed, masked.size, ring_bits)
+    return masked
+
+
+def agree(private: X25519PrivateKey, peer_public: bytes, purpose: bytes) -> bytes:
+    """A 256-bit key both ends derive alike: HKDF-SHA256 of the X25519 shared secret, bound to ``purpose``."""
+    shared = private.exchange(X25519PublicKey.from_public_bytes(peer_public))
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(shared)
+
+
+def public_bytes(private: X25519PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def private_bytes(private: X25519PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    return private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+
+def seal(key: bytes, plaintext: bytes, associated: bytes) -> bytes:
+    nonce = os.urandom(_AEAD_NONCE)
+    return nonce + ChaCha20Poly1305(key).encrypt(nonce, plaintext, associated)
+
+
+def unseal(key: bytes, sealed: bytes, associated: bytes) -> bytes:
+    """The plaintext, or ``cryptography.exceptions.InvalidTag`` if it was altered or misaddressed."""
+    return ChaCha20Poly1305(key).decrypt(sealed[:_AEAD_NONCE], sealed[_AEAD_NONCE:], associated)

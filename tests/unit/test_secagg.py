@@ -1,0 +1,243 @@
+"""Tests for unseen.horizontal.secagg: the sum and nothing else, with workers dropping mid-round."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from tests.unit.horizontal_helpers import ARBITER, Quadratic, workers
+from unseen.crypto import masking
+from unseen.horizontal.aggregator import AggregatorResult, FederatedConfig, run_aggregator
+from unseen.horizontal.fedavg import FedAvg
+from unseen.horizontal.secagg import SecAggClient, SecAggConfig, SecAggServer, neighbourhoods
+from unseen.horizontal.summation import PlainSum, RoundFailedError, SumClient, Summed, SumServer
+from unseen.horizontal.worker import WorkerResult, run_worker
+from unseen.runtime.context import Context
+from unseen.runtime.local import LocalHub, run_parties
+from unseen.runtime.parties import PartyRef
+
+CONFIG = SecAggConfig(stage_deadline_s=5.0, wait_s=20.0)
+
+
+class KilledError(Exception):
+    """The worker's process dies: after sending its shares, before its masked vector."""
+
+
+class DiesBeforeMasking(SecAggClient):
+    def _send_masked(self, sctx: Context, aggregator: PartyRef, masked: np.ndarray) -> None:
+        raise KilledError
+
+
+def _vectors(count: int, length: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    return [rng.normal(scale=3.0, size=length) for _ in range(count)]
+
+
+def _sum_run(
+    count: int,
+    length: int,
+    dying: set[int],
+    config: SecAggConfig = CONFIG,
+    minimum: int = 1,
+) -> tuple[Summed, SecAggServer, list[np.ndarray]]:
+    parties = workers(count)
+    vectors = _vectors(count, length)
+    server = SecAggServer(config)
+    out: list[Summed] = []
+
+    def aggregator(ctx: Context) -> None:
+        out.append(server.collect(ctx.sub("r0"), parties, length, 10.0, minimum))
+
+    def worker(index: int) -> Callable[[Context], None]:
+        client = DiesBeforeMasking(config) if index in dying else SecAggClient(config)
+
+        def program(ctx: Context) -> None:
+            try:
+                client.contribute(ctx.sub("r0"), ARBITER, vectors[index])
+            except KilledError:
+                return  # a dead worker reads nothing more
+
+        return program
+
+    programs: dict[PartyRef, Callable[[Context], None]] = {ARBITER: aggregator}
+    programs |= {p: worker(i) for i, p in enumerate(parties)}
+    run_parties(programs, recv_timeout=30)
+    return out[0], server, vectors
+
+
+def test_secure_sum_equals_the_plain_sum_within_the_encoding_error() -> None:
+    summed, _, vectors = _sum_run(4, 257, set())
+    assert len(summed.contributors) == 4 and summed.missing == {}
+    np.testing.assert_allclose(summed.total, np.sum(vectors, axis=0), rtol=0, atol=4 * 2.0**-CONFIG.frac_bits)
+
+
+def test_ten_workers_three_killed_after_sharing_the_sum_of_the_seven_is_exact_in_the_ring() -> None:
+    dying = {2, 5, 9}
+    summed, server, vectors = _sum_run(10, 300, dying)
+    survivors = [p for i, p in enumerate(workers(10)) if i not in dying]
+    assert summed.contributors == survivors
+    assert set(summed.missing) == {workers(10)[i] for i in dying}
+    expected = np.zeros(300, dtype=np.uint64)
+    for i, vector in enumerate(vectors):
+        if i not in dying:
+            expected += masking.encode(vector, CONFIG.clip, CONFIG.frac_bits, CONFIG.ring_bits)
+    assert server.last_ring_total is not None
+    np.testing.assert_array_equal(server.last_ring_total, expected)
+    np.testing.assert_array_equal(summed.total, masking.decode(expected, CONFIG.frac_bits, CONFIG.ring_bits))
+
+
+def test_secagg_plus_sparse_graph_recovers_a_dropped_worker_from_its_neighbours() -> None:
+    config = SecAggConfig(neighbours=4, stage_deadline_s=5.0, wait_s=20.0)
+    graph = neighbourhoods(workers(10), 4, seed=3)
+    assert all(len(n) == 4 for n in graph.values())
+    assert all(p in graph[q] for p, ns in graph.items() for q in ns)  # symmetric
+    _, server, vectors = _sum_run(10, 64, {4}, config=config)
+    expected = np.zeros(64, dtype=np.uint64)
+    for i, vector in enumerate(vectors):
+        if i != 4:
+            expected += masking.encode(vector, config.clip, config.frac_bits, config.ring_bits)
+    assert server.last_ring_total is not None
+    np.testing.assert_array_equal(server.last_ring_total, expected)
+
+
+def test_too_many_drops_fail_the_round_naming_the_missing_workers() -> None:
+    with pytest.raises(RoundFailedError, match=r"host:9004.*host:9005|stopped the round"):
+        _sum_run(5, 16, {3, 4}, minimum=4)
+
+
+def _fedavg_with(
+    server: SumServer, client: Callable[[], SumClient], hub: LocalHub, count: int = 3
+) -> tuple[AggregatorResult, dict[PartyRef, list[np.ndarray]]]:
+    """Three workers, a 200-weight model; returns the result and each worker's plaintext contributions."""
+    plain: dict[PartyRef, list[np.ndarray]] = {}
+
+    def recording(party: PartyRef) -> SumClient:
+        inner = client()
+
+        class Recorder:
+            secure = inner.secure
+
+            def weight(self, num_samples: int) -> float:
+                return inner.weight(num_samples)
+
+            def contribute(self, ctx: Context, aggregator: PartyRef, vector: np.ndarray) -> None:
+                plain.setdefault(party, []).append(vector.copy())
+                inner.contribute(ctx, aggregator, vector)
+
+        return Recorder()
+
+    weights = {"w": np.linspace(-1, 1, 200)}
+
+    def aggregator(ctx: Context) -> AggregatorResult:
+        return run_aggregator(ctx, FedAvg(), weights, FederatedConfig(rounds=2), summer=server)
+
+    def worker(index: int, party: PartyRef) -> Callable[[Context], WorkerResult]:
+        trainer = Quadratic(float(index + 1), 100 * (index + 1))
+        return lambda ctx: run_worker(ctx, trainer, summer=recording(party), wait_s=20)
+
+    programs: dict[PartyRef, Callable[[Context], AggregatorResult | WorkerResult]] = {ARBITER: aggregator}
+    programs |= {p: worker(i, p) for i, p in enumerate(workers(count))}
+    run = run_parties(programs, hub=hub, recv_timeout=30)
+    result = run.results[ARBITER]
+    assert isinstance(result, AggregatorResult)
+    return result, plain
+
+
+def _leaks(hub: LocalHub, plain: dict[PartyRef, list[np.ndarray]]) -> list[str]:
+    """Every 3-value window of every plaintext update, as float64, float32 and ring encoding, found in any
+    message the aggregator received."""
+    inbound = [m.body for m in hub.recorded if m.dst == ARBITER]
+    found: list[str] = []
+    for party, vectors in plain.items():
+        for vector in vectors:
+            update = vector[:-5]
+            if not np.any(update):
+                continue
+            forms = {
+                "float64": update.astype(np.float64).tobytes(),
+                "float32": update.astype(np.float32).tobytes(),
+                "ring": masking.encode(update, CONFIG.clip, CONFIG.frac_bits, CONFIG.ring_bits).tobytes(),
+            }
+            for form, raw in forms.items():
+                width = len(raw) // update.size * 3
+                step = len(raw) // update.size
+                if any(raw[i : i + width] in body for i in range(0, len(raw) - width + 1, step) for body in inbound):
+                    found.append(f"{party} {form}")
+    return found
+
+
+def test_fedavg_with_secagg_matches_plain_fedavg_and_the_aggregator_sees_no_plain_update() -> None:
+    secure_hub, plain_hub = LocalHub(), LocalHub()
+    secure, recorded = _fedavg_with(SecAggServer(CONFIG), lambda: SecAggClient(CONFIG), secure_hub)
+    plain, plain_recorded = _fedavg_with(PlainSum(), PlainSum, plain_hub)
+    # Secure aggregation caps weights at weight_cap, far above these sample counts: the same weighting.
+    np.testing.assert_allclose(secure.weights["w"], plain.weights["w"], rtol=0, atol=1e-6)
+    masked = [m for m in secure_hub.recorded if m.dst == ARBITER and m.tag.endswith("secagg/masked")]
+    assert len(masked) == 3 * 3  # three workers, two rounds and the final evaluation
+    assert _leaks(secure_hub, recorded) == []
+    # The same search finds every worker's update in the plain run's traffic: it can see a leak.
+    assert len(_leaks(plain_hub, plain_recorded)) >= 3
+
+
+def test_a_worker_refuses_parameters_that_differ_from_its_own() -> None:
+    parties = workers(2)
+
+    def aggregator(ctx: Context) -> None:
+        SecAggServer(SecAggConfig(frac_bits=20, stage_deadline_s=2.0)).collect(ctx, parties, 8, 2.0, 2)
+
+    def worker(ctx: Context) -> None:
+        SecAggClient(CONFIG).contribute(ctx, ARBITER, np.zeros(8))
+
+    with pytest.raises((ValueError, RoundFailedError)):
+        run_parties({ARBITER: aggregator, **{p: worker for p in parties}}, recv_timeout=10)
+
+
+def test_a_round_of_one_worker_is_refused_and_the_worker_is_told_not_left_waiting() -> None:
+    parties = workers(1)
+    errors: list[str] = []
+
+    def aggregator(ctx: Context) -> None:
+        try:
+            SecAggServer(CONFIG).collect(ctx, parties, 8, 2.0, 1)
+        except RoundFailedError as exc:
+            errors.append(str(exc))
+
+    def worker(ctx: Context) -> None:  # returns at once: excluded, not waiting out wait_s
+        SecAggClient(CONFIG).contribute(ctx, ARBITER, np.zeros(8))
+
+    run_parties({ARBITER: aggregator, parties[0]: worker}, recv_timeout=10)
+    assert errors and "at least 2 workers" in errors[0]
+
+
+def test_fedavg_rounds_with_secagg_go_on_without_a_worker_killed_mid_round() -> None:
+    parties = workers(4)
+    weights = {"w": np.linspace(-1, 1, 50)}
+    config = SecAggConfig(stage_deadline_s=2.0, wait_s=20.0)
+
+    def aggregator(ctx: Context) -> AggregatorResult:
+        return run_aggregator(ctx, FedAvg(), weights, FederatedConfig(rounds=3, min_workers=3), SecAggServer(config))
+
+    def worker(index: int) -> Callable[[Context], WorkerResult | None]:
+        client = DiesBeforeMasking(config) if index == 1 else SecAggClient(config)
+
+        def program(ctx: Context) -> WorkerResult | None:
+            try:
+                return run_worker(ctx, Quadratic(float(index), 10), summer=client, wait_s=20)
+            except KilledError:
+                return None
+
+        return program
+
+    programs: dict[PartyRef, Callable[[Context], AggregatorResult | WorkerResult | None]] = {ARBITER: aggregator}
+    programs |= {p: worker(i) for i, p in enumerate(parties)}
+    result = run_parties(programs, recv_timeout=30).results[ARBITER]
+    assert isinstance(result, AggregatorResult)
+    assert result.left == [parties[1]]
+    assert [r.contributors for r in result.history] == [3, 3, 3]
+    # The survivors' targets are 0, 2 and 3 with equal weights: FedAvg moves towards their mean, 5/3.
+    expected = weights["w"]
+    for _ in range(3):
+        expected = np.mean([t + 0.5 * (expected - t) for t in (0.0, 2.0, 3.0)], axis=0)
+    np.testing.assert_allclose(result.weights["w"], expected, rtol=0, atol=1e-6)
