@@ -46,16 +46,17 @@ class CifarArrays:
         return len(self.labels)
 
 
-def open_batch(path: Path) -> np.ndarray:
+def open_batch(path: Path, name: str | None = None) -> np.ndarray:
     """The file as a read-only ``(records, 3073)`` uint8 memory map, after checking its size."""
+    name = name or path.name
     size = path.stat().st_size
     if size == 0 or size % RECORD_BYTES:
         whole = size // RECORD_BYTES
         raise CifarFormatError(
-            f"{path.name}: {size} bytes is not a whole number of {RECORD_BYTES}-byte CIFAR-10 records: "
+            f"{name}: {size} bytes is not a whole number of {RECORD_BYTES}-byte CIFAR-10 records: "
             f"record {whole + 1} is truncated ({size - whole * RECORD_BYTES} of {RECORD_BYTES} bytes)"
             if size
-            else f"{path.name}: the file is empty"
+            else f"{name}: the file is empty"
         )
     return np.memmap(path, dtype=np.uint8, mode="r", shape=(size // RECORD_BYTES, RECORD_BYTES))
 
@@ -70,12 +71,12 @@ def check_labels(labels: np.ndarray, name: str, first_record: int) -> None:
         )
 
 
-def iter_blocks(path: Path, block_records: int = BLOCK_RECORDS) -> Iterator[CifarArrays]:
-    """The file's records, checked, ``block_records`` at a time (memory: one block)."""
-    records = open_batch(path)
+def iter_blocks(path: Path, block_records: int = BLOCK_RECORDS, name: str | None = None) -> Iterator[CifarArrays]:
+    """The file's records, checked, ``block_records`` at a time (memory: one block); errors say ``name``."""
+    records = open_batch(path, name)
     for start in range(0, len(records), block_records):
         block = np.asarray(records[start : start + block_records])
-        check_labels(block[:, 0], path.name, start)
+        check_labels(block[:, 0], name or path.name, start)
         yield CifarArrays(block[:, 1:].reshape(-1, *SHAPE), block[:, 0].astype(np.int64))
 
 

@@ -197,13 +197,17 @@ def iter_blocks(source: BinaryIO, name: str, block_bytes: int = BLOCK_BYTES) -> 
 
 
 def iter_parsed(
-    path: Path, vocab_sizes: int | Sequence[int] = DEFAULT_VOCAB_SIZE, block_bytes: int = BLOCK_BYTES
+    path: Path,
+    vocab_sizes: int | Sequence[int] = DEFAULT_VOCAB_SIZE,
+    block_bytes: int = BLOCK_BYTES,
+    name: str | None = None,
 ) -> Iterator[CriteoBatch]:
-    """The file's lines, parsed and checked, one block (a variable number of lines) at a time."""
+    """The file's lines, parsed and checked, one block (a variable number of lines) at a time; errors say ``name``."""
     vocab = vocabulary(vocab_sizes)
+    name = name or path.name
     with path.open("rb") as source:
-        for block, first_line in iter_blocks(source, path.name, block_bytes):
-            yield parse_block(block, vocab, path.name, first_line)
+        for block, first_line in iter_blocks(source, name, block_bytes):
+            yield parse_block(block, vocab, name, first_line)
 
 
 def rebatch(parts: Iterator[CriteoBatch], batch_size: int, drop_last: bool = False) -> Iterator[CriteoBatch]:
