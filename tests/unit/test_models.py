@@ -10,10 +10,13 @@ import pytest
 from unseen.models.config import DLRMConfig, ResNetConfig, cifar_resnet, resnet18, resnet_by_name
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # as the Keras model modules do, before keras is imported
-torch = pytest.importorskip("torch")
-keras = pytest.importorskip("keras")
+pytest.importorskip("torch")
+pytest.importorskip("keras")
 
-from unseen.models import keras_dlrm, keras_resnet, torch_dlrm, torch_resnet  # noqa: E402
+import keras
+import torch
+
+from unseen.models import keras_dlrm, keras_resnet, torch_dlrm, torch_resnet
 
 TINY_DLRM = DLRMConfig(vocab_sizes=(7, 11, 5), dense_features=4, embedding_dim=4, bottom_mlp=(8,), top_mlp=(8,))
 TINY_RESNET = cifar_resnet(8, width=4)  # one block per stage: the same code paths as ResNet-20/56
@@ -139,3 +142,70 @@ def test_one_step_lowers_the_loss_dlrm() -> None:
         keras_dlrm.build_dlrm(TINY_DLRM), [dense, sparse], labels, keras.losses.BinaryCrossentropy(from_logits=True)
     )
     assert second < first
+
+
+def _torch_to_keras_resnet(source: torch.nn.Module, target: keras.Model, config: ResNetConfig) -> None:
+    """Copy weights by name; the Keras names are stage/block, torch numbers blocks in one sequence."""
+    names = {"conv": "stem_conv", "bn": "stem_bn", "fc": "fc"}
+    index = 0
+    for stage, count in enumerate(config.blocks):
+        for block in range(count):
+            keras_name = f"stage{stage + 1}_block{block + 1}"
+            for part in ("conv1", "bn1", "conv2", "bn2"):
+                names[f"blocks.{index}.{part}"] = f"{keras_name}_{part}"
+            names[f"blocks.{index}.shortcut.0"] = f"{keras_name}_shortcut_conv"
+            names[f"blocks.{index}.shortcut.1"] = f"{keras_name}_shortcut_bn"
+            index += 1
+    for module_name, module in source.named_modules():
+        if module_name not in names:
+            continue
+        layer = target.get_layer(names[module_name])
+        if isinstance(module, torch.nn.Conv2d):
+            layer.set_weights([module.weight.detach().numpy().transpose(2, 3, 1, 0)])
+        elif isinstance(module, torch.nn.BatchNorm2d):
+            assert module.running_mean is not None and module.running_var is not None
+            stats = [module.weight, module.bias, module.running_mean, module.running_var]
+            layer.set_weights([t.detach().numpy() for t in stats])
+        elif isinstance(module, torch.nn.Linear):
+            layer.set_weights([module.weight.detach().numpy().T, module.bias.detach().numpy()])
+
+
+@pytest.mark.parametrize("config", [TINY_RESNET, TINY_RESNET18], ids=["resnet8", "resnet18"])
+def test_resnet_computes_the_same_function_in_both_frameworks(config: ResNetConfig) -> None:
+    torch.manual_seed(3)
+    source = torch_resnet.build_resnet(config)
+    for module in source.modules():  # non-trivial statistics, so that batch norm is compared too
+        if isinstance(module, torch.nn.BatchNorm2d):
+            assert module.running_mean is not None and module.running_var is not None
+            torch.nn.init.uniform_(module.running_mean, -0.5, 0.5)
+            torch.nn.init.uniform_(module.running_var, 0.5, 1.5)
+            torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(module.bias, -0.5, 0.5)
+    source.eval()
+    target = keras_resnet.build_resnet(config)
+    _torch_to_keras_resnet(source, target, config)
+    images = np.random.default_rng(4).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        expected = source(torch.from_numpy(images)).numpy()
+    got = keras.ops.convert_to_numpy(target(images, training=False))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_dlrm_computes_the_same_function_in_both_frameworks() -> None:
+    torch.manual_seed(5)
+    source = torch_dlrm.build_dlrm(TINY_DLRM)
+    target = keras_dlrm.build_dlrm(TINY_DLRM)
+    for j, table in enumerate(source.embeddings):
+        assert isinstance(table, torch.nn.Embedding)
+        target.get_layer(f"embedding_{j}").set_weights([table.weight.detach().numpy()])
+    for prefix, mlp in (("bottom", source.bottom), ("top", source.top)):
+        linears = [m for m in mlp if isinstance(m, torch.nn.Linear)]
+        for k, linear in enumerate(linears):
+            target.get_layer(f"{prefix}_{k}").set_weights(
+                [linear.weight.detach().numpy().T, linear.bias.detach().numpy()]
+            )
+    dense, sparse = _dlrm_batch(6)
+    with torch.no_grad():
+        expected = source(torch.from_numpy(dense), torch.from_numpy(sparse)).numpy()
+    got = keras.ops.convert_to_numpy(target([dense, sparse]))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
