@@ -49,6 +49,7 @@ def test_dlrm_parameter_count_is_the_same_in_both_frameworks() -> None:
     expected = 26 * 1000 * 16 + (13 * 512 + 512) + (512 * 256 + 256) + (256 * 64 + 64) + (64 * 16 + 16)
     expected += (367 * 512 + 512) + (512 * 256 + 256) + (256 + 1)  # 27 * 26 / 2 + 16 = 367 inputs to the top MLP
     assert config.parameter_count() == expected
+    assert DLRMConfig().parameter_count() == expected + 26 * 99_000 * 16  # default: 100,000 ids per table
     assert _torch_count(torch_dlrm.build_dlrm(config)) == expected
     assert _keras_count(keras_dlrm.build_dlrm(config)) == expected
 

@@ -167,7 +167,7 @@ def _locate(block: bytes, name: str, first_line: int, detail: str) -> CriteoForm
         if problem is not None:
             return CriteoFormatError(f"{name}: line {number} {problem}")
     last = first_line + block.count(b"\n") - 1
-    return CriteoFormatError(f"{name}: lines {first_line}-{last}: {detail}")
+    return CriteoFormatError(f"{name}: lines {first_line}-{last}: {detail[:200]!r}")  # repr: the parser quotes the line
 
 
 def iter_blocks(source: BinaryIO, name: str, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[bytes, int]]:

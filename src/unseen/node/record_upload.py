@@ -3,11 +3,13 @@
 The body is spooled to a temporary file beside the tables (counted against the upload limit as it arrives, never
 held in memory), then checked and converted into a staged table in a worker thread; the table is replaced only
 once everything parsed. The name and an existing table are checked before the body is read, so a refused upload
-costs no transfer.
+costs no transfer. A refusal is one log line (table, caller, reason; the reason only once the name is known good,
+since an invalid name is the caller's text).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +21,17 @@ from unseen.datasets.record_tables import RecordFormat
 from unseen.node.data import DataService, TableExistsError
 from unseen.storage.models import TableRecord
 from unseen.storage.tables import parse_table_name
+
+log = logging.getLogger(__name__)
+
+
+def _refuse(code: int, detail: str, request: Request, name: str | None) -> HTTPException:
+    caller = request.client.host if request.client else "an unknown caller"
+    if name is None:
+        log.warning("refused a record upload from %s: the table name is not namespace.name", caller)
+    else:
+        log.warning("refused the upload of table %s from %s: %s", name, caller, detail)
+    return HTTPException(code, detail=detail)
 
 
 async def receive_records(
@@ -33,11 +46,12 @@ async def receive_records(
 ) -> TableRecord:
     try:
         parse_table_name(name)
+    except ValueError as exc:
+        raise _refuse(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc), request, None) from None
+    try:
         data.refuse_existing(name, overwrite)
     except TableExistsError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+        raise _refuse(status.HTTP_409_CONFLICT, str(exc), request, name) from None
     data.tables.root.mkdir(parents=True, exist_ok=True)
     fd, spooled = tempfile.mkstemp(dir=data.tables.root, prefix=".upload-", suffix=".tmp")
     try:
@@ -46,17 +60,16 @@ async def receive_records(
             async for chunk in request.stream():
                 received += len(chunk)
                 if received > limit:
-                    raise HTTPException(
-                        status.HTTP_413_CONTENT_TOO_LARGE, detail=f"uploads are limited to {limit} bytes"
-                    )
+                    detail = f"uploads are limited to {limit} bytes"
+                    raise _refuse(status.HTTP_413_CONTENT_TOO_LARGE, detail, request, name)
                 spool.write(chunk)
         try:
             return await run_in_threadpool(
                 data.upload_records, name, Path(spooled), file_format, overwrite, source, vocab_size
             )
         except TableExistsError as exc:
-            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+            raise _refuse(status.HTTP_409_CONFLICT, str(exc), request, name) from None
         except ValueError as exc:  # CifarFormatError, CriteoFormatError, TableError: the message says what is wrong
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+            raise _refuse(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc), request, name) from None
     finally:
         Path(spooled).unlink(missing_ok=True)
