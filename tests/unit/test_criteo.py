@@ -85,3 +85,16 @@ def test_vocab_sizes_are_checked() -> None:
     assert criteo.vocabulary(10).tolist() == [10] * 26
     with pytest.raises(ValueError, match="26 sizes"):
         criteo.vocabulary([10, 10])
+
+
+def test_the_synthetic_set_is_learnable(tmp_path: Path) -> None:
+    """The click depends on I1 and C1: a linear model on the parsed features beats chance clearly."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    labels, dense, sparse = criteo.synthetic(4000, seed=5)
+    criteo.write_tsv(tmp_path / "day.tsv", labels, dense, sparse)
+    (batch,) = criteo.iter_parsed(tmp_path / "day.tsv", 1000)
+    features = np.column_stack([batch.dense, np.eye(1000)[batch.sparse[:, 0]]])
+    model = LogisticRegression(max_iter=500).fit(features[:3000], batch.labels[:3000])
+    assert roc_auc_score(batch.labels[3000:], model.predict_proba(features[3000:])[:, 1]) > 0.75

@@ -44,3 +44,12 @@ def test_a_producer_error_is_raised_at_its_batch() -> None:
     assert next(prefetcher) == 1
     with pytest.raises(ValueError, match="line 7 is bad"):
         next(prefetcher)
+
+
+def test_a_dropped_prefetcher_stops_its_thread() -> None:
+    prefetcher = Prefetcher(lambda: iter(range(10**9)), depth=2)
+    assert next(prefetcher) == 0
+    thread = prefetcher._thread
+    del prefetcher  # a training loop that breaks out of its epoch and forgets the iterator
+    thread.join(timeout=30)
+    assert not thread.is_alive()

@@ -12,7 +12,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -23,6 +23,29 @@ class _End:
     pass
 
 
+def _put(slots: queue.Queue[Any], stop: threading.Event, item: object) -> bool:
+    while not stop.is_set():
+        try:
+            slots.put(item, timeout=_POLL_SECONDS)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _fill(make: Callable[[], Iterable[object]], slots: queue.Queue[Any], stop: threading.Event) -> None:
+    """The producer thread. It holds the queue and the event, not the Prefetcher, so dropping the Prefetcher
+    (a training loop that breaks out of an epoch) collects it, and ``__del__`` stops this thread."""
+    try:
+        for item in make():
+            if not _put(slots, stop, item):
+                return
+    except BaseException as exc:  # handed to the consumer, which raises it
+        _put(slots, stop, exc)
+        return
+    _put(slots, stop, _End())
+
+
 class Prefetcher(Generic[T]):
     def __init__(self, make: Callable[[], Iterable[T]], depth: int = 2) -> None:
         if depth < 1:
@@ -30,27 +53,10 @@ class Prefetcher(Generic[T]):
         self._queue: queue.Queue[T | _End | BaseException] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._done = False
-        self._thread = threading.Thread(target=self._fill, args=(make,), name="unseen-prefetch", daemon=True)
+        self._thread = threading.Thread(
+            target=_fill, args=(make, self._queue, self._stop), name="unseen-prefetch", daemon=True
+        )
         self._thread.start()
-
-    def _put(self, item: T | _End | BaseException) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=_POLL_SECONDS)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _fill(self, make: Callable[[], Iterable[T]]) -> None:
-        try:
-            for item in make():
-                if not self._put(item):
-                    return
-        except BaseException as exc:  # handed to the consumer, which raises it
-            self._put(exc)
-            return
-        self._put(_End())
 
     def __iter__(self) -> Iterator[T]:
         return self
