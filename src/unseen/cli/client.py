@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,9 +60,12 @@ class NodeClient:
     def post(self, path: str, body: Any = None) -> Any:
         return self._request("POST", path, json=body).json()
 
-    def put(self, path: str, content: bytes, **params: Any) -> Any:
+    def put(self, path: str, content: bytes | Iterable[bytes], timeout: float | None = None, **params: Any) -> Any:
+        """``content``: the body, or its chunks (sent as they come, for a file larger than memory). ``timeout``
+        overrides the client's for a request the node takes long to answer (a big upload it parses)."""
         query = {k: v for k, v in params.items() if v is not None}
-        return self._request("PUT", path, content=content, params=query).json()
+        extra = {} if timeout is None else {"timeout": timeout}
+        return self._request("PUT", path, content=content, params=query, **extra).json()
 
     def delete(self, path: str) -> Any:
         return self._request("DELETE", path).json()

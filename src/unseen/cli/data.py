@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from unseen.cli.client import ClientError, client_for, fail
+from unseen.datasets.criteo import DEFAULT_VOCAB_SIZE
 from unseen.ids import IdentifierError, check_table_name
 
 app = typer.Typer(help="Upload and inspect this party's tables (rows never leave the node).", no_args_is_help=True)
@@ -32,24 +34,51 @@ def _describe(table: dict[str, Any]) -> str:
     return f"{table['name']}: {table['rows']} rows, {len(table['columns'])} columns [{columns}]"
 
 
+FORMATS = ("csv", "parquet", "cifar10-bin", "criteo-tsv")
+RECORD_FORMATS = ("cifar10-bin", "criteo-tsv")
+CHUNK_BYTES = 1024 * 1024
+RECORD_UPLOAD_TIMEOUT = 3600.0  # the node answers once it has checked and stored every record of the file
+
+
+def _chunks(file: Path) -> Iterator[bytes]:
+    with file.open("rb") as source:
+        while chunk := source.read(CHUNK_BYTES):
+            yield chunk
+
+
 @app.command()
 def upload(
-    file: Annotated[Path, typer.Option("--file", "-f", help="a CSV (with a header row) or Parquet file")],
+    file: Annotated[
+        Path, typer.Option("--file", "-f", help="a CSV (with a header row), Parquet, CIFAR-10 .bin or Criteo .tsv file")
+    ],
     table: Annotated[str, typer.Option("--table", "-t", help="name to store it under: namespace.name")],
     id_column: Annotated[str, typer.Option(help="the column of row ids (used to align parties' rows)")] = "id",
     label_column: Annotated[str | None, typer.Option(help="the label column, if this party holds labels")] = None,
     label_type: Annotated[str, typer.Option(help="binary, multiclass or regression")] = "binary",
     overwrite: Annotated[bool, typer.Option(help="replace a table of the same name")] = False,
+    file_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="csv, parquet, cifar10-bin (CIFAR-10 binary batch) or criteo-tsv; default: from the file's suffix",
+        ),
+    ] = None,
+    vocab_size: Annotated[
+        int, typer.Option(help="criteo-tsv: ids per categorical column (the DLRM embedding table size)")
+    ] = DEFAULT_VOCAB_SIZE,
     party: PartyOption = None,
 ) -> None:
-    """Store a file as a table at this party's node."""
+    """Store a file as a table at this party's node (docs/datasets.md: the CIFAR-10 and Criteo formats)."""
     _table_name(table)
     if not file.is_file():
         raise fail(f"file {file} not found; check the path (relative paths start from {Path.cwd()})")
     if label_type not in ("binary", "multiclass", "regression"):
         raise fail(f"--label-type must be binary, multiclass or regression, not '{label_type}'")
-    file_format = "parquet" if file.suffix.lower() in (".parquet", ".pq") else "csv"
-    params = {
+    if file_format is None:
+        file_format = "parquet" if file.suffix.lower() in (".parquet", ".pq") else "csv"
+    if file_format not in FORMATS:
+        raise fail(f"--format must be one of {', '.join(FORMATS)}, not '{file_format}'")
+    params: dict[str, Any] = {
         "id_column": id_column,
         "label_column": label_column,
         "label_type": label_type,
@@ -58,7 +87,16 @@ def upload(
         "source": file.name,
     }
     try:
-        created = client_for(party).put(f"/tables/{table}", file.read_bytes(), **params)
+        if file_format in RECORD_FORMATS:  # streamed from disk: a Criteo day does not fit in memory
+            created = client_for(party).put(
+                f"/tables/{table}",
+                _chunks(file),
+                timeout=RECORD_UPLOAD_TIMEOUT,
+                vocab_size=vocab_size if file_format == "criteo-tsv" else None,
+                **params,
+            )
+        else:
+            created = client_for(party).put(f"/tables/{table}", file.read_bytes(), **params)
     except ClientError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"uploaded {_describe(created)}")

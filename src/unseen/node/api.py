@@ -63,7 +63,7 @@ def _job_json(job: JobRecord) -> dict[str, Any]:
     }
 
 
-async def _identifier_refused(_request: Request, exc: Exception) -> JSONResponse:
+async def identifier_refused(_request: Request, exc: Exception) -> JSONResponse:
     """Any identifier in a path, query or body that breaks its grammar: 422 naming the field, the rule and an
     example, whichever route found it (a bad name is not a missing one, so never 404)."""
     assert isinstance(exc, ids.IdentifierError)
@@ -81,7 +81,7 @@ def _find_job(service: JobService, job_id: str) -> JobRecord:
 
 def create_app(service: JobService, token: str, data: DataService) -> FastAPI:
     app = FastAPI(title="Unseen node", version=__version__, description=f"REST API of party {service.party_id}'s node")
-    app.add_exception_handler(ids.IdentifierError, _identifier_refused)
+    app.add_exception_handler(ids.IdentifierError, identifier_refused)
     public = APIRouter(prefix="/v1")
     private = APIRouter(prefix="/v1", dependencies=[Depends(TokenAuth(token))])
 

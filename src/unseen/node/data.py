@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
 
+from unseen.datasets import record_tables
 from unseen.datasets.upload import FileFormat, LabelType, parse_upload
 from unseen.storage.models import TableRecord
 from unseen.storage.repository import NodeStore
 from unseen.storage.tables import Table, TableError, TableStore, parse_table_name
+
+_SHOWN_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 
 
 class TableExistsError(TableError):
@@ -60,6 +64,52 @@ class DataService:
                     name, Table(parsed.columns, id_column, label_column), overwrite=True
                 )  # atomic; if it fails the row rolls back
         return record
+
+    def upload_records(
+        self,
+        name: str,
+        spooled: Path,
+        file_format: record_tables.RecordFormat,
+        overwrite: bool,
+        source: str,
+        vocab_size: int,
+    ) -> TableRecord:
+        """Store a CIFAR-10 or Criteo file (already on disk) as table ``name``, checked and converted in a stream
+        into a staged file that replaces the table only once complete: a refused upload changes nothing stored.
+        Errors name ``source`` (the uploaded file's name) when it is a plain file name."""
+        parse_table_name(name)
+        self.refuse_existing(name, overwrite)
+        shown = source if _SHOWN_NAME.fullmatch(source) else "the uploaded file"
+        staged = self.tables.staging_path(name)
+        try:
+            if file_format == "cifar10-bin":
+                written = record_tables.write_cifar_table(spooled, staged, shown)
+            else:
+                written = record_tables.write_criteo_table(spooled, staged, shown, vocab_size)
+            record = TableRecord(
+                name=name,
+                rows=written.rows,
+                columns_json=json.dumps(written.columns),
+                id_column=None,
+                label_column=written.label_column,
+                label_type=written.label_type,
+                source=source,
+                created_at=time.time(),
+            )
+            with self._lock:
+                self.refuse_existing(name, overwrite)
+                with self.store.session() as session, session.begin():
+                    session.merge(record)
+                    self.tables.install(name, staged)  # atomic; if it fails the row rolls back
+        finally:
+            staged.unlink(missing_ok=True)
+        return record
+
+    def refuse_existing(self, name: str, overwrite: bool) -> None:
+        if not overwrite and self.store.find_table(name) is not None:
+            raise TableExistsError(
+                f"table {name} already exists; pass --overwrite to replace it, or choose another name"
+            )
 
     def delete(self, name: str) -> None:
         parse_table_name(name)

@@ -128,6 +128,19 @@ class TableStore:
             Path(temporary).unlink(missing_ok=True)
         return self.info(name)
 
+    def staging_path(self, name: str) -> Path:
+        """A new empty temporary file beside table ``name``'s, for a table written in a stream: ``install`` it
+        once complete, or delete it. (A dot prefix: no table name can start with one.)"""
+        path = self.path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+        os.close(fd)
+        return Path(temporary)
+
+    def install(self, name: str, staged: Path) -> None:
+        """Replace table ``name`` by the complete file ``staged`` (from ``staging_path``), atomically."""
+        os.replace(staged, self.path(name))
+
     def read(self, name: str) -> Table:
         path = self.path(name)
         if not path.is_file():
