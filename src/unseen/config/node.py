@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from unseen.config.paths import socket_path
 from unseen.transport.shared_buffer import buffers_dir
@@ -59,6 +59,29 @@ class NodeConfig(BaseModel):
     rpc_timeout_s: float = Field(10.0, gt=0, description="deadline of control calls between nodes")
     send_timeout_s: float = Field(300.0, gt=0, description="deadline for pushing one message to a peer node")
     audit_dir: Path | None = Field(None, description="if set, every received message is recorded here, decoded")
+    # What partners may hold on the federation port (see transport/gate.py and docs/architecture.md).
+    federation_threads: int = Field(
+        128, ge=8, le=4096, description="threads serving partners' calls; a call beyond them is refused at once"
+    )
+    max_calls_per_peer: int = Field(
+        32, ge=1, description="calls one partner may hold at once (and streams on one of its connections)"
+    )
+    first_message_timeout_s: float = Field(
+        10.0, gt=0, description="time a partner's call has to deliver its first message (a Push's envelope)"
+    )
+    frame_idle_timeout_s: float = Field(30.0, gt=0, description="longest silence between the frames of a Push")
+    tls_handshake_timeout_s: float = Field(
+        10.0, gt=0, description="time a connection to the federation port has to complete its TLS handshake"
+    )
+
+    @model_validator(mode="after")
+    def _one_partner_cannot_take_every_thread(self) -> NodeConfig:
+        if self.max_calls_per_peer >= self.federation_threads:
+            raise ValueError(
+                f"max_calls_per_peer ({self.max_calls_per_peer}) must be below federation_threads "
+                f"({self.federation_threads}), or one partner could hold every thread"
+            )
+        return self
 
     @property
     def db_url(self) -> str:

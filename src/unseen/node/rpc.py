@@ -17,8 +17,9 @@ from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
 from unseen.transport.delivery import DeliveryFailedError
 from unseen.transport.framing import CHUNK_SIZE, Frame, FramingError, header_of
+from unseen.transport.gate import PeerGate
 from unseen.transport.mailbox import MailboxClosedError, MailKey, ReceiveTimeoutError
-from unseen.transport.methods import federation_handler, task_channel_handler
+from unseen.transport.methods import CONTROL_METHODS, control_handler, federation_handler, task_channel_handler
 from unseen.transport.peers import PeerError
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
@@ -92,8 +93,9 @@ class FederationService:
         frames = [memoryview(request.data)]
         return _guard(context, lambda: pb.Ack(received=self.router.accept(request.header, frames, party)))
 
-    def handler(self) -> grpc.GenericRpcHandler:
-        return federation_handler(self.push, self.push_one)
+    def handler(self, gate: PeerGate) -> grpc.GenericRpcHandler:
+        """The methods as served: every call admitted and watched by ``gate``."""
+        return federation_handler(gate.stream("Push", self.push), gate.unary("PushOne", self.push_one))
 
 
 class ControlService(pb_grpc.ControlServicer):
@@ -114,6 +116,10 @@ class ControlService(pb_grpc.ControlServicer):
 
     def EndJob(self, request: pb.JobEnd, context: grpc.ServicerContext) -> pb.TaskReply:  # noqa: N802
         return self._handle("EndJob", request, context)  # type: ignore[no-any-return]
+
+    def handler(self, gate: PeerGate) -> grpc.GenericRpcHandler:
+        """The methods as served: every call admitted and watched by ``gate``."""
+        return control_handler({name: gate.unary(name, getattr(self, name)) for name in CONTROL_METHODS})
 
 
 class TaskChannelService:

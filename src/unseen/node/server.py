@@ -24,16 +24,16 @@ from unseen.node.auth import ensure_api_token
 from unseen.node.data import DataService
 from unseen.node.executor import TaskExecutor
 from unseen.node.messaging import MessageRouter
-from unseen.node.rpc import ControlService, FederationService, TaskChannelService
+from unseen.node.rpc import ControlService, FederationService, TaskChannelService, peer_party
 from unseen.node.service import JobService
 from unseen.storage.database import migrate, open_engine
 from unseen.storage.repository import NodeStore
 from unseen.storage.tables import TableStore
 from unseen.transport.delivery import Delivery
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT
+from unseen.transport.gate import GateLimits, PeerGate
 from unseen.transport.mailbox import Mailbox
 from unseen.transport.peers import PeerClients
-from unseen.transport.proto import federation_pb2_grpc as pb_grpc
 from unseen.transport.shared_buffer import SendBufferError, clear_buffers
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,38 @@ SERVER_OPTIONS = [
 
 class NodeStartError(RuntimeError):
     pass
+
+
+def peer_server_options(config: NodeConfig) -> list[tuple[str, int]]:
+    """The federation port's gRPC options: what a connection may hold and for how long.
+
+    * one connection carries at most ``max_calls_per_peer`` calls at once; an honest node's extra calls wait
+      on its own side, and only a party spreading calls over connections meets the gate's refusal;
+    * a connection has ``tls_handshake_timeout_s`` to finish TLS (gRPC's default is 120 s), so half-open
+      connections cost a file descriptor for seconds, not minutes;
+    * a connection with no call for 5 minutes is closed (a partner's channel reconnects on its next call);
+    * the server pings a connection with calls every minute and drops it if no answer comes in 20 s, which
+      ends the calls of a partner that vanished; it accepts partners' own pings every 10 s or slower.
+    """
+    return [
+        *SERVER_OPTIONS,
+        ("grpc.max_concurrent_streams", config.max_calls_per_peer),
+        ("grpc.server_handshake_timeout_ms", int(config.tls_handshake_timeout_s * 1000)),
+        ("grpc.max_connection_idle_ms", 300_000),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ]
+
+
+def peer_gate(config: NodeConfig) -> PeerGate:
+    limits = GateLimits(
+        max_calls_per_peer=config.max_calls_per_peer,
+        first_frame_s=config.first_message_timeout_s,
+        idle_s=config.frame_idle_timeout_s,
+        max_call_s=config.send_timeout_s,
+    )
+    return PeerGate(limits, peer_party)
 
 
 class _NodeHttpServer(uvicorn.Server):
@@ -94,9 +126,18 @@ class Node:
         config = self.config
         _check_port_free(config.federation_host, config.federation_port, "federation")
         key, chain, trusted = config.tls_paths.read()
-        peer_server = grpc.server(ThreadPoolExecutor(max_workers=64, thread_name_prefix="peer"), options=SERVER_OPTIONS)
-        peer_server.add_generic_rpc_handlers((FederationService(self.router).handler(),))
-        pb_grpc.add_ControlServicer_to_server(ControlService(self.service), peer_server)
+        # Every partner's call holds one of these threads while it runs: a call beyond them is refused at once
+        # (RESOURCE_EXHAUSTED) rather than queued to time out, and the gate keeps any one partner to a share.
+        threads = config.federation_threads
+        peer_server = grpc.server(
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="peer"),
+            options=peer_server_options(config),
+            maximum_concurrent_rpcs=threads,
+        )
+        gate = peer_gate(config)
+        peer_server.add_generic_rpc_handlers(
+            (FederationService(self.router).handler(gate), ControlService(self.service).handler(gate))
+        )
         credentials = grpc.ssl_server_credentials([(key, chain)], root_certificates=trusted, require_client_auth=True)
         if not peer_server.add_secure_port(f"{config.federation_host}:{config.federation_port}", credentials):
             raise NodeStartError(f"cannot listen on {config.federation_host}:{config.federation_port}")

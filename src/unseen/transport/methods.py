@@ -2,7 +2,9 @@
 
 Method paths and message layouts are exactly those of federation.proto, so the wire is what the schema
 says; only the Python side differs: the streamed Push's data frames skip the protobuf object model (see
-``framing``). Control keeps its generated stubs and servicer.
+``framing``), and on the federation port every method, unary ones included, is served as a client stream so
+that ``transport.gate`` can watch the wait for its request (a client sees no difference). Control's clients
+keep the generated stubs.
 """
 
 from __future__ import annotations
@@ -16,9 +18,19 @@ from unseen.transport.framing import Frame, decode_frame, encode_frame
 from unseen.transport.proto import federation_pb2 as pb
 
 FEDERATION = "unseen.federation.v1.Federation"
+CONTROL = "unseen.federation.v1.Control"
 TASK_CHANNEL = "unseen.federation.v1.TaskChannel"
+# Control's methods: request type, reply type (as federation.proto says)
+CONTROL_METHODS: dict[str, tuple[Any, Any]] = {
+    "Propose": (pb.JobProposal, pb.ProposalReply),
+    "StartTask": (pb.TaskRef, pb.TaskReply),
+    "QueryTasks": (pb.JobRef, pb.TaskStates),
+    "EndJob": (pb.JobEnd, pb.TaskReply),
+}
 
 PushHandler = Callable[[Iterator[Frame], grpc.ServicerContext], pb.Ack]
+StreamedOneHandler = Callable[[Iterator[pb.Small], grpc.ServicerContext], pb.Ack]
+StreamedHandler = Callable[[Iterator[Any], grpc.ServicerContext], Any]
 OneHandler = Callable[[pb.Small, grpc.ServicerContext], pb.Ack]
 SharedHandler = Callable[[pb.SharedSend, grpc.ServicerContext], pb.Ack]
 RecvHandler = Callable[[pb.RecvRequest, grpc.ServicerContext], pb.Small]
@@ -75,14 +87,29 @@ def _one(handler: OneHandler) -> grpc.RpcMethodHandler:
     )
 
 
-def federation_handler(push: PushHandler, push_one: OneHandler) -> grpc.GenericRpcHandler:
+def federation_handler(push: PushHandler, push_one: StreamedOneHandler) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(
         FEDERATION,
         {
             "Push": grpc.stream_unary_rpc_method_handler(
                 push, request_deserializer=decode_frame, response_serializer=pb.Ack.SerializeToString
             ),
-            "PushOne": _one(push_one),
+            "PushOne": grpc.stream_unary_rpc_method_handler(
+                push_one, request_deserializer=pb.Small.FromString, response_serializer=pb.Ack.SerializeToString
+            ),
+        },
+    )
+
+
+def control_handler(handlers: dict[str, StreamedHandler]) -> grpc.GenericRpcHandler:
+    """Control's unary methods, each served as a client stream (see the module's docstring)."""
+    return grpc.method_handlers_generic_handler(
+        CONTROL,
+        {
+            name: grpc.stream_unary_rpc_method_handler(
+                handlers[name], request_deserializer=request.FromString, response_serializer=reply.SerializeToString
+            )
+            for name, (request, reply) in CONTROL_METHODS.items()
         },
     )
 
