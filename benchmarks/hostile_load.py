@@ -204,10 +204,10 @@ def half_open(site: Site, count: int) -> dict[str, Any]:
         except OSError:
             refused += 1
             sock.close()
+    started = time.monotonic()
     counts = site.process_counts(TARGET)
     calls_result = honest_calls(site)
     toy_ok = site.toy(HONEST, TARGET)
-    started = time.monotonic()
     for sock in sockets:
         sock.setblocking(False)
     open_now = list(sockets)
@@ -235,7 +235,7 @@ def half_open(site: Site, count: int) -> dict[str, Any]:
         "honest_calls": calls_result,
         "toy_ok": toy_ok,
         "open_after_toy_and_wait": len(open_now),
-        "all_closed_by_node_within_s": closed_after if not open_now else None,
+        "all_closed_by_node_within_s": closed_after if not open_now else None,  # from the last connect
     }
 
 
