@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Executor
 from functools import lru_cache
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
 
@@ -15,7 +17,8 @@ from unseen.node.messaging import MalformedMessageError, MessageRefusedError, Me
 from unseen.node.service import JobService
 from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
-from unseen.transport.delivery import DeliveryFailedError
+from unseen.transport.awaiting import AwaitableMailbox
+from unseen.transport.delivery import Delivery, DeliveryFailedError
 from unseen.transport.framing import CHUNK_SIZE, Frame, FramingError, header_of
 from unseen.transport.gate import PeerGate
 from unseen.transport.mailbox import MailboxClosedError, MailKey, ReceiveTimeoutError
@@ -28,6 +31,7 @@ from unseen.transport.tls import CertificateError, party_id_of
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+Q = TypeVar("Q")
 
 
 @lru_cache(maxsize=256)
@@ -122,12 +126,46 @@ class ControlService(pb_grpc.ControlServicer):
         return control_handler({name: gate.unary(name, getattr(self, name)) for name in CONTROL_METHODS})
 
 
+class _RefusalError(Exception):
+    """A call on the task channel ends with this status; raised where the synchronous code would abort."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+
+class _SyncContext:
+    """What the task channel's synchronous code asks of its context, for a call that ``grpc.aio`` serves.
+
+    That code runs in a pool thread, where the aio context's ``abort`` (a coroutine) cannot be awaited; here
+    ``abort`` raises ``_RefusalError`` instead, and the handler on the event loop aborts the call with it.
+    """
+
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._context = context
+
+    @classmethod
+    def of(cls, context: grpc.aio.ServicerContext[Any, Any]) -> grpc.ServicerContext:
+        return cast(grpc.ServicerContext, cls(context))
+
+    def invocation_metadata(self) -> Any:
+        return self._context.invocation_metadata()
+
+    def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
+        raise _RefusalError(code, details)
+
+
 class TaskChannelService:
     """A task's only door to the federation: it can send and receive as itself, in its own job, and nothing else."""
 
-    def __init__(self, router: MessageRouter, executor: TaskExecutor) -> None:
+    def __init__(
+        self, router: MessageRouter, executor: TaskExecutor, mailbox: AwaitableMailbox[Delivery], pool: Executor
+    ) -> None:
         self.router = router
         self.executor = executor
+        self.mailbox = mailbox
+        self.pool = pool  # runs the blocking parts of calls: sends, body copies, metrics
         self.buffers = BufferReader()
         self.bodies = BodyWriter()
         executor.on_exit(self._forget_memory)
@@ -137,7 +175,22 @@ class TaskChannelService:
         self.buffers.forget(identity.send_buffer)
 
     def handler(self) -> grpc.GenericRpcHandler:
-        return task_channel_handler(self.send_one, self.send_shared, self.recv, self.log_metrics)
+        """The methods for a ``grpc.aio`` server: Recv awaits on the loop, the others run in ``pool``."""
+        return task_channel_handler(
+            self._in_pool(self.send_one), self._in_pool(self.send_shared), self.recv, self._in_pool(self.log_metrics)
+        )
+
+    def _in_pool(self, method: Callable[[Q, grpc.ServicerContext], R]) -> Callable[[Q, Any], Awaitable[R]]:
+        async def handle(request: Q, context: grpc.aio.ServicerContext[Any, Any]) -> R:
+            try:
+                return await asyncio.get_running_loop().run_in_executor(
+                    self.pool, method, request, _SyncContext.of(context)
+                )
+            except _RefusalError as refusal:
+                await context.abort(refusal.code, refusal.details)
+                raise AssertionError("context.abort returns only by raising") from None
+
+        return handle
 
     def _identity(self, context: grpc.ServicerContext) -> TaskIdentity:
         token = dict(context.invocation_metadata()).get(TOKEN_HEADER, "")
@@ -193,19 +246,43 @@ class TaskChannelService:
 
         return _guard(context, forward)
 
-    def recv(self, request: pb.RecvRequest, context: grpc.ServicerContext) -> pb.Small:
+    async def recv(self, request: pb.RecvRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.Small:
         """The next message for this task under a tag from a party: whole, or its envelope and the body in a file.
 
-        A body is handed over only once the whole message has passed the node's checks: one larger than a
-        chunk is written into the task's receive file as it arrives, and the task maps it only on this
-        answer; a failed message ends the call with the node's reason instead.
+        The wait for the message is a future on the task channel's event loop, not a thread, so any number of
+        tasks may wait at once. A body is handed over only once the whole message has passed the node's
+        checks: one larger than a chunk is written into the task's receive file as it arrives (in a pool
+        thread), and the task maps it only on this answer; a failed message ends the call with the node's
+        reason instead.
         """
-        me = self._identity(context)
-        key = MailKey(
-            me.job_id, me.component, request.tag, request.src_party, request.src_role, me.me.party_id, me.me.role.value
-        )
-        timeout = request.timeout_s if request.timeout_s > 0 else self.router.service.config.recv_timeout_s
-        delivery = _guard(context, lambda: self.router.mailbox.get(key, timeout))
+        shim = _SyncContext.of(context)
+        try:
+            me = self._identity(shim)
+            key = MailKey(
+                me.job_id,
+                me.component,
+                request.tag,
+                request.src_party,
+                request.src_role,
+                me.me.party_id,
+                me.me.role.value,
+            )
+            timeout = request.timeout_s if request.timeout_s > 0 else self.router.service.config.recv_timeout_s
+            try:
+                delivery = await self.mailbox.wait(key, timeout)
+            except ReceiveTimeoutError as exc:
+                raise _RefusalError(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)) from None
+            except MailboxClosedError as exc:
+                raise _RefusalError(grpc.StatusCode.CANCELLED, str(exc)) from None
+            pool = self.pool
+            return await asyncio.get_running_loop().run_in_executor(pool, self._hand_over, me, request, delivery, shim)
+        except _RefusalError as refusal:
+            await context.abort(refusal.code, refusal.details)
+            raise AssertionError("context.abort returns only by raising") from None
+
+    def _hand_over(
+        self, me: TaskIdentity, request: pb.RecvRequest, delivery: Delivery, context: grpc.ServicerContext
+    ) -> pb.Small:
         chunks = delivery.chunks(self.router.service.config.send_timeout_s)
         size = delivery.envelope.payload.size
         if size <= CHUNK_SIZE:

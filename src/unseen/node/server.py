@@ -26,13 +26,14 @@ from unseen.node.executor import TaskExecutor
 from unseen.node.messaging import MessageRouter
 from unseen.node.rpc import ControlService, FederationService, TaskChannelService, peer_party
 from unseen.node.service import JobService
+from unseen.node.task_server import TaskChannelServer
 from unseen.storage.database import migrate, open_engine
 from unseen.storage.repository import NodeStore
 from unseen.storage.tables import TableStore
+from unseen.transport.awaiting import AwaitableMailbox
 from unseen.transport.delivery import Delivery
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT
 from unseen.transport.gate import GateLimits, PeerGate
-from unseen.transport.mailbox import Mailbox
 from unseen.transport.peers import PeerClients
 from unseen.transport.shared_buffer import SendBufferError, clear_buffers
 
@@ -112,7 +113,7 @@ class Node:
         interrupted = self.store.interrupt_active(RESTART_REASON)
         if interrupted:
             log.warning("marked %d task(s) left running by a previous run as failed", interrupted)
-        self.mailbox: Mailbox[Delivery] = Mailbox()
+        self.mailbox: AwaitableMailbox[Delivery] = AwaitableMailbox()
         self.executor = TaskExecutor(self.store, config.jobs_dir)
         self.peers = PeerClients(config.peers, config.tls_paths)
         self.service = JobService(config, self.store, self.executor, self.mailbox, self.peers)
@@ -121,6 +122,7 @@ class Node:
         self.data = DataService(self.store, TableStore(config.tables_dir))
         self.app = create_app(self.service, ensure_api_token(config.api_token_file), self.data)
         self._servers: list[grpc.Server] = []
+        self._task_server: TaskChannelServer | None = None
 
     def start_grpc(self) -> None:
         config = self.config
@@ -145,13 +147,13 @@ class Node:
         socket_path = config.task_socket
         socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         socket_path.unlink(missing_ok=True)
-        task_server = grpc.server(ThreadPoolExecutor(max_workers=64, thread_name_prefix="task"), options=SERVER_OPTIONS)
-        task_server.add_generic_rpc_handlers((TaskChannelService(self.router, self.executor).handler(),))
-        task_server.add_secure_port(f"unix:{socket_path}", grpc.local_server_credentials(grpc.LocalConnectionType.UDS))
+        task_server = TaskChannelServer(socket_path, SERVER_OPTIONS)
+        channel = TaskChannelService(self.router, self.executor, self.mailbox, task_server.pool)
         peer_server.start()
-        task_server.start()
+        self._servers = [peer_server]
+        task_server.start(channel.handler())
+        self._task_server = task_server
         os.chmod(socket_path, 0o600)
-        self._servers = [peer_server, task_server]
         log.info(
             "party %d: federation on %s:%d (mutual TLS), tasks on %s",
             config.party_id,
@@ -202,6 +204,8 @@ class Node:
         self.executor.stop_all("the node was stopped")
         self.store.interrupt_active("the node was stopped while this was running")
         stopped = [server.stop(grace=1) for server in self._servers]
+        if self._task_server is not None:
+            self._task_server.stop(grace=1)
         for event in stopped:
             event.wait(5)
         self.peers.close()

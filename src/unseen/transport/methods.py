@@ -9,7 +9,7 @@ keep the generated stubs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -31,10 +31,8 @@ CONTROL_METHODS: dict[str, tuple[Any, Any]] = {
 PushHandler = Callable[[Iterator[Frame], grpc.ServicerContext], pb.Ack]
 StreamedOneHandler = Callable[[Iterator[pb.Small], grpc.ServicerContext], pb.Ack]
 StreamedHandler = Callable[[Iterator[Any], grpc.ServicerContext], Any]
-OneHandler = Callable[[pb.Small, grpc.ServicerContext], pb.Ack]
-SharedHandler = Callable[[pb.SharedSend, grpc.ServicerContext], pb.Ack]
-RecvHandler = Callable[[pb.RecvRequest, grpc.ServicerContext], pb.Small]
-MetricsHandler = Callable[[pb.MetricBatch, grpc.ServicerContext], pb.Ack]
+# The task channel is served by grpc.aio: its behaviours are coroutines (request, aio context) -> reply.
+TaskHandler = Callable[[Any, Any], Awaitable[Any]]
 
 
 def push_method(channel: grpc.Channel) -> Any:
@@ -81,7 +79,7 @@ def log_metrics_method(channel: grpc.Channel) -> Any:
     )
 
 
-def _one(handler: OneHandler) -> grpc.RpcMethodHandler:
+def _one(handler: TaskHandler) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(
         handler, request_deserializer=pb.Small.FromString, response_serializer=pb.Ack.SerializeToString
     )
@@ -115,7 +113,7 @@ def control_handler(handlers: dict[str, StreamedHandler]) -> grpc.GenericRpcHand
 
 
 def task_channel_handler(
-    send_one: OneHandler, send_shared: SharedHandler, recv: RecvHandler, log_metrics: MetricsHandler
+    send_one: TaskHandler, send_shared: TaskHandler, recv: TaskHandler, log_metrics: TaskHandler
 ) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(
         TASK_CHANNEL,
