@@ -27,6 +27,12 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+def _wake_all(waiters: list[_Waiter]) -> None:
+    for loop, future in waiters:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the node is stopping, no one waits
+            loop.call_soon_threadsafe(_wake, future)
+
+
 class AwaitableMailbox(Mailbox[T]):
     def __init__(self) -> None:
         super().__init__()
@@ -37,15 +43,13 @@ class AwaitableMailbox(Mailbox[T]):
         super().put(key, item)
         with self._waiters_lock:
             waiters = list(self._waiters.get(key, ()))
-        for loop, future in waiters:
-            loop.call_soon_threadsafe(_wake, future)
+        _wake_all(waiters)
 
     def close_job(self, job_id: str, reason: str) -> None:
         super().close_job(job_id, reason)
         with self._waiters_lock:
             waiters = [w for key, ws in self._waiters.items() if key.job_id == job_id for w in ws]
-        for loop, future in waiters:
-            loop.call_soon_threadsafe(_wake, future)
+        _wake_all(waiters)
 
     async def wait(self, key: MailKey, timeout: float) -> T:
         """The next item under ``key``, awaiting it up to ``timeout`` seconds; raises as ``get`` does."""
