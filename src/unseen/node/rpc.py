@@ -274,6 +274,9 @@ class TaskChannelService:
                 raise _RefusalError(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)) from None
             except MailboxClosedError as exc:
                 raise _RefusalError(grpc.StatusCode.CANCELLED, str(exc)) from None
+            if delivery.settled() and delivery.envelope.payload.size <= CHUNK_SIZE:
+                # Whole and small: joining it never waits, and a thread hop costs more than the join.
+                return self._hand_over(me, request, delivery, shim)
             pool = self.pool
             return await asyncio.get_running_loop().run_in_executor(pool, self._hand_over, me, request, delivery, shim)
         except _RefusalError as refusal:
