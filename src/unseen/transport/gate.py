@@ -95,7 +95,7 @@ class _Watched:
                 return "the call ran past its time limit"
             if self.next_by is not None and now > self.next_by:
                 self.ended = True
-                return f"no {self.waiting_for} in time"
+                return f"no {self.waiting_for}"
             return None
 
 
