@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from unseen.config.paths import socket_path
 from unseen.transport.mailbox import MailLimits
@@ -108,6 +108,30 @@ class NodeConfig(BaseModel):
             party_bytes=self.max_unread_bytes_per_party,
             party_messages=self.max_unread_messages_per_party,
         )
+
+    # What partners may hold on the federation port (see transport/gate.py and docs/architecture.md).
+    federation_threads: int = Field(
+        128, ge=8, le=4096, description="threads serving partners' calls; a call beyond them is refused at once"
+    )
+    max_calls_per_peer: int = Field(
+        32, ge=1, description="calls one partner may hold at once (and streams on one of its connections)"
+    )
+    first_message_timeout_s: float = Field(
+        10.0, gt=0, description="time a partner's call has to deliver its first message (a Push's envelope)"
+    )
+    frame_idle_timeout_s: float = Field(30.0, gt=0, description="longest silence between the frames of a Push")
+    tls_handshake_timeout_s: float = Field(
+        10.0, gt=0, description="time a connection to the federation port has to complete its TLS handshake"
+    )
+
+    @model_validator(mode="after")
+    def _one_partner_cannot_take_every_thread(self) -> NodeConfig:
+        if self.max_calls_per_peer >= self.federation_threads:
+            raise ValueError(
+                f"max_calls_per_peer ({self.max_calls_per_peer}) must be below federation_threads "
+                f"({self.federation_threads}), or one partner could hold every thread"
+            )
+        return self
 
     @property
     def db_url(self) -> str:

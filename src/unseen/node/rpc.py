@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Executor
 from functools import lru_cache
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
 
@@ -22,18 +24,20 @@ from unseen.node.messaging import (
 from unseen.node.service import JobService
 from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
-from unseen.transport.delivery import DeliveryFailedError
+from unseen.transport.awaiting import AwaitableMailbox
+from unseen.transport.delivery import Delivery, DeliveryFailedError
 from unseen.transport.framing import CHUNK_SIZE, FramingError, decode_frame, header_of
+from unseen.transport.gate import PeerGate
 from unseen.transport.mailbox import MailboxClosedError, MailKey, ReceiveTimeoutError
-from unseen.transport.methods import control_handler, federation_handler, parse, task_channel_handler
+from unseen.transport.methods import CONTROL_METHODS, control_handler, federation_handler, parse, task_channel_handler
 from unseen.transport.peers import PeerError
 from unseen.transport.proto import federation_pb2 as pb
-from unseen.transport.proto import federation_pb2_grpc as pb_grpc
 from unseen.transport.shared_buffer import BodyWriter, BufferReader, SendBufferError
 from unseen.transport.tls import CertificateError, party_id_of
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+Q = TypeVar("Q")
 
 
 @lru_cache(maxsize=256)
@@ -105,22 +109,20 @@ class FederationService:
 
         return _guard(context, receive, party)
 
-    def handler(self) -> grpc.GenericRpcHandler:
-        return federation_handler(self.push, self.push_one)
+    def handler(self, gate: PeerGate) -> grpc.GenericRpcHandler:
+        """The methods as served: every call admitted and watched by ``gate``."""
+        return federation_handler(gate.stream("Push", self.push), gate.unary("PushOne", self.push_one))
 
 
-class ControlService(pb_grpc.ControlServicer):
+class ControlService:
+    """Control calls from the job's initiator (and this node's own driver), decoded and handed to the job service."""
+
     def __init__(self, service: JobService) -> None:
         self.service = service
 
-    def handler(self) -> grpc.GenericRpcHandler:
-        """The Control methods, each decoding its own request (gRPC would log a traceback for bytes it cannot)."""
-        kinds: dict[str, tuple[type[Any], type[Any]]] = {
-            "Propose": (pb.JobProposal, pb.ProposalReply),
-            "StartTask": (pb.TaskRef, pb.TaskReply),
-            "QueryTasks": (pb.JobRef, pb.TaskStates),
-            "EndJob": (pb.JobEnd, pb.TaskReply),
-        }
+    def handler(self, gate: PeerGate) -> grpc.GenericRpcHandler:
+        """The methods as served: every call admitted and watched by ``gate``, each decoding its own request
+        (gRPC would log a traceback for bytes it cannot)."""
 
         def raw_handler(method: str, kind: type[Any]) -> Callable[[bytes, grpc.ServicerContext], Any]:
             def handle(raw: bytes, context: grpc.ServicerContext) -> Any:
@@ -133,7 +135,9 @@ class ControlService(pb_grpc.ControlServicer):
 
             return handle
 
-        return control_handler({name: (raw_handler(name, req), reply) for name, (req, reply) in kinds.items()})
+        return control_handler(
+            {name: gate.unary(name, raw_handler(name, request)) for name, (request, _) in CONTROL_METHODS.items()}
+        )
 
     def _handle(self, method: str, request: Any, context: grpc.ServicerContext) -> Any:
         party = peer_party(context)
@@ -143,28 +147,47 @@ class ControlService(pb_grpc.ControlServicer):
             log.warning("refused %s from party %d: %s", method, party, exc)
             _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
-    def Propose(self, request: pb.JobProposal, context: grpc.ServicerContext) -> pb.ProposalReply:  # noqa: N802
-        return self._handle("Propose", request, context)  # type: ignore[no-any-return]
 
-    def StartTask(self, request: pb.TaskRef, context: grpc.ServicerContext) -> pb.TaskReply:  # noqa: N802
-        return self._handle("StartTask", request, context)  # type: ignore[no-any-return]
+class _RefusalError(Exception):
+    """A call on the task channel ends with this status; raised where the synchronous code would abort."""
 
-    def QueryTasks(self, request: pb.JobRef, context: grpc.ServicerContext) -> pb.TaskStates:  # noqa: N802
-        return self._handle("QueryTasks", request, context)  # type: ignore[no-any-return]
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
 
-    def EndJob(self, request: pb.JobEnd, context: grpc.ServicerContext) -> pb.TaskReply:  # noqa: N802
-        return self._handle("EndJob", request, context)  # type: ignore[no-any-return]
 
-    def QueryJob(self, request: pb.JobRef, context: grpc.ServicerContext) -> pb.JobEnd:  # noqa: N802
-        return self._handle("QueryJob", request, context)  # type: ignore[no-any-return]
+class _SyncContext:
+    """What the task channel's synchronous code asks of its context, for a call that ``grpc.aio`` serves.
+
+    That code runs in a pool thread, where the aio context's ``abort`` (a coroutine) cannot be awaited; here
+    ``abort`` raises ``_RefusalError`` instead, and the handler on the event loop aborts the call with it.
+    """
+
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._context = context
+
+    @classmethod
+    def of(cls, context: grpc.aio.ServicerContext[Any, Any]) -> grpc.ServicerContext:
+        return cast(grpc.ServicerContext, cls(context))
+
+    def invocation_metadata(self) -> Any:
+        return self._context.invocation_metadata()
+
+    def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
+        raise _RefusalError(code, details)
 
 
 class TaskChannelService:
     """A task's only door to the federation: it can send and receive as itself, in its own job, and nothing else."""
 
-    def __init__(self, router: MessageRouter, executor: TaskExecutor) -> None:
+    def __init__(
+        self, router: MessageRouter, executor: TaskExecutor, mailbox: AwaitableMailbox[Delivery], pool: Executor
+    ) -> None:
         self.router = router
         self.executor = executor
+        self.mailbox = mailbox
+        self.pool = pool  # runs the blocking parts of calls: sends, body copies, metrics
         self.buffers = BufferReader()
         self.bodies = BodyWriter()
         executor.on_exit(self._forget_memory)
@@ -174,7 +197,22 @@ class TaskChannelService:
         self.buffers.forget(identity.send_buffer)
 
     def handler(self) -> grpc.GenericRpcHandler:
-        return task_channel_handler(self.send_one, self.send_shared, self.recv, self.log_metrics)
+        """The methods for a ``grpc.aio`` server: Recv awaits on the loop, the others run in ``pool``."""
+        return task_channel_handler(
+            self._in_pool(self.send_one), self._in_pool(self.send_shared), self.recv, self._in_pool(self.log_metrics)
+        )
+
+    def _in_pool(self, method: Callable[[Q, grpc.ServicerContext], R]) -> Callable[[Q, Any], Awaitable[R]]:
+        async def handle(request: Q, context: grpc.aio.ServicerContext[Any, Any]) -> R:
+            try:
+                return await asyncio.get_running_loop().run_in_executor(
+                    self.pool, method, request, _SyncContext.of(context)
+                )
+            except _RefusalError as refusal:
+                await context.abort(refusal.code, refusal.details)
+                raise AssertionError("context.abort returns only by raising") from None
+
+        return handle
 
     def _identity(self, context: grpc.ServicerContext) -> TaskIdentity:
         token = dict(context.invocation_metadata()).get(TOKEN_HEADER, "")
@@ -231,26 +269,53 @@ class TaskChannelService:
 
         return _guard(context, forward)
 
-    def recv(self, request: pb.RecvRequest, context: grpc.ServicerContext) -> pb.Small:
+    async def recv(self, request: pb.RecvRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.Small:
         """The next message for this task under a tag from a party: whole, or its envelope and the body in a file.
 
-        A body is handed over only once the whole message has passed the node's checks: one larger than a
-        chunk is written into the task's receive file as it arrives, and the task maps it only on this
-        answer; a failed message ends the call with the node's reason instead.
+        The wait for the message is a future on the task channel's event loop, not a thread, so any number of
+        tasks may wait at once. A body is handed over only once the whole message has passed the node's
+        checks: one larger than a chunk is written into the task's receive file as it arrives (in a pool
+        thread), and the task maps it only on this answer; a failed message ends the call with the node's
+        reason instead.
         """
-        me = self._identity(context)
+        shim = _SyncContext.of(context)
         try:
-            ids.check_tag(request.tag)
-            ids.check_role(request.src_role, "src_role")
-            ids.check_party(request.src_party, "src_party")
-        except ids.IdentifierError as exc:
-            log.warning("refused a receive of task %s of job %s: %s", me.me, me.job_id, exc)
-            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        key = MailKey(
-            me.job_id, me.component, request.tag, request.src_party, request.src_role, me.me.party_id, me.me.role.value
-        )
-        timeout = request.timeout_s if request.timeout_s > 0 else self.router.service.config.recv_timeout_s
-        delivery = _guard(context, lambda: self.router.mailbox.get(key, timeout))
+            me = self._identity(shim)
+            try:
+                ids.check_tag(request.tag)
+                ids.check_role(request.src_role, "src_role")
+                ids.check_party(request.src_party, "src_party")
+            except ids.IdentifierError as exc:
+                log.warning("refused a receive of task %s of job %s: %s", me.me, me.job_id, exc)
+                raise _RefusalError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+            key = MailKey(
+                me.job_id,
+                me.component,
+                request.tag,
+                request.src_party,
+                request.src_role,
+                me.me.party_id,
+                me.me.role.value,
+            )
+            timeout = request.timeout_s if request.timeout_s > 0 else self.router.service.config.recv_timeout_s
+            try:
+                delivery = await self.mailbox.wait(key, timeout)
+            except ReceiveTimeoutError as exc:
+                raise _RefusalError(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)) from None
+            except MailboxClosedError as exc:
+                raise _RefusalError(grpc.StatusCode.CANCELLED, str(exc)) from None
+            if delivery.settled() and delivery.envelope.payload.size <= CHUNK_SIZE:
+                # Whole and small: joining it never waits, and a thread hop costs more than the join.
+                return self._hand_over(me, request, delivery, shim)
+            pool = self.pool
+            return await asyncio.get_running_loop().run_in_executor(pool, self._hand_over, me, request, delivery, shim)
+        except _RefusalError as refusal:
+            await context.abort(refusal.code, refusal.details)
+            raise AssertionError("context.abort returns only by raising") from None
+
+    def _hand_over(
+        self, me: TaskIdentity, request: pb.RecvRequest, delivery: Delivery, context: grpc.ServicerContext
+    ) -> pb.Small:
         chunks = delivery.chunks(self.router.service.config.send_timeout_s)
         size = delivery.envelope.payload.size
         if size <= CHUNK_SIZE:

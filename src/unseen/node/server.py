@@ -27,15 +27,17 @@ from unseen.node.executor import TaskExecutor
 from unseen.node.http_guard import HttpLimits, guarded_protocol, quiet_accept_errors
 from unseen.node.messaging import MessageRouter
 from unseen.node.recovery import PartnerSettler
-from unseen.node.rpc import ControlService, FederationService, TaskChannelService
+from unseen.node.rpc import ControlService, FederationService, TaskChannelService, peer_party
 from unseen.node.service import JobService
+from unseen.node.task_server import TaskChannelServer
 from unseen.node.watchdog import InitiatorWatchdog
 from unseen.storage.database import migrate, open_engine
 from unseen.storage.repository import NodeStore
 from unseen.storage.tables import TableStore
+from unseen.transport.awaiting import AwaitableMailbox
 from unseen.transport.delivery import Delivery
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT
-from unseen.transport.mailbox import Mailbox
+from unseen.transport.gate import GateLimits, PeerGate
 from unseen.transport.peers import PeerClients
 from unseen.transport.shared_buffer import SendBufferError, clear_buffers
 
@@ -51,6 +53,38 @@ SERVER_OPTIONS = [
 
 class NodeStartError(RuntimeError):
     pass
+
+
+def peer_server_options(config: NodeConfig) -> list[tuple[str, int]]:
+    """The federation port's gRPC options: what a connection may hold and for how long.
+
+    * one connection carries at most ``max_calls_per_peer`` calls at once; an honest node's extra calls wait
+      on its own side, and only a party spreading calls over connections meets the gate's refusal;
+    * a connection has ``tls_handshake_timeout_s`` to finish TLS (gRPC's default is 120 s), so half-open
+      connections cost a file descriptor for seconds, not minutes;
+    * a connection with no call for 5 minutes is closed (a partner's channel reconnects on its next call);
+    * the server pings a connection with calls every minute and drops it if no answer comes in 20 s, which
+      ends the calls of a partner that vanished; it accepts partners' own pings every 10 s or slower.
+    """
+    return [
+        *SERVER_OPTIONS,
+        ("grpc.max_concurrent_streams", config.max_calls_per_peer),
+        ("grpc.server_handshake_timeout_ms", int(config.tls_handshake_timeout_s * 1000)),
+        ("grpc.max_connection_idle_ms", 300_000),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ]
+
+
+def peer_gate(config: NodeConfig) -> PeerGate:
+    limits = GateLimits(
+        max_calls_per_peer=config.max_calls_per_peer,
+        first_frame_s=config.first_message_timeout_s,
+        idle_s=config.frame_idle_timeout_s,
+        max_call_s=config.send_timeout_s,
+    )
+    return PeerGate(limits, peer_party)
 
 
 class _NodeHttpServer(uvicorn.Server):
@@ -84,7 +118,7 @@ class Node:
         interrupted = self.store.interrupt_active(RESTART_REASON, config.party_id)
         if interrupted:
             log.warning("marked %d task(s) left running by a previous run as failed", interrupted)
-        self.mailbox: Mailbox[Delivery] = Mailbox(config.mail_limits)
+        self.mailbox: AwaitableMailbox[Delivery] = AwaitableMailbox(config.mail_limits)
         self.executor = TaskExecutor(self.store, config.jobs_dir)
         self.peers = PeerClients(config.peers, config.tls_paths)
         self.service = JobService(config, self.store, self.executor, self.mailbox, self.peers)
@@ -95,14 +129,24 @@ class Node:
         self._servers: list[grpc.Server] = []
         self.watchdog = InitiatorWatchdog(self.service)
         self.settler = PartnerSettler(self.service)
+        self._task_server: TaskChannelServer | None = None
 
     def start_grpc(self) -> None:
         config = self.config
         _check_port_free(config.federation_host, config.federation_port, "federation")
         key, chain, trusted = config.tls_paths.read()
-        peer_server = grpc.server(ThreadPoolExecutor(max_workers=64, thread_name_prefix="peer"), options=SERVER_OPTIONS)
-        peer_server.add_generic_rpc_handlers((FederationService(self.router).handler(),))
-        peer_server.add_generic_rpc_handlers((ControlService(self.service).handler(),))
+        # Every partner's call holds one of these threads while it runs: a call beyond them is refused at once
+        # (RESOURCE_EXHAUSTED) rather than queued to time out, and the gate keeps any one partner to a share.
+        threads = config.federation_threads
+        peer_server = grpc.server(
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="peer"),
+            options=peer_server_options(config),
+            maximum_concurrent_rpcs=threads,
+        )
+        gate = peer_gate(config)
+        peer_server.add_generic_rpc_handlers(
+            (FederationService(self.router).handler(gate), ControlService(self.service).handler(gate))
+        )
         credentials = grpc.ssl_server_credentials([(key, chain)], root_certificates=trusted, require_client_auth=True)
         if not peer_server.add_secure_port(f"{config.federation_host}:{config.federation_port}", credentials):
             raise NodeStartError(f"cannot listen on {config.federation_host}:{config.federation_port}")
@@ -110,13 +154,13 @@ class Node:
         socket_path = config.task_socket
         socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         socket_path.unlink(missing_ok=True)
-        task_server = grpc.server(ThreadPoolExecutor(max_workers=64, thread_name_prefix="task"), options=SERVER_OPTIONS)
-        task_server.add_generic_rpc_handlers((TaskChannelService(self.router, self.executor).handler(),))
-        task_server.add_secure_port(f"unix:{socket_path}", grpc.local_server_credentials(grpc.LocalConnectionType.UDS))
+        task_server = TaskChannelServer(socket_path, SERVER_OPTIONS)
+        channel = TaskChannelService(self.router, self.executor, self.mailbox, task_server.pool)
         peer_server.start()
-        task_server.start()
+        self._servers = [peer_server]
+        task_server.start(channel.handler())
+        self._task_server = task_server
         os.chmod(socket_path, 0o600)
-        self._servers = [peer_server, task_server]
         log.info(
             "party %d: federation on %s:%d (mutual TLS), tasks on %s",
             config.party_id,
@@ -166,6 +210,8 @@ class Node:
             thread.stop()
         self.store.interrupt_active("the node was stopped while this was running", self.config.party_id)
         stopped = [server.stop(grace=1) for server in self._servers]
+        if self._task_server is not None:
+            self._task_server.stop(grace=1)
         for event in stopped:
             event.wait(5)
         self.peers.close()

@@ -54,6 +54,11 @@ class Delivery:
             self._chunks.clear()
             self._cond.notify_all()
 
+    def settled(self) -> bool:
+        """Whether the node has accepted or refused the message: reading it then never waits."""
+        with self._cond:
+            return self._done
+
     def chunks(self, timeout: float) -> Iterator[memoryview]:
         """Every body chunk, as it arrives; ends when the node accepted the message, raises if it refused it.
 

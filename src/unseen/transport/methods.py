@@ -2,7 +2,9 @@
 
 Method paths and message layouts are exactly those of federation.proto, so the wire is what the schema
 says; only the Python side differs: the streamed Push's data frames skip the protobuf object model (see
-``framing``). Control keeps its generated stubs; its servicer is wired here too (``control_handler``).
+``framing``). On the federation port every method, unary ones included, is served as a client stream so
+that ``transport.gate`` can watch the wait for its request (a client sees no difference). Control's clients
+keep the generated stubs.
 
 A server never lets gRPC decode what a peer sends: gRPC logs a traceback for a request its deserializer
 cannot read and answers INTERNAL. Peers' bytes reach the handlers raw, and the handlers decode them with
@@ -11,7 +13,7 @@ cannot read and answers INTERNAL. Peers' bytes reach the handlers raw, and the h
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
@@ -21,17 +23,23 @@ from unseen.transport.framing import FramingError, encode_frame
 from unseen.transport.proto import federation_pb2 as pb
 
 FEDERATION = "unseen.federation.v1.Federation"
-TASK_CHANNEL = "unseen.federation.v1.TaskChannel"
-
 CONTROL = "unseen.federation.v1.Control"
+TASK_CHANNEL = "unseen.federation.v1.TaskChannel"
+# Control's methods: request type, reply type (as federation.proto says)
+CONTROL_METHODS: dict[str, tuple[Any, Any]] = {
+    "Propose": (pb.JobProposal, pb.ProposalReply),
+    "StartTask": (pb.TaskRef, pb.TaskReply),
+    "QueryTasks": (pb.JobRef, pb.TaskStates),
+    "EndJob": (pb.JobEnd, pb.TaskReply),
+    "QueryJob": (pb.JobRef, pb.JobEnd),
+}
+
 M = TypeVar("M", bound=Message)
 
 RawPushHandler = Callable[[Iterator[bytes], grpc.ServicerContext], pb.Ack]
-RawHandler = Callable[[bytes, grpc.ServicerContext], Any]
-OneHandler = Callable[[pb.Small, grpc.ServicerContext], pb.Ack]
-SharedHandler = Callable[[pb.SharedSend, grpc.ServicerContext], pb.Ack]
-RecvHandler = Callable[[pb.RecvRequest, grpc.ServicerContext], pb.Small]
-MetricsHandler = Callable[[pb.MetricBatch, grpc.ServicerContext], pb.Ack]
+RawStreamedHandler = Callable[[Iterator[bytes], grpc.ServicerContext], Any]
+# The task channel is served by grpc.aio: its behaviours are coroutines (request, aio context) -> reply.
+TaskHandler = Callable[[Any, Any], Awaitable[Any]]
 
 
 def push_method(channel: grpc.Channel) -> Any:
@@ -78,7 +86,7 @@ def log_metrics_method(channel: grpc.Channel) -> Any:
     )
 
 
-def _one(handler: OneHandler) -> grpc.RpcMethodHandler:
+def _one(handler: TaskHandler) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(
         handler, request_deserializer=pb.Small.FromString, response_serializer=pb.Ack.SerializeToString
     )
@@ -92,30 +100,31 @@ def parse(kind: type[M], raw: bytes) -> M:
         raise FramingError(f"request is not a {kind.__name__}: {exc}") from None
 
 
-def federation_handler(push: RawPushHandler, push_one: RawHandler) -> grpc.GenericRpcHandler:
-    """Push gets the raw frames (decode each with ``decode_frame``), PushOne the raw ``Small``."""
+def federation_handler(push: RawPushHandler, push_one: RawStreamedHandler) -> grpc.GenericRpcHandler:
+    """Both served as client streams of raw bytes: Push's frames (decode each with ``decode_frame``), and
+    PushOne's one ``Small`` (decode it with ``parse``)."""
     return grpc.method_handlers_generic_handler(
         FEDERATION,
         {
             "Push": grpc.stream_unary_rpc_method_handler(push, response_serializer=pb.Ack.SerializeToString),
-            "PushOne": grpc.unary_unary_rpc_method_handler(push_one, response_serializer=pb.Ack.SerializeToString),
+            "PushOne": grpc.stream_unary_rpc_method_handler(push_one, response_serializer=pb.Ack.SerializeToString),
         },
     )
 
 
-def control_handler(handlers: dict[str, tuple[RawHandler, type[Message]]]) -> grpc.GenericRpcHandler:
-    """Control's methods, each getting its request raw (decode it with ``parse``): name -> (handler, reply type)."""
+def control_handler(handlers: dict[str, RawStreamedHandler]) -> grpc.GenericRpcHandler:
+    """Control's unary methods, each served as a client stream of raw bytes (see the module's docstring)."""
     return grpc.method_handlers_generic_handler(
         CONTROL,
         {
-            name: grpc.unary_unary_rpc_method_handler(handler, response_serializer=reply.SerializeToString)
-            for name, (handler, reply) in handlers.items()
+            name: grpc.stream_unary_rpc_method_handler(handlers[name], response_serializer=reply.SerializeToString)
+            for name, (_request, reply) in CONTROL_METHODS.items()
         },
     )
 
 
 def task_channel_handler(
-    send_one: OneHandler, send_shared: SharedHandler, recv: RecvHandler, log_metrics: MetricsHandler
+    send_one: TaskHandler, send_shared: TaskHandler, recv: TaskHandler, log_metrics: TaskHandler
 ) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(
         TASK_CHANNEL,
