@@ -123,8 +123,10 @@ def board_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoardSite]:
         stop_site(site)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Per module: Playwright's sync API keeps an event loop in the main thread while it runs, which would
+    stop the later tests' ``asyncio.run`` (they run after tests/e2e)."""
     if not CHROMIUM.is_file():
         message = f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (or set UNSEEN_CHROMIUM)"
         if os.environ.get("CI"):
