@@ -166,6 +166,11 @@ def main() -> None:
         for party, fit in (("guest", guest_fit), ("host", host_fit))
     }
     phases["arbiter"] = {p: arbiter_fit.summary.phase_seconds.get(p, 0.0) / n_epochs for p in ("decrypt", "wait")}
+    # CPU seconds of each party's own thread per phase (not the pool's work); older code does not record them
+    cpu_phases = {
+        party: {p: getattr(fit.summary, "phase_cpu_seconds", {}).get(p, 0.0) / n_epochs for p in PHASES}
+        for party, fit in (("guest", guest_fit), ("host", host_fit), ("arbiter", arbiter_fit))
+    }
     wire_bytes = sum(len(m.body) for m in run.hub.recorded)
     to_arbiter = [m for m in run.hub.recorded if m.dst == ARBITER and m.tag.endswith("/gradient")]
     arbiter_ciphertexts = sum(len(cast(BigInts, codec.decode(m.header, m.body))) for m in to_arbiter)
@@ -197,6 +202,7 @@ def main() -> None:
         "loss_history": guest_fit.summary.loss_history,
         "wire_mb_per_epoch": wire_bytes / n_epochs / 1e6,
         "phase_s_per_epoch": phases,
+        "phase_cpu_s_per_epoch": cpu_phases,
         "goal_s_per_epoch": 60.0,
         "to_arbiter_per_epoch": arbiter_ciphertexts / n_epochs,
         "code": str(Path(unseen.__file__).parent),
@@ -223,10 +229,13 @@ def main() -> None:
         f"{cpu_s / total_s:.2f} cores busy on average (load average now: {os.getloadavg()[0]:.1f})"
     )
     print()
-    print(f"{'phase (s per epoch)':<32} {'guest':>8} {'host':>8}")
+    print(f"{'phase (s per epoch)':<32} {'guest':>8} {'host':>8} {'guest CPU':>10} {'host CPU':>10}")
     for phase in PHASES:
-        print(f"{PHASE_NAMES[phase]:<32} {phases['guest'][phase]:>8.2f} {phases['host'][phase]:>8.2f}")
-    print(f"{'arbiter: decrypt':<32} {phases['arbiter']['decrypt']:>8.3f}")
+        print(
+            f"{PHASE_NAMES[phase]:<32} {phases['guest'][phase]:>8.2f} {phases['host'][phase]:>8.2f} "
+            f"{cpu_phases['guest'][phase]:>10.3f} {cpu_phases['host'][phase]:>10.3f}"
+        )
+    print(f"{'arbiter: decrypt':<32} {phases['arbiter']['decrypt']:>8.3f} (CPU {cpu_phases['arbiter']['decrypt']:.3f})")
     print(f"{'arbiter: waiting':<32} {phases['arbiter']['wait']:>8.3f}")
     print(f"ciphertexts to the arbiter per epoch: {report['to_arbiter_per_epoch']}")
     print(f"wrote {output}")

@@ -178,6 +178,10 @@ class TrainingSummary:
     loss_history: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    phase_cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+    def keep_phases(self, clock: PhaseClock) -> None:
+        self.phase_seconds, self.phase_cpu_seconds = dict(clock.seconds), dict(clock.cpu_seconds)
 
 
 @dataclass
@@ -218,17 +222,21 @@ class PhaseClock:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
+        """CPU time of the calling thread in each phase: what a phase costs, on a machine shared with other work
+        (work handed to a process pool is not in it)."""
         self._lock = threading.Lock()
 
     @contextmanager
     def __call__(self, phase: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - start
+            elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu_start
             with self._lock:
                 self.seconds[phase] = self.seconds.get(phase, 0.0) + elapsed
+                self.cpu_seconds[phase] = self.cpu_seconds.get(phase, 0.0) + cpu
 
 
 @dataclass(frozen=True)

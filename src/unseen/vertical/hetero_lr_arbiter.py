@@ -105,7 +105,7 @@ def fit_arbiter(
             summary.converged = True
             break
 
-    summary.phase_seconds = dict(clock.seconds)
+    summary.keep_phases(clock)
     return fit
 
 

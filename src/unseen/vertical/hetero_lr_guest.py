@@ -138,7 +138,7 @@ def fit_guest(
             summary.converged = True
             break
 
-    summary.phase_seconds = dict(clock.seconds)
+    summary.keep_phases(clock)
     if config.fit_intercept:
         return GuestFit(weights[:-1].copy(), float(weights[-1]), summary)
     return GuestFit(weights.copy(), 0.0, summary)

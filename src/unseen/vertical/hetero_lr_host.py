@@ -105,7 +105,7 @@ def fit_host(ctx: Context, x: npt.ArrayLike, config: HeteroLRConfig, engine: Pai
             summary.converged = True
             break
 
-    summary.phase_seconds = dict(clock.seconds)
+    summary.keep_phases(clock)
     return HostFit(weights.copy(), summary)
 
 
