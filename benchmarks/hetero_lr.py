@@ -9,6 +9,10 @@ LogisticRegression on the joined data with the same L2.
 
     python benchmarks/hetero_lr.py            # 100,000 rows, 2048-bit key, 3 epochs (~3 min on 2 idle cores)
     python benchmarks/hetero_lr.py --quick    # 10,000 rows, 1024-bit key, 1 epoch (~15 s)
+    python benchmarks/hetero_lr.py --small    # the README's vertical example: breast cancer, 569 rows, 10 + 20
+                                              # features, whole-table batches, 2048-bit key, 10 epochs, no pool
+
+Run it with ``PYTHONPATH`` pointing at an older checkout's ``src`` to compare: it uses only the API both share.
 
 On a shared machine the wall time depends on what else runs: the table also gives the CPU seconds per epoch
 of all our processes, and the cores they got on average.
@@ -32,17 +36,20 @@ from typing import Any, cast
 
 import gmpy2  # type: ignore[import-untyped]
 import numpy as np
-from sklearn.datasets import make_classification
+from sklearn.datasets import load_breast_cancer, make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
+import unseen
 from unseen.runtime.context import Context
 from unseen.runtime.local import run_parties
 from unseen.runtime.parties import PartyRef, Role
+from unseen.transport import codec
+from unseen.transport.codec import BigInts
 from unseen.vertical.hetero_lr import HeteroLRConfig
 from unseen.vertical.hetero_lr_arbiter import ArbiterFit, fit_arbiter
-from unseen.vertical.hetero_lr_engine import ProcessPoolEngine
+from unseen.vertical.hetero_lr_engine import PaillierEngine, ProcessPoolEngine, SerialEngine
 from unseen.vertical.hetero_lr_guest import GuestFit, fit_guest, predict_guest
 from unseen.vertical.hetero_lr_host import HostFit, fit_host, predict_host
 
@@ -79,6 +86,7 @@ def _cpu_seconds(pids: list[int]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10,000 rows, 1 epoch, 1024-bit key")
+    parser.add_argument("--small", action="store_true", help="breast cancer (569 rows, 10 + 20), 10 epochs, 1 core")
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument(
@@ -87,23 +95,30 @@ def main() -> None:
     parser.add_argument("--key-bits", type=int, default=None)
     parser.add_argument("--feature-bits", type=int, default=HeteroLRConfig.feature_bits)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
-    parser.add_argument("--learning-rate", type=float, default=0.5)
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--learning-rate", type=float, default=None, help="default: the code's own default")
+    parser.add_argument("--output", type=Path, default=None, help=f"default {RESULTS}, or _small.json")
     args = parser.parse_args()
     rows = args.rows or (10_000 if args.quick else 100_000)
-    epochs = args.epochs or (1 if args.quick else 3)
+    epochs = args.epochs or (1 if args.quick else 10 if args.small else 3)
     key_bits = args.key_bits or (1024 if args.quick else 2048)
-    batch_size = args.batch_size or (2_000 if args.quick else 20_000)
+    batch_size = args.batch_size or (2_000 if args.quick else -1 if args.small else 20_000)
 
-    x, y = make_classification(
-        n_samples=rows, n_features=30, n_informative=12, n_redundant=6, flip_y=0.05, class_sep=0.8, random_state=0
-    )
-    x = StandardScaler().fit_transform(x)
-    x_guest, x_host = x[:, :15], x[:, 15:]
+    if args.small:
+        features, y = load_breast_cancer(return_X_y=True)
+        x = StandardScaler().fit_transform(features)
+        x_guest, x_host = x[:, :10], x[:, 10:]
+        rows = len(y)
+    else:
+        x, y = make_classification(
+            n_samples=rows, n_features=30, n_informative=12, n_redundant=6, flip_y=0.05, class_sep=0.8, random_state=0
+        )
+        x = StandardScaler().fit_transform(x)
+        x_guest, x_host = x[:, :15], x[:, 15:]
+    rate = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
     config = HeteroLRConfig(
         max_iter=epochs,
         batch_size=batch_size,
-        learning_rate=args.learning_rate,
+        **rate,  # type: ignore[arg-type]
         alpha=0.001,
         tol=0.0,
         key_bits=key_bits,
@@ -115,7 +130,8 @@ def main() -> None:
     executor = ProcessPoolExecutor(max_workers=args.workers, mp_context=multiprocessing.get_context("spawn"))
     list(executor.map(_warm, range(args.workers)))  # start the processes before the clock runs
     pool_start_s = time.perf_counter() - started
-    engine = ProcessPoolEngine(args.workers, executor=executor)
+    # a small table runs in the task's thread, as make_engine decides in a job
+    engine: PaillierEngine = SerialEngine() if args.small else ProcessPoolEngine(args.workers, executor=executor)
 
     def guest(ctx: Context) -> tuple[GuestFit, np.ndarray]:
         fit = fit_guest(ctx.sub("train"), x_guest, y, config, engine)
@@ -150,7 +166,14 @@ def main() -> None:
         for party, fit in (("guest", guest_fit), ("host", host_fit))
     }
     phases["arbiter"] = {p: arbiter_fit.summary.phase_seconds.get(p, 0.0) / n_epochs for p in ("decrypt", "wait")}
+    # CPU seconds of each party's own thread per phase (not the pool's work); older code does not record them
+    cpu_phases = {
+        party: {p: getattr(fit.summary, "phase_cpu_seconds", {}).get(p, 0.0) / n_epochs for p in PHASES}
+        for party, fit in (("guest", guest_fit), ("host", host_fit), ("arbiter", arbiter_fit))
+    }
     wire_bytes = sum(len(m.body) for m in run.hub.recorded)
+    to_arbiter = [m for m in run.hub.recorded if m.dst == ARBITER and m.tag.endswith("/gradient")]
+    arbiter_ciphertexts = sum(len(cast(BigInts, codec.decode(m.header, m.body))) for m in to_arbiter)
 
     report: dict[str, Any] = {
         "benchmark": "hetero_lr",
@@ -179,12 +202,19 @@ def main() -> None:
         "loss_history": guest_fit.summary.loss_history,
         "wire_mb_per_epoch": wire_bytes / n_epochs / 1e6,
         "phase_s_per_epoch": phases,
+        "phase_cpu_s_per_epoch": cpu_phases,
         "goal_s_per_epoch": 60.0,
+        "to_arbiter_per_epoch": arbiter_ciphertexts / n_epochs,
+        "code": str(Path(unseen.__file__).parent),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    output = args.output or (RESULTS.with_name("hetero_lr_small.json") if args.small else RESULTS)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
 
-    print(f"hetero LR, {rows:,} rows x 30 features (15 guest + 15 host), {key_bits}-bit key, {args.workers} workers")
+    print(
+        f"hetero LR, {rows:,} rows x {x.shape[1]} features ({x_guest.shape[1]} guest + {x_host.shape[1]} host), "
+        f"{key_bits}-bit key, {'no pool' if args.small else f'{args.workers} workers'}"
+    )
     print(f"{'epoch':>6} {'seconds':>9} {'loss':>10}")
     for index, (seconds, loss) in enumerate(zip(epoch_s, guest_fit.summary.loss_history, strict=True)):
         print(f"{index:>6} {seconds:>9.1f} {loss:>10.5f}")
@@ -199,11 +229,16 @@ def main() -> None:
         f"{cpu_s / total_s:.2f} cores busy on average (load average now: {os.getloadavg()[0]:.1f})"
     )
     print()
-    print(f"{'phase (s per epoch)':<32} {'guest':>8} {'host':>8}")
+    print(f"{'phase (s per epoch)':<32} {'guest':>8} {'host':>8} {'guest CPU':>10} {'host CPU':>10}")
     for phase in PHASES:
-        print(f"{PHASE_NAMES[phase]:<32} {phases['guest'][phase]:>8.2f} {phases['host'][phase]:>8.2f}")
-    print(f"{'arbiter: decrypt':<32} {phases['arbiter']['decrypt']:>8.2f}")
-    print(f"wrote {args.output}")
+        print(
+            f"{PHASE_NAMES[phase]:<32} {phases['guest'][phase]:>8.2f} {phases['host'][phase]:>8.2f} "
+            f"{cpu_phases['guest'][phase]:>10.3f} {cpu_phases['host'][phase]:>10.3f}"
+        )
+    print(f"{'arbiter: decrypt':<32} {phases['arbiter']['decrypt']:>8.3f} (CPU {cpu_phases['arbiter']['decrypt']:.3f})")
+    print(f"{'arbiter: waiting':<32} {phases['arbiter']['wait']:>8.3f}")
+    print(f"ciphertexts to the arbiter per epoch: {report['to_arbiter_per_epoch']}")
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":

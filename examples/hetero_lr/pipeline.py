@@ -28,7 +28,9 @@ def build() -> Pipeline:
                                                          "host": {"table": "experiment.breast_host"}})  # fmt: skip
     psi = pipe.add("psi_0", "psi", inputs={"data": reader["data"]})
     scale = pipe.add("scale_0", "feature_scale", inputs={"data": psi["data"]})
-    training = {"max_iter": 30, "batch_size": -1, "learning_rate": 0.15, "alpha": 0.01, "tol": 0.0001, "key_bits": 2048}
+    # the defaults, spelled out; alpha (L2) unset means 1/n, scikit-learn's default C = 1 (docs/hetero-lr.md)
+    training = {"optimizer": "adam", "learning_rate": 0.15, "max_iter": 200, "tol": 0.0001, "n_iter_no_change": 3,
+                "batch_size": -1, "key_bits": 2048}  # fmt: skip
     lr = pipe.add("hetero_lr_0", "hetero_lr", params=training, inputs={"data": scale["data"]})
     pipe.add("evaluation_0", "evaluation", inputs={"data": lr["predictions"]})
     return pipe
@@ -40,6 +42,9 @@ def main() -> int:
     job = build().submit()
     print(f"job {job.job_id} submitted")
     job.wait(show_progress=True)
+    for metric in job.metrics("hetero_lr_0"):  # converged (1/0) and epochs_run: did training converge?
+        if metric["step"] is None:
+            print(f"{metric['name']:>12}: {metric['value']:g}")
     for metric in job.metrics("evaluation_0"):
         if isinstance(metric["value"], float):
             print(f"{metric['name']:>12}: {metric['value']:.4f}")

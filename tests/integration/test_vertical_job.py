@@ -11,6 +11,7 @@ import base64
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from unseen.node.audit import read_audit
 pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hetero_lr"
 PARTIES = [9999, 10000, 10001]
+MAX_ITER = 30
 ID_PATTERN = re.compile(rb"id\d{5}")
 
 
@@ -44,7 +46,13 @@ def load_csv(name: str) -> tuple[list[str], list[str], np.ndarray]:
     return header, [r[0] for r in rows], np.array([[float(v) for v in r[1:]] for r in rows])
 
 
-def run_job(site: Site) -> str:
+@dataclass
+class Submitted:
+    job_id: str
+    output: str  # what `unseen job submit --wait` printed
+
+
+def run_job(site: Site, tmp_path: Path) -> Submitted:
     for party, csv, table, extra in (
         (9999, "breast_hetero_guest.csv", "experiment.breast_guest", ["--label-column", "y"]),
         (10000, "breast_hetero_host.csv", "experiment.breast_host", []),
@@ -54,18 +62,44 @@ def run_job(site: Site) -> str:
         assert result.returncode == 0, result.stderr
     job = yaml.safe_load((EXAMPLE / "job.yaml").read_text())
     lr = next(c for c in job["components"] if c["component"] == "hetero_lr")
-    lr["params"].update(key_bits=1024, max_iter=30)  # a smaller key keeps the test quick; the protocol is the same
-    client = site.client(9999)
-    job_id: str = client.post("/jobs", job)["job_id"]
-    site.wait_for(lambda: client.get(f"/jobs/{job_id}")["status"] not in ("waiting", "running"), 600, "the job")
-    finished = client.get(f"/jobs/{job_id}")
-    assert finished["status"] == "success", finished["reason"]
-    return job_id
+    # a smaller key keeps the test quick (the protocol is the same); 30 epochs are too few for the defaults to
+    # converge, which is what the CLI must then say
+    lr["params"].update(key_bits=1024, max_iter=MAX_ITER)
+    config = tmp_path / "job.yaml"
+    config.write_text(yaml.safe_dump(job))
+    submitted = site.cli("job", "submit", "-c", str(config), "--wait", "--timeout", "600", timeout=660)
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    found = re.search(r"job (\S+) submitted", submitted.stdout)
+    assert found, submitted.stdout
+    return Submitted(found.group(1), submitted.stdout)
 
 
 @pytest.fixture(scope="module")
-def job_id(three: Site) -> str:
-    return run_job(three)
+def submitted(three: Site, tmp_path_factory: pytest.TempPathFactory) -> Submitted:
+    return run_job(three, tmp_path_factory.mktemp("job"))
+
+
+@pytest.fixture(scope="module")
+def job_id(submitted: Submitted) -> str:
+    return submitted.job_id
+
+
+def test_a_model_that_did_not_converge_says_so(three: Site, submitted: Submitted) -> None:
+    """`job submit --wait` and `job metrics` both say that hetero LR stopped at max_iter, not converged."""
+    note = re.compile(
+        rf"hetero_lr_0: did not converge in {MAX_ITER} epochs \(loss change \d\.\de-\d\d [<>] tol 0\.0001.*\); "
+        "raise max_iter or learning_rate"
+    )
+    assert note.search(submitted.output), submitted.output
+    shown = three.cli("job", "metrics", "-j", submitted.job_id, "-p", "9999")
+    assert shown.returncode == 0, shown.stderr
+    assert note.search(shown.stdout), shown.stdout
+    metrics = {
+        m["name"]: m["value"]
+        for m in three.client(9999).get(f"/jobs/{submitted.job_id}/metrics", component="hetero_lr_0")
+        if m["step"] is None
+    }
+    assert (metrics["converged"], metrics["epochs_run"]) == (0.0, MAX_ITER)
 
 
 def audit(site: Site, job: str) -> list[dict[str, Any]]:
@@ -123,7 +157,7 @@ def test_the_federated_model_matches_a_centralised_baseline(three: Site, job_id:
     h = {uid: row for uid, row in zip(host_ids, host, strict=True)}
     y = np.array([g[uid][0] for uid in shared])
     joined = StandardScaler().fit_transform(np.array([np.concatenate([g[uid][1:], h[uid]]) for uid in shared]))
-    baseline = LogisticRegression(C=1.0 / (0.01 * len(shared)), max_iter=10_000).fit(joined, y)
+    baseline = LogisticRegression(max_iter=10_000).fit(joined, y)  # C = 1: the job's default L2, alpha = 1/n
     baseline_auc = roc_auc_score(y, baseline.decision_function(joined))
     assert metrics["auc"] >= baseline_auc - 0.01, (metrics["auc"], baseline_auc)
     psi = {m["name"]: m["value"] for m in three.client(9999).get(f"/jobs/{job_id}/metrics", component="psi_0")}

@@ -29,7 +29,26 @@ def kinds(result: dict[str, object]) -> list[str]:
 
 
 def test_nothing_logged_draws_nothing() -> None:
-    assert views.metric_views([]) == {"charts": [], "values": [], "other": [], "count": 0}
+    assert views.metric_views([]) == {"charts": [], "values": [], "other": [], "flags": [], "count": 0}
+
+
+def test_whether_a_model_converged_is_flagged_per_party() -> None:
+    records = [
+        metric("loss", 0.5, step=0),
+        metric("converged", 0.0),
+        metric("epochs_run", 30.0),
+        metric("converged", 1.0, role="host", party=10000),
+        metric("epochs_run", 12.0, role="host", party=10000),
+        metric("auc", 0.9, role="host", party=10001),
+    ]
+    assert views.metric_views(records)["flags"] == [
+        {
+            "who": "guest:9999",
+            "converged": False,
+            "text": "did not converge in 30 epochs: raise max_iter or learning_rate",
+        },
+        {"who": "host:10000", "converged": True, "text": "converged in 12 epochs"},
+    ]
 
 
 def test_a_number_per_step_is_a_line_per_party_in_step_order() -> None:

@@ -44,6 +44,7 @@ from unseen.vertical.hetero_lr import (
     HeteroLRConfig,
     ScaledColumns,
     batch_positions,
+    loss_changes,
     plan_batches,
 )
 from unseen.vertical.hetero_lr_arbiter import ArbiterFit, fit_arbiter
@@ -139,7 +140,15 @@ def train(
 @pytest.fixture(scope="module")
 def trained(breast: Breast) -> Trained:
     config = HeteroLRConfig(
-        max_iter=100, learning_rate=LEARNING_RATE, alpha=ALPHA, tol=1e-3, key_bits=KEY_BITS, random_seed=0
+        max_iter=100,
+        learning_rate=LEARNING_RATE,
+        alpha=ALPHA,
+        tol=1e-3,
+        optimizer="sgd",
+        min_iter=1,
+        n_iter_no_change=1,
+        key_bits=KEY_BITS,
+        random_seed=0,
     )
     keys = generate_keypair(KEY_BITS)
     run = train(breast.x_guest, breast.y, {HOST: breast.x_host}, config, keys)
@@ -199,7 +208,8 @@ def test_loss_decreases_and_training_stops_early(trained: Trained) -> None:
     assert history[0] == pytest.approx(math.log(2), abs=1e-9)  # w = 0: every row's loss is log 2
     assert all(later < earlier for earlier, later in itertools.pairwise(history))
     assert trained.guest.summary.converged and trained.guest.summary.n_iter < trained.config.max_iter
-    assert abs(history[-2] - history[-1]) < trained.config.tol <= abs(history[-3] - history[-2])
+    changes = loss_changes(history)  # relative: |loss_t-1 - loss_t| / loss_t
+    assert changes[-1] < trained.config.tol <= min(changes[:-1])
     assert trained.host.summary.n_iter == trained.arbiter.summary.n_iter == trained.guest.summary.n_iter
     assert trained.arbiter.summary.loss_history == history
     logged = [p for p in trained.run.metrics[GUEST].points if p.name == "loss"]
@@ -376,6 +386,9 @@ def test_two_hosts_mini_batches_and_weight_diff_stop() -> None:
         alpha=0.001,
         early_stop="weight_diff",
         tol=0.02,
+        optimizer="sgd",
+        min_iter=1,
+        n_iter_no_change=1,
         key_bits=KEY_BITS,
         random_seed=11,
     )
@@ -506,6 +519,9 @@ def test_component_end_to_end_with_stored_models_and_evaluation(breast: Breast, 
     assert host_model.arrays["coef"].astype("<f8").tobytes() not in guest_files
     assert not any(name.encode() in guest_files for name in host_names)
     assert guest_model.meta["n_iter"] == host_model.meta["n_iter"] == arbiter_model.meta["n_iter"]
+    logged = {p.name: p.value for p in run.metrics[GUEST].points if p.step is None}
+    assert logged["epochs_run"] == guest_model.meta["n_iter"]
+    assert logged["converged"] == (1.0 if guest_model.meta["converged"] else 0.0)
     assert guest_model.meta["loss_history"] == arbiter_model.meta["loss_history"]
     assert "coef" not in json.dumps(arbiter_model.meta)
 

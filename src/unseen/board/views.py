@@ -434,7 +434,32 @@ def metric_views(records: Sequence[MetricRecord]) -> dict[str, Any]:
             other.append({"name": name, "who": who, "step": record.step, "text": text})
     charts += [_curve_chart(kind, name, parties) for (kind, name), parties in curves.items()]
     charts.sort(key=lambda chart: _CHART_ORDER[chart["kind"]])  # stable: curves of one kind keep their order
-    return {"charts": charts, "values": values, "other": other, "count": len(records)}
+    return {
+        "charts": charts,
+        "values": values,
+        "other": other,
+        "flags": _convergence_flags(values),
+        "count": len(records),
+    }
+
+
+def _convergence_flags(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Whether each party's model converged (a ``converged`` metric, 1 or 0), to show above the charts."""
+    by_party: dict[str, dict[str, float]] = {}
+    for value in values:
+        by_party.setdefault(value["who"], {})[value["name"]] = float(value["value"])
+    flags = []
+    for who, named in by_party.items():
+        if "converged" not in named:
+            continue
+        converged, epochs = named["converged"] == 1.0, int(named.get("epochs_run", 0))
+        text = (
+            f"converged in {epochs} epochs"
+            if converged
+            else f"did not converge in {epochs} epochs: raise max_iter or learning_rate"
+        )
+        flags.append({"who": who, "converged": converged, "text": text})
+    return flags
 
 
 def _line_chart(name: str, by_party: dict[str, list[list[float]]]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from unseen.cli.client import ClientError, client_for, client_for_job, fail
-from unseen.cli.waiting import wait_for_job
+from unseen.cli.waiting import convergence_notes, wait_for_job
 from unseen.ids import IdentifierError, check_job_id
 from unseen.job.config import JobConfigError, load_job_config
 
@@ -56,6 +56,12 @@ def submit(
     if result["status"] != "success":
         raise fail(f"job {job_id} {result['status']}: {result['reason']}")
     typer.echo(f"job {job_id} succeeded in {result['duration_s']:.1f} s")
+    try:
+        points: list[dict[str, Any]] = client.get(f"/jobs/{job_id}/metrics")
+    except ClientError:
+        return  # the job succeeded; notes about its models are a courtesy
+    for line in convergence_notes(points):
+        typer.echo(line)
 
 
 @app.command("list")
@@ -134,3 +140,5 @@ def metrics(job_id: JobOption, party: PartyOption = None) -> None:
             f"{point['component']:<20}  {point['role'] + ':' + str(point['party_id']):<14}  "
             f"{point['name']:<20}  {step:>5}  {value}"
         )
+    for line in convergence_notes(points):
+        typer.echo(line)

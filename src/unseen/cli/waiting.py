@@ -20,6 +20,39 @@ def component_progress(tasks: list[dict[str, Any]]) -> dict[str, str]:
     return {component: ", ".join(states) for component, states in lines.items()}
 
 
+def convergence_notes(points: list[dict[str, Any]]) -> list[str]:
+    """A line for each task that logged whether its model converged (the ``converged`` metric, 1 or 0).
+
+    e.g. ``hetero_lr_0: did not converge in 30 epochs (loss change 1.2e-03 > tol 1e-04); raise max_iter or
+    learning_rate``. Only scalar points without a step count; anything malformed is skipped, not shown.
+    """
+    tasks: dict[tuple[str, str, str], dict[str, float]] = {}
+    for point in points:
+        value = point.get("value")
+        if point.get("step") is not None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        key = (str(point.get("component")), str(point.get("role")), str(point.get("party_id")))
+        tasks.setdefault(key, {})[str(point.get("name"))] = float(value)
+    lines = []
+    for (component, _role, _party), values in tasks.items():
+        if "converged" not in values:
+            continue
+        epochs = int(values.get("epochs_run", 0))
+        if values["converged"] == 1.0:
+            lines.append(f"{component}: converged in {epochs} epochs")
+            continue
+        change, tol = values.get("loss_change"), values.get("tol")
+        detail = ""
+        if change is not None and tol is not None:
+            detail = (
+                f" (loss change {change:.1e} > tol {tol:g})"
+                if change >= tol
+                else f" (loss change {change:.1e} < tol {tol:g}, but not for enough epochs in a row)"
+            )
+        lines.append(f"{component}: did not converge in {epochs} epochs{detail}; raise max_iter or learning_rate")
+    return lines
+
+
 def wait_for_job(
     client: NodeClient, job_id: str, timeout: float, show: Callable[[str], None] | None = None
 ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ hosts send their partial scores to the guest, which writes ``predictions`` (id, 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -19,7 +20,7 @@ from unseen.runtime.parties import Role
 
 if TYPE_CHECKING:
     from unseen.runtime.context import Context
-    from unseen.vertical.hetero_lr import HeteroLRConfig
+    from unseen.vertical.hetero_lr import HeteroLRConfig, TrainingSummary
 
 SCORE_COLUMN = "predict_score"
 
@@ -27,23 +28,36 @@ SCORE_COLUMN = "predict_score"
 class HeteroLRParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_iter: int = Field(100, ge=1, le=100_000, description="epochs at most (passes over the data)")
+    max_iter: int = Field(200, ge=1, le=100_000, description="epochs at most (passes over the data)")
     batch_size: int = Field(
         -1, ge=-1, description="rows per mini-batch; -1: the whole table. Must exceed every party's feature count"
     )
     learning_rate: float = Field(0.15, gt=0, le=100, description="step size at epoch 0")
+    optimizer: Literal["sgd", "nesterov_momentum_sgd", "rmsprop", "adagrad", "adam"] = Field(
+        "adam", description="how each party turns its own gradient into a step on its own weights"
+    )
     lr_decay: float = Field(0.0, ge=0, description="decay d of the schedule (0: constant rate)")
     lr_schedule: Literal["inverse", "inverse_sqrt", "step"] = Field(
         "inverse",
         description="inverse: lr/(1+d*t); inverse_sqrt: lr/sqrt(1+d*t); step: lr/(1+d*floor(t/lr_step)); t = epoch",
     )
     lr_step: int = Field(10, ge=1, description="epochs per step of the 'step' schedule")
-    alpha: float = Field(
-        0.01, ge=0, description="L2 strength: loss = mean Taylor loss + alpha/2 |w|^2 (scikit-learn's C = 1/(alpha n))"
+    alpha: float | None = Field(
+        None,
+        ge=0,
+        description="L2 strength: loss = mean Taylor loss + alpha/2 |w|^2 (scikit-learn's C = 1/(alpha n)); "
+        "unset: 1/n, scikit-learn's default C = 1",
     )
-    tol: float = Field(1e-4, ge=0, description="stop when the loss (or weight) change over an epoch is below this")
+    tol: float = Field(
+        1e-4, ge=0, description="stop when the relative loss change (or the weight change) is below this"
+    )
+    min_iter: int = Field(10, ge=1, le=100_000, description="epochs at least before stopping early")
+    n_iter_no_change: int = Field(
+        3, ge=1, le=1000, description="epochs in a row whose change is below tol before training stops"
+    )
     early_stop: Literal["loss_diff", "weight_diff"] = Field(
-        "loss_diff", description="loss_diff: |loss_t - loss_t-1| < tol; weight_diff: |w_t - w_t-1| < tol"
+        "loss_diff",
+        description="loss_diff: |loss_t-1 - loss_t| / loss_t < tol; weight_diff: |w_t - w_t-1| < tol",
     )
     key_bits: int = Field(2048, ge=1024, le=8192, description="Paillier modulus size; 2048 gives ~112-bit security")
     fit_intercept: bool = Field(True, description="the guest holds an intercept")
@@ -107,6 +121,7 @@ def run(ctx: Context, params: HeteroLRParams) -> None:
                 raise ValueError("the guest's input table has no label column; upload it with --label-column")
             labels = table[table.label_column]
             guest = fit_guest(train, features, labels, config, engine)
+            report_convergence(ctx, guest.summary, config)
             ctx.write_model(
                 "model",
                 ModelPart(
@@ -145,6 +160,33 @@ def run(ctx: Context, params: HeteroLRParams) -> None:
             predict_host(predict, features, host.coef)
     finally:
         engine.close()
+
+
+def report_convergence(ctx: Context, summary: TrainingSummary, config: HeteroLRConfig) -> None:
+    """Say whether training converged where the user looks: metrics (CLI, board) and the task log.
+
+    ``converged`` (1 or 0) and ``epochs_run`` always; ``loss_change`` (the last epoch's relative loss change)
+    and ``tol`` with ``early_stop: loss_diff``, so that ``unseen job submit --wait`` and ``unseen job metrics``
+    can say by how much it missed.
+    """
+    from unseen.vertical.hetero_lr import loss_changes
+
+    ctx.metrics.log("converged", 1.0 if summary.converged else 0.0)
+    ctx.metrics.log("epochs_run", float(summary.n_iter))
+    change = loss_changes(summary.loss_history)[-1] if summary.loss_history else math.inf
+    if config.early_stop == "loss_diff" and math.isfinite(change):
+        ctx.metrics.log("loss_change", change)
+        ctx.metrics.log("tol", config.tol)
+    if summary.converged:
+        ctx.logger.info("hetero_lr: converged after %d epochs", summary.n_iter)
+    else:
+        ctx.logger.warning(
+            "hetero_lr: did not converge in %d epochs (last relative loss change %.2g, tol %g); "
+            "raise max_iter or learning_rate",
+            summary.n_iter,
+            change,
+            config.tol,
+        )
 
 
 SPEC = ComponentSpec(

@@ -50,6 +50,7 @@ FATE, each host sends its partial scores ``X_h w_h`` to the guest in clear, so t
 
 from __future__ import annotations
 
+import itertools
 import math
 import secrets
 import threading
@@ -63,13 +64,19 @@ import numpy as np
 import numpy.typing as npt
 
 from unseen.crypto.fixedpoint import from_residues
+from unseen.crypto.packing import SlotLayout, layout_for, pack_ciphertexts
 from unseen.crypto.paillier import EncryptedVector, PublicKey
 from unseen.values import BigInts, JsonValue, Value
+from unseen.vertical.hetero_lr_optim import OPTIMIZERS, OptimizerName, relative_change
 
 PROTOCOL: Final = "unseen.hetero-lr/arbiter-paillier-taylor/v1"
 
 VALUE_FRAC_BITS: Final = 32
 """Fraction bits of the encrypted per-row values ``u_h/4`` and ``v``: 2**-32, far below what training notices."""
+
+VALUE_MAGNITUDE_BITS: Final = 24
+"""Every party refuses to encrypt a per-row value (``v``, ``u_h/4``) of ``2**24`` or more: the bound the packed
+gradient's bit budget rests on (``gradient_layout``). Scores that large mean training diverged."""
 
 LOSS_FACTOR_FRAC_BITS: Final = 20
 """Fraction bits of the per-row factors in the loss's inner products: an absolute error of at most 2**-21 per row
@@ -109,15 +116,18 @@ class HeteroLRConfig:
     applies its own ``learning_rate`` schedule and ``alpha`` to its own weights.
     """
 
-    max_iter: int = 100
+    max_iter: int = 200
     batch_size: int = -1
     learning_rate: float = 0.15
     lr_decay: float = 0.0
     lr_schedule: LrSchedule = "inverse"
     lr_step: int = 10
-    alpha: float = 0.01
+    alpha: float | None = None
     tol: float = 1e-4
     early_stop: EarlyStop = "loss_diff"
+    optimizer: OptimizerName = "adam"
+    min_iter: int = 10
+    n_iter_no_change: int = 3
     key_bits: int = 2048
     fit_intercept: bool = True
     shuffle: bool = True
@@ -131,12 +141,20 @@ class HeteroLRConfig:
             raise ValueError(f"batch_size must be -1 (the whole table) or >= 1, got {self.batch_size}")
         if not self.learning_rate > 0 or not math.isfinite(self.learning_rate):
             raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate}")
-        if self.lr_decay < 0 or self.alpha < 0 or self.tol < 0 or self.lr_step < 1:
+        if self.lr_decay < 0 or (self.alpha is not None and self.alpha < 0) or self.tol < 0 or self.lr_step < 1:
             raise ValueError("lr_decay, alpha and tol must be >= 0 and lr_step >= 1")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.min_iter < 1 or self.n_iter_no_change < 1:
+            raise ValueError("min_iter and n_iter_no_change must be >= 1")
         if self.key_bits < 1024 or self.key_bits % 2:
             raise ValueError(f"key_bits must be even and >= 1024, got {self.key_bits}")
         if not 8 <= self.feature_bits <= 30:
             raise ValueError(f"feature_bits must be within 8..30, got {self.feature_bits}")
+
+    def alpha_for(self, rows: int) -> float:
+        """The L2 strength: ``alpha``, or ``1/rows`` when unset, which is scikit-learn's default ``C = 1``."""
+        return 1.0 / rows if self.alpha is None else self.alpha
 
     def learning_rate_at(self, epoch: int) -> float:
         """The step size of epoch ``epoch`` (0-based): ``lr / (1 + decay t)``, its square root, or stepped ``t``.
@@ -160,6 +178,40 @@ class TrainingSummary:
     loss_history: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    phase_cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+    def keep_phases(self, clock: PhaseClock) -> None:
+        self.phase_seconds, self.phase_cpu_seconds = dict(clock.seconds), dict(clock.cpu_seconds)
+
+
+@dataclass
+class Convergence:
+    """The stopping rule: the epoch's change (relative loss change, or weight-change norm) below ``tol`` on
+    ``patience`` epochs in a row, and at least ``min_iter`` epochs run.
+
+    One calm epoch is not enough: Adam's loss can flatten for an epoch while it turns, so a single small change
+    stops too early (measured on the breast split: AUC 0.0036 short of scikit-learn's instead of 0.0013). With
+    ``tol = 0`` it never stops.
+    """
+
+    tol: float
+    min_iter: int
+    patience: int
+    epochs: int = 0
+    calm: int = 0
+    last_change: float = math.inf
+
+    def update(self, change: float) -> bool:
+        """Record one epoch's change; whether training has now converged."""
+        self.epochs += 1
+        self.last_change = change
+        self.calm = self.calm + 1 if change < self.tol else 0
+        return self.calm >= self.patience and self.epochs >= self.min_iter
+
+
+def loss_changes(losses: Sequence[float]) -> list[float]:
+    """Each epoch's relative loss change (``inf`` for the first, which has nothing to compare with)."""
+    return [math.inf, *(relative_change(a, b) for a, b in itertools.pairwise(losses))]
 
 
 class PhaseClock:
@@ -170,17 +222,21 @@ class PhaseClock:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
+        """CPU time of the calling thread in each phase: what a phase costs, on a machine shared with other work
+        (work handed to a process pool is not in it)."""
         self._lock = threading.Lock()
 
     @contextmanager
     def __call__(self, phase: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - start
+            elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu_start
             with self._lock:
                 self.seconds[phase] = self.seconds.get(phase, 0.0) + elapsed
+                self.cpu_seconds[phase] = self.cpu_seconds.get(phase, 0.0) + cpu
 
 
 @dataclass(frozen=True)
@@ -297,8 +353,46 @@ def to_fixed_int(value: float, frac_bits: int) -> int:
     return int(np.rint(np.ldexp(np.float64(value), frac_bits)))
 
 
+def gradient_layout(public_key: PublicKey, rows: int, feature_bits: int, parties: int) -> SlotLayout:
+    """How the masked gradient sums of one party pack into plaintexts: the bit budget of one sum.
+
+    A sum is ``sum_i x_ij d_i`` over at most ``rows`` rows, with ``|x_ij| <= 2**feature_bits`` (columns are
+    scaled below 1, then rounded) and ``|d_i| < parties * 2**VALUE_MAGNITUDE_BITS`` at ``VALUE_FRAC_BITS``
+    fraction bits, because every party refuses to encrypt a value of ``2**VALUE_MAGNITUDE_BITS`` or more
+    (``check_value_range``). So ``|sum| < 2**G`` with ``G = ceil(log2 rows) + feature_bits + VALUE_FRAC_BITS +
+    VALUE_MAGNITUDE_BITS + ceil(log2 parties)``, plus 2 bits for the rounding of the clear part. For 100,000
+    rows, 16 feature bits and two parties: G = 92, slots of 93 bits, 22 per 2048-bit plaintext.
+    """
+    magnitude = (
+        max(rows, 1).bit_length()
+        + feature_bits
+        + VALUE_FRAC_BITS
+        + VALUE_MAGNITUDE_BITS
+        + max(parties - 1, 0).bit_length()
+        + 2
+    )
+    return layout_for(public_key, magnitude)
+
+
+def check_value_range(values: npt.NDArray[np.float64], who: str) -> None:
+    """Refuse to encrypt a per-row value of ``2**VALUE_MAGNITUDE_BITS`` or more: the packing's bit budget.
+
+    Such scores mean training has diverged (standardised features give scores of a few units), so this is
+    an error to report, not a value to clip.
+    """
+    peak = float(np.max(np.abs(values))) if values.size else 0.0
+    if not peak < 2.0**VALUE_MAGNITUDE_BITS:
+        raise ValueError(
+            f"the {who}'s partial scores reached {peak:.3g}: training diverged; lower learning_rate "
+            "or standardise the features (feature_scale)"
+        )
+
+
 def mask_for_arbiter(
-    enc: EncryptedVector, plain: npt.NDArray[np.float64], frac_bits: Sequence[int]
+    enc: EncryptedVector,
+    plain: npt.NDArray[np.float64],
+    frac_bits: Sequence[int],
+    layout: SlotLayout | None = None,
 ) -> tuple[EncryptedVector, list[int]]:
     """``[[R_j + P_j + M_j]]`` re-randomised, and the masks ``M_j``, uniform over Z_n.
 
@@ -306,17 +400,30 @@ def mask_for_arbiter(
     plaintext addition costs one modular multiplication per column. A uniform mask makes the plaintext the
     arbiter decrypts uniform in Z_n whatever the sum is; full-length re-randomisation makes the ciphertext
     independent of how it was computed (the arbiter can recover any ciphertext's randomness).
+
+    With a ``layout``, the sums ``R_j + P_j`` are first packed several to a plaintext (``crypto/packing.py``)
+    and one uniform mask covers each packed plaintext: the arbiter still sees only uniform residues, but
+    there are ``layout.ciphertexts_for(len(enc))`` of them to re-randomise and decrypt instead of ``len(enc)``.
     """
     pk = enc.public_key
     n = int(pk.n)
-    masks = [secrets.randbelow(n) for _ in range(len(enc))]
-    residues = [(to_fixed_int(float(p), f) + m) % n for p, f, m in zip(plain.tolist(), frac_bits, masks, strict=True)]
-    masked = EncryptedVector(pk, pk.raw_add_plain(enc.data, residues), enc.frac_bits)
-    return masked.rerandomize(), masks
+    clear = [to_fixed_int(float(p), f) for p, f in zip(plain.tolist(), frac_bits, strict=True)]
+    if layout is None:
+        masks = [secrets.randbelow(n) for _ in range(len(enc))]
+        residues = [(c + m) % n for c, m in zip(clear, masks, strict=True)]
+        masked = EncryptedVector(pk, pk.raw_add_plain(enc.data, residues), enc.frac_bits)
+        return masked.rerandomize(), masks
+    packed = pack_ciphertexts(pk, enc.data, layout, clear)
+    masks = [secrets.randbelow(n) for _ in packed]
+    return EncryptedVector(pk, pk.raw_add_plain(packed, masks), 0).rerandomize(), masks
 
 
 def unmask(
-    public_key: PublicKey, received: Value, masks: Sequence[int], frac_bits: Sequence[int]
+    public_key: PublicKey,
+    received: Value,
+    masks: Sequence[int],
+    frac_bits: Sequence[int],
+    layout: SlotLayout | None = None,
 ) -> npt.NDArray[np.float64]:
     """The arbiter's decrypted residues minus the masks, read as signed fixed point at each column's scale."""
     n = int(public_key.n)
@@ -324,7 +431,15 @@ def unmask(
         raise HeteroLRProtocolError(f"the arbiter returned {received!r:.80} where {len(masks)} residues were due")
     if any(r >= n for r in received):
         raise HeteroLRProtocolError("the arbiter returned a value outside Z_n")
-    exact = from_residues([(r - m) % n for r, m in zip(received, masks, strict=True)], n, public_key.max_int)
+    plain = [(r - m) % n for r, m in zip(received, masks, strict=True)]
+    if layout is None:
+        exact = from_residues(plain, n, public_key.max_int)
+    else:
+        groups = layout.groups(len(frac_bits))
+        try:
+            exact = [v for packed, group in zip(plain, groups, strict=True) for v in layout.unpack(packed, len(group))]
+        except ValueError as exc:
+            raise HeteroLRProtocolError(f"the arbiter's residues do not unpack: {exc}") from exc
     return np.array([math.ldexp(float(v), -f) for v, f in zip(exact, frac_bits, strict=True)], dtype=np.float64)
 
 

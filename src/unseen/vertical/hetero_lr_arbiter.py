@@ -21,11 +21,13 @@ from unseen.vertical.hetero_lr import (
     PROTOCOL,
     WEIGHT_DIFF_FRAC_BITS,
     BatchPlan,
+    Convergence,
     HeteroLRConfig,
     HeteroLRProtocolError,
     PhaseClock,
     TrainingSummary,
 )
+from unseen.vertical.hetero_lr_optim import relative_change
 
 MAX_COLUMNS = 1 << 20
 """More ciphertexts than this in one gradient is not a model this protocol was sized for: refuse it."""
@@ -56,6 +58,7 @@ def fit_arbiter(
     fit = ArbiterFit(public_key.bits, summary)
     clock = PhaseClock()
     previous: float | None = None
+    rule = Convergence(config.tol, config.min_iter, config.n_iter_no_change)
 
     for epoch, epoch_ctx in ctx.iterations(plan.max_iter):
         started = time.perf_counter()
@@ -88,9 +91,9 @@ def fit_arbiter(
             )
         if change is not None:
             fit.weight_diffs.append(change)
-            converged = change < config.tol
         else:
-            converged = previous is not None and abs(previous - loss) < config.tol
+            change = math.inf if previous is None else relative_change(previous, loss)
+        converged = rule.update(change)
         previous = loss
         summary.loss_history.append(loss)
         summary.n_iter = epoch + 1
@@ -102,7 +105,7 @@ def fit_arbiter(
             summary.converged = True
             break
 
-    summary.phase_seconds = dict(clock.seconds)
+    summary.keep_phases(clock)
     return fit
 
 

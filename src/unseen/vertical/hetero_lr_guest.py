@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from unseen.crypto.packing import SlotLayout
 from unseen.crypto.paillier import EncryptedVector, PublicKey
 from unseen.runtime.context import Context
 from unseen.runtime.parties import PartyRef
@@ -28,7 +29,9 @@ from unseen.vertical.hetero_lr import (
     TrainingSummary,
     batch_positions,
     check_batches_hide_rows,
+    check_value_range,
     ciphertexts,
+    gradient_layout,
     loss_factor_column,
     mask_for_arbiter,
     plan_batches,
@@ -38,6 +41,7 @@ from unseen.vertical.hetero_lr import (
     wire,
 )
 from unseen.vertical.hetero_lr_engine import PaillierEngine, SerialEngine
+from unseen.vertical.hetero_lr_optim import Optimizer
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -91,6 +95,8 @@ def fit_guest(
 
     scaled = ScaledColumns.of(augmented, config.feature_bits)
     weights = np.zeros(columns)
+    optimizer = Optimizer(config.optimizer, columns)
+    alpha = config.alpha_for(rows)
     rng = np.random.default_rng(config.random_seed)
     summary = TrainingSummary()
     clock = PhaseClock()
@@ -104,18 +110,25 @@ def fit_guest(
         rate = config.learning_rate_at(epoch)
         epoch_start = weights.copy()
         loss_sum: EncryptedVector | None = None
-        for index, positions in enumerate(batch_positions(order, plan.batches)):
+        batches = batch_positions(order, plan.batches)
+        for index, positions in enumerate(batches):
             batch = _GuestBatch(
-                epoch_ctx.sub(f"batch-{index}"), public_key, engine, clock, config, hosts, arbiter, scaled
+                epoch_ctx.sub(f"batch-{index}"), public_key, engine, clock, config, alpha, hosts, arbiter, scaled
             )
-            gradient, batch_loss = batch.run(augmented[positions], labels[positions], positions, weights, penalised)
-            weights = weights - rate * gradient
+            pending, batch_loss = batch.begin(augmented[positions], labels[positions], positions, weights, penalised)
             loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+            if index == len(batches) - 1 and plan.early_stop == "loss_diff":
+                # the epoch's loss is known before the last gradient comes back: send it now, so the arbiter
+                # decides convergence in the same round trip instead of one more after the step
+                with clock("loss"):
+                    _report_epoch(epoch_ctx, public_key, hosts, arbiter, loss_sum, rows, None)
+            weights = optimizer.step(weights, batch.finish(pending), rate)
 
         assert loss_sum is not None  # a plan has at least one batch
         with clock("loss"):
-            change = weights - epoch_start if plan.early_stop == "weight_diff" else None
-            loss, converged = _report_epoch(epoch_ctx, public_key, hosts, arbiter, loss_sum, rows, change)
+            if plan.early_stop == "weight_diff":
+                _report_epoch(epoch_ctx, public_key, hosts, arbiter, loss_sum, rows, weights - epoch_start)
+            loss, converged = _status(epoch_ctx.recv("status", frm=arbiter))
         summary.loss_history.append(loss)
         summary.n_iter = epoch + 1
         summary.epoch_seconds.append(time.perf_counter() - started)
@@ -125,7 +138,7 @@ def fit_guest(
             summary.converged = True
             break
 
-    summary.phase_seconds = dict(clock.seconds)
+    summary.keep_phases(clock)
     if config.fit_intercept:
         return GuestFit(weights[:-1].copy(), float(weights[-1]), summary)
     return GuestFit(weights.copy(), 0.0, summary)
@@ -147,6 +160,16 @@ def _training_data(
     return augmented, labels, penalised
 
 
+@dataclass
+class _Pending:
+    """A batch whose masked gradient is at the arbiter: the masks to remove, how it was packed, the L2 term."""
+
+    masks: list[int]
+    layout: SlotLayout
+    size: int
+    l2: FloatArray
+
+
 class _GuestBatch:
     """One mini-batch as the guest runs it; a class only to keep the many shared inputs out of signatures."""
 
@@ -157,21 +180,24 @@ class _GuestBatch:
         engine: PaillierEngine,
         clock: PhaseClock,
         config: HeteroLRConfig,
+        alpha: float,
         hosts: list[PartyRef],
         arbiter: PartyRef,
         scaled: ScaledColumns,
     ) -> None:
         self.ctx, self.public_key, self.engine, self.clock = ctx, public_key, engine, clock
-        self.config, self.hosts, self.arbiter, self.scaled = config, hosts, arbiter, scaled
+        self.config, self.alpha, self.hosts, self.arbiter, self.scaled = config, alpha, hosts, arbiter, scaled
 
-    def run(
+    def begin(
         self, x: FloatArray, y: FloatArray, positions: npt.NDArray[np.int64], weights: FloatArray, penalised: FloatArray
-    ) -> tuple[FloatArray, EncryptedVector]:
-        """The batch's gradient (mean over its rows, with L2) and its encrypted loss sum (unnormalised)."""
+    ) -> tuple[_Pending, EncryptedVector]:
+        """Send the masked gradient to the arbiter; return what ``finish`` needs and the encrypted loss sum."""
         ctx, clock, pk = self.ctx, self.clock, self.public_key
         size = len(positions)
         u = x @ weights
         v = 0.25 * u - 0.5 * y  # the guest's part of the residual d = u/4 - y/2
+        check_value_range(v, "guest")
+        layout = gradient_layout(pk, size, self.config.feature_bits, 1 + len(self.hosts))
         with clock("encrypt"):
             enc_v = self.engine.encrypt(pk, v, VALUE_FRAC_BITS)
         with clock("d"):
@@ -182,25 +208,29 @@ class _GuestBatch:
             products = self.engine.x_transpose_dot(matrix, enc_s, self.config.feature_bits)
         columns = len(weights)
         with clock("mask"):
-            masked, masks = mask_for_arbiter(products[:columns], x.T @ v, self.scaled.frac_bits)
+            masked, masks = mask_for_arbiter(products[:columns], x.T @ v, self.scaled.frac_bits, layout)
             ctx.send("gradient", wire(masked), to=self.arbiter)
-        with clock("decrypt"):
-            returned = ctx.recv("gradient", frm=self.arbiter)
-        with clock("unmask"):
-            gradient = unmask(pk, returned, masks, self.scaled.frac_bits) / size
-            gradient += self.config.alpha * penalised * weights
+        pending = _Pending(masks, layout, size, self.alpha * penalised * weights)
         with clock("loss"):
             known = (
                 size * LN2
                 + 0.5 * float(u @ v)
                 - 0.25 * float(y @ u)
-                + size * 0.5 * self.config.alpha * float(np.sum(penalised * weights**2))
+                + size * 0.5 * self.alpha * float(np.sum(penalised * weights**2))
             )
             # the loss column's exponents were scaled to LOSS_FACTOR_FRAC_BITS, not to feature_bits
             loss = EncryptedVector(pk, products.data[columns:], LOSS_PART_FRAC_BITS) + np.array([known])
             for host in self.hosts:
                 loss = loss + ciphertexts(pk, ctx.recv("loss", frm=host), 1, LOSS_PART_FRAC_BITS, f"loss from {host}")
-        return gradient, loss
+        return pending, loss
+
+    def finish(self, pending: _Pending) -> FloatArray:
+        """The batch's gradient (mean over its rows, with L2), from the arbiter's residues."""
+        with self.clock("decrypt"):
+            returned = self.ctx.recv("gradient", frm=self.arbiter)
+        with self.clock("unmask"):
+            gradient = unmask(self.public_key, returned, pending.masks, self.scaled.frac_bits, pending.layout)
+            return gradient / pending.size + pending.l2
 
     def _exchange(self, enc_v: EncryptedVector, size: int) -> EncryptedVector:
         """Send each host ``[[v + s_others]]`` and return ``[[s]] = sum_h [[u_h / 4]]``.
@@ -236,8 +266,8 @@ def _report_epoch(
     loss_sum: EncryptedVector,
     rows: int,
     own_change: FloatArray | None,
-) -> tuple[float, bool]:
-    """Send the arbiter ``[[mean loss]]`` (and ``[[total squared weight change]]``); return its loss and verdict.
+) -> None:
+    """Send the arbiter ``[[mean loss]]`` (and ``[[total squared weight change]]``); its verdict comes as status.
 
     The two scalars go re-randomised with full-length randomness, like everything the key holder decrypts.
     """
@@ -247,7 +277,6 @@ def _report_epoch(
         report.extend(_weight_change(ctx, public_key, hosts, own_change).data)
     message = EncryptedVector(public_key, report, 0).rerandomize()
     ctx.send("loss", wire(message), to=arbiter)
-    return _status(ctx.recv("status", frm=arbiter))
 
 
 def _weight_change(

@@ -25,7 +25,9 @@ from unseen.vertical.hetero_lr import (
     TrainingSummary,
     batch_positions,
     check_batches_hide_rows,
+    check_value_range,
     ciphertexts,
+    gradient_layout,
     loss_factor_column,
     mask_for_arbiter,
     public_key_from,
@@ -34,6 +36,7 @@ from unseen.vertical.hetero_lr import (
     wire,
 )
 from unseen.vertical.hetero_lr_engine import PaillierEngine, SerialEngine
+from unseen.vertical.hetero_lr_optim import Optimizer
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -60,6 +63,9 @@ def fit_host(ctx: Context, x: npt.ArrayLike, config: HeteroLRConfig, engine: Pai
     public_key = public_key_from(ctx.recv("public_key", frm=arbiter), config.key_bits)
     scaled = ScaledColumns.of(features, config.feature_bits)
     weights = np.zeros(columns)
+    optimizer = Optimizer(config.optimizer, columns)
+    alpha = config.alpha_for(rows)
+    parties = 1 + len(ctx.hosts)
     summary = TrainingSummary()
     clock = PhaseClock()
 
@@ -73,9 +79,19 @@ def fit_host(ctx: Context, x: npt.ArrayLike, config: HeteroLRConfig, engine: Pai
         for index, positions in enumerate(batch_positions(order, plan.batches)):
             batch_ctx = epoch_ctx.sub(f"batch-{index}")
             gradient = _host_batch(
-                batch_ctx, public_key, engine, clock, config, features[positions], scaled, positions, weights
+                batch_ctx,
+                public_key,
+                engine,
+                clock,
+                config,
+                alpha,
+                parties,
+                features[positions],
+                scaled,
+                positions,
+                weights,
             )
-            weights = weights - rate * gradient
+            weights = optimizer.step(weights, gradient, rate)
         if plan.early_stop == "weight_diff":
             change = weights - epoch_start
             enc = public_key.encrypt(np.array([float(change @ change)]), frac_bits=WEIGHT_DIFF_FRAC_BITS)
@@ -89,7 +105,7 @@ def fit_host(ctx: Context, x: npt.ArrayLike, config: HeteroLRConfig, engine: Pai
             summary.converged = True
             break
 
-    summary.phase_seconds = dict(clock.seconds)
+    summary.keep_phases(clock)
     return HostFit(weights.copy(), summary)
 
 
@@ -99,6 +115,8 @@ def _host_batch(
     engine: PaillierEngine,
     clock: PhaseClock,
     config: HeteroLRConfig,
+    alpha: float,
+    parties: int,
     x: FloatArray,
     scaled: ScaledColumns,
     positions: npt.NDArray[np.int64],
@@ -109,6 +127,8 @@ def _host_batch(
     size = len(positions)
     u = x @ weights
     share = 0.25 * u
+    check_value_range(share, "host")
+    layout = gradient_layout(public_key, size, config.feature_bits, parties)
     with clock("encrypt"):
         ctx.send("enc_s", wire(engine.encrypt(public_key, share, VALUE_FRAC_BITS)), to=guest)
     with clock("d"):
@@ -119,18 +139,18 @@ def _host_batch(
         products = engine.x_transpose_dot(matrix, enc_rest, config.feature_bits)
     columns = len(weights)
     with clock("mask"):
-        masked, masks = mask_for_arbiter(products[:columns], x.T @ share, scaled.frac_bits)
+        masked, masks = mask_for_arbiter(products[:columns], x.T @ share, scaled.frac_bits, layout)
         ctx.send("gradient", wire(masked), to=arbiter)
     with clock("loss"):
         # [[sum_i u_h,i d_i / 2]] = sum_i (u_h,i / 2) [[v_i + s_others,i]] + sum_i u_h,i^2 / 8, plus this host's L2
-        known = 0.125 * float(u @ u) + size * 0.5 * config.alpha * float(weights @ weights)
+        known = 0.125 * float(u @ u) + size * 0.5 * alpha * float(weights @ weights)
         loss = EncryptedVector(public_key, products.data[columns:], LOSS_PART_FRAC_BITS) + np.array([known])
         ctx.send("loss", wire(rerandomize_for_peer(loss)), to=guest)
     with clock("decrypt"):
         returned = ctx.recv("gradient", frm=arbiter)
     with clock("unmask"):
-        gradient = unmask(public_key, returned, masks, scaled.frac_bits) / size
-        return gradient + config.alpha * weights
+        gradient = unmask(public_key, returned, masks, scaled.frac_bits, layout) / size
+        return gradient + alpha * weights
 
 
 def _order(message: object, rows: int) -> npt.NDArray[np.int64]:

@@ -165,6 +165,22 @@
       const chart = echarts.getInstanceByDom(plot) || echarts.init(plot, null, { renderer: "canvas" });
       chart.setOption({ ...BASE, ...OPTIONS[spec.kind](spec) }, true);
     }
+    let flags = document.getElementById("convergence");
+    if (!flags) {
+      flags = el("div", { id: "convergence" });
+      container.before(flags);
+    }
+    flags.replaceChildren(
+      ...(metrics.flags || []).map((f) =>
+        el(
+          "p",
+          { class: f.converged ? "flag ok" : "flag warn", "data-converged": String(f.converged) },
+          f.converged ? "\u2713 " : "\u26a0 ",
+          el("span", { class: "muted" }, `${f.who}: `),
+          f.text,
+        ),
+      ),
+    );
     const values = document.getElementById("values");
     values.classList.toggle("hidden", !metrics.values.length);
     values.tBodies[0].replaceChildren(
