@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import logging.handlers
 import os
 import resource
 import signal
@@ -17,6 +18,8 @@ from types import FrameType
 
 import grpc
 import uvicorn
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from unseen.config.node import NodeConfig
 from unseen.node.api import create_app
@@ -30,9 +33,10 @@ from unseen.node.recovery import PartnerSettler
 from unseen.node.rpc import ControlService, FederationService, TaskChannelService
 from unseen.node.service import JobService
 from unseen.node.watchdog import InitiatorWatchdog
-from unseen.storage.database import migrate, open_engine
+from unseen.storage.database import DatabaseClaim, claim_database, migrate, open_engine
 from unseen.storage.repository import NodeStore
 from unseen.storage.tables import TableStore
+from unseen.storage.urls import DatabaseError
 from unseen.transport.delivery import Delivery
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT
 from unseen.transport.mailbox import Mailbox
@@ -75,13 +79,29 @@ def _check_port_free(host: str, port: int, what: str) -> None:
             ) from None
 
 
+def _open_database(config: NodeConfig) -> tuple[Engine, DatabaseClaim]:
+    """Claim the node's database (refused if another node holds it), then bring its schema up to date."""
+    try:
+        claim = claim_database(config.db_url, f"unseen node {config.party_id}")
+        try:
+            engine = open_engine(config.db_url)
+            migrate(engine)
+        except BaseException:
+            claim.release()
+            raise
+    except DatabaseError as exc:
+        raise NodeStartError(str(exc)) from None
+    except SQLAlchemyError as exc:
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise NodeStartError(f"cannot use the database: {cause}") from None
+    return engine, claim
+
+
 class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         config.home.mkdir(parents=True, exist_ok=True)
-        engine = open_engine(config.db_url)
-        migrate(engine)
-        self.store = NodeStore(engine)
+        self.store = NodeStore(*_open_database(config))
         interrupted = self.store.interrupt_active(RESTART_REASON, config.party_id)
         if interrupted:
             log.warning("marked %d task(s) left running by a previous run as failed", interrupted)
@@ -174,6 +194,7 @@ class Node:
             folder = self.config.send_buffers_dir
             clear_buffers(folder)
             folder.rmdir()
+        self.store.close()  # lets go of the database last: another node may take it from here
         log.info("party %d: node stopped", self.config.party_id)
 
 
@@ -223,11 +244,16 @@ def rest_server_config(app: object, config: NodeConfig) -> uvicorn.Config:
     )
 
 
-def configure_logging(log_file: Path | None) -> None:
+def configure_logging(log_file: Path | None, max_bytes: int = 0, backups: int = 0) -> None:
+    """The node's log on stderr and, if ``log_file`` is given, in that file. Past ``max_bytes`` the file is
+    rotated (``node.log.1`` ... ``node.log.<backups>``, the oldest dropped); 0 never rotates. The node's
+    umask (``private_files.make_private``) makes every one of them 0600."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file))
+        handlers.append(
+            logging.handlers.RotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        )
     logging.basicConfig(
         level=logging.INFO,
         handlers=handlers,
