@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, inspect, text
 
+from unseen.board.auth import BoardAuth, WrongPasswordError
 from unseen.storage.database import all_metadata, claim_database, downgrade, migrate, open_engine
 from unseen.storage.repository import NodeStore
 from unseen.storage.urls import DatabaseError, parse_database_url
@@ -133,4 +135,20 @@ def test_every_migration_runs_down_and_up_again_keeping_later_data(database_url:
     assert record is not None
     assert (record.rows, record.source) == (5, "old.csv")
     assert schema_changes(engine) == []
+    engine.dispose()
+
+
+# --- hostile text -------------------------------------------------------------------------------------------
+
+
+def test_a_board_login_with_a_nul_in_its_name_is_a_wrong_password_not_a_database_error(database_url: str) -> None:
+    """A browser chooses the login name; PostgreSQL cannot compare or store text holding U+0000."""
+    engine = open_engine(database_url)
+    migrate(engine)
+    auth = BoardAuth(NodeStore(engine).session, hasher=PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    auth.add_user("alice", "a long enough passphrase 42")
+    for name in ("al\x00ice", "\x00"):
+        with pytest.raises(WrongPasswordError):
+            auth.login(name, "a long enough passphrase 42", "203.0.113.9")
+    assert auth.retry_after("al\x00ice", "203.0.113.9") is None  # two failures, below any limit: still counted
     engine.dispose()
