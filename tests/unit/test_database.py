@@ -152,3 +152,8 @@ def test_a_board_login_with_a_nul_in_its_name_is_a_wrong_password_not_a_database
             auth.login(name, "a long enough passphrase 42", "203.0.113.9")
     assert auth.retry_after("al\x00ice", "203.0.113.9") is None  # two failures, below any limit: still counted
     engine.dispose()
+
+
+def test_a_sqlite_database_in_a_missing_folder_is_a_clear_refusal(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError, match="cannot be opened in .*no/such"):
+        claim_database(f"sqlite:///{tmp_path}/no/such/node.db", "unseen node 9999")

@@ -147,7 +147,10 @@ def claim_database(url: str, who: str) -> DatabaseClaim:
 
 
 def _flock(path: Path, who: str) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise DatabaseError(f"the SQLite database cannot be opened in {path.parent}: {exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
