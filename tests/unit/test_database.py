@@ -155,5 +155,5 @@ def test_a_board_login_with_a_nul_in_its_name_is_a_wrong_password_not_a_database
 
 
 def test_a_sqlite_database_in_a_missing_folder_is_a_clear_refusal(tmp_path: Path) -> None:
-    with pytest.raises(DatabaseError, match="cannot be opened in .*no/such"):
+    with pytest.raises(DatabaseError, match=r"cannot be opened in .*no/such"):
         claim_database(f"sqlite:///{tmp_path}/no/such/node.db", "unseen node 9999")

@@ -18,6 +18,7 @@ from types import FrameType
 
 import grpc
 import uvicorn
+from alembic.util import CommandError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -94,6 +95,11 @@ def _open_database(config: NodeConfig) -> tuple[Engine, DatabaseClaim]:
     except SQLAlchemyError as exc:
         cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise NodeStartError(f"cannot use the database: {cause}") from None
+    except CommandError as exc:  # a schema this version has no migration for: a newer Unseen upgraded it
+        raise NodeStartError(
+            f"the database's schema is newer than this version of Unseen ({exc}); run the version that "
+            "upgraded it, or downgrade the schema first (docs/operations.md, 'Upgrading a node')"
+        ) from None
     return engine, claim
 
 
