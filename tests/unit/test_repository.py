@@ -377,8 +377,9 @@ def test_tables_past_32_bit_rows_and_the_longest_names_are_kept(store: NodeStore
             )
         )
     add_job(store)
-    store.add_metrics("job-1", "lr_0", "guest", 9999, [MetricPoint("loss", 2**40, 0.5)])
+    long_name = "/".join(["epoch"] * 40)  # a component's namespaces make long metric names
+    store.add_metrics("job-1", "lr_0", "guest", 9999, [MetricPoint(long_name, 2**40, 0.5)])
     record = store.find_table(longest)
     assert record is not None
     assert (record.rows, record.id_column, record.label_column) == (2**40, column, column)
-    assert [r.step for r in store.metrics("job-1")] == [2**40]
+    assert [(r.name, r.step) for r in store.metrics("job-1")] == [(long_name, 2**40)]

@@ -77,7 +77,7 @@ class MetricRecord(Base):
     component: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))
     party_id: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(Text)  # a component's own name for it, namespaces included
     step: Mapped[int | None] = mapped_column(BigInteger, default=None)  # a task may number steps up to 2**63 - 1
     value_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)

@@ -3,7 +3,8 @@
 SQLite stores any integer in an INTEGER column and any text in a VARCHAR(n); PostgreSQL does not. So:
 - ``data_tables.rows`` and ``metrics.step`` become 64-bit (a table of 2**31 rows, a step counter past it);
 - ``data_tables.name`` becomes VARCHAR(257), the longest name the table grammar allows (128 + "." + 128);
-- ``data_tables.id_column`` and ``label_column`` become TEXT: they are a CSV header's column names.
+- ``data_tables.id_column`` and ``label_column`` become TEXT: they are a CSV header's column names;
+- ``metrics.name`` becomes TEXT: a component names its metrics, prefixed by its namespaces.
 
 Revision ID: 0004
 Revises: 0003
@@ -28,14 +29,16 @@ def upgrade() -> None:
         batch.alter_column("id_column", existing_type=sa.String(128), type_=sa.Text(), existing_nullable=True)
         batch.alter_column("label_column", existing_type=sa.String(128), type_=sa.Text(), existing_nullable=True)
     with op.batch_alter_table("metrics") as batch:
+        batch.alter_column("name", existing_type=sa.String(128), type_=sa.Text(), existing_nullable=False)
         batch.alter_column("step", existing_type=sa.Integer(), type_=sa.BigInteger(), existing_nullable=True)
 
 
 def downgrade() -> None:
     """Back to 0003's types; a value that no longer fits (a table name of 257 characters, 2**31 rows or more,
-    a column name over 128 characters) makes PostgreSQL refuse the downgrade rather than cut it."""
+    a column or metric name over 128 characters) makes PostgreSQL refuse the downgrade rather than cut it."""
     with op.batch_alter_table("metrics") as batch:
         batch.alter_column("step", existing_type=sa.BigInteger(), type_=sa.Integer(), existing_nullable=True)
+        batch.alter_column("name", existing_type=sa.Text(), type_=sa.String(128), existing_nullable=False)
     with op.batch_alter_table("data_tables") as batch:
         batch.alter_column("label_column", existing_type=sa.Text(), type_=sa.String(128), existing_nullable=True)
         batch.alter_column("id_column", existing_type=sa.Text(), type_=sa.String(128), existing_nullable=True)
