@@ -11,8 +11,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from argon2 import PasswordHasher
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
 
+from tests.databases import fresh_postgres_database
 from unseen.board.auth import BoardAuth, WrongPasswordError
 from unseen.storage.database import all_metadata, claim_database, downgrade, migrate, open_engine
 from unseen.storage.repository import NodeStore
@@ -157,3 +158,38 @@ def test_a_board_login_with_a_nul_in_its_name_is_a_wrong_password_not_a_database
 def test_a_sqlite_database_in_a_missing_folder_is_a_clear_refusal(tmp_path: Path) -> None:
     with pytest.raises(DatabaseError, match=r"cannot be opened in .*no/such"):
         claim_database(f"sqlite:///{tmp_path}/no/such/node.db", "unseen node 9999")
+
+
+def end_claim_connection(url: str, who: str) -> None:
+    """What a PostgreSQL restart does to the connection that holds a node's claim."""
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        ended = connection.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :who"), {"who": who}
+        ).all()
+    admin.dispose()
+    assert ended == [(True,)]
+
+
+def test_a_lost_postgresql_claim_is_taken_again_unless_another_node_took_it() -> None:
+    with fresh_postgres_database() as url:
+        claim = claim_database(url, "unseen node 9999")
+        try:
+            assert claim.renew() is False  # held: nothing to do
+            end_claim_connection(url, "unseen node 9999")
+            assert claim.renew() is True  # lost, and taken again
+            with pytest.raises(DatabaseError, match="in use by 'unseen node 9999'"):
+                claim_database(url, "unseen node 10000")
+            end_claim_connection(url, "unseen node 9999")
+            intruder = claim_database(url, "unseen node 10000")  # the lock was free, and it took it
+            with pytest.raises(DatabaseError, match="in use by 'unseen node 10000'"):
+                claim.renew()
+            intruder.release()
+        finally:
+            claim.release()
+
+
+def test_a_sqlite_claim_cannot_be_lost(tmp_path: Path) -> None:
+    claim = claim_database(f"sqlite:///{tmp_path / 'node.db'}", "unseen node 9999")
+    assert claim.renew() is False
+    claim.release()

@@ -26,6 +26,7 @@ from unseen.config.node import NodeConfig
 from unseen.node.api import create_app
 from unseen.node.audit import AuditLog
 from unseen.node.auth import ensure_api_token
+from unseen.node.claim_keeper import ClaimKeeper
 from unseen.node.data import DataService
 from unseen.node.executor import TaskExecutor
 from unseen.node.http_guard import HttpLimits, guarded_protocol, quiet_accept_errors
@@ -107,7 +108,9 @@ class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         config.home.mkdir(parents=True, exist_ok=True)
-        self.store = NodeStore(*_open_database(config))
+        engine, claim = _open_database(config)
+        self.store = NodeStore(engine, claim)
+        self.claim_keeper = ClaimKeeper(claim, lambda _reason: os.kill(os.getpid(), signal.SIGTERM))
         interrupted = self.store.interrupt_active(RESTART_REASON, config.party_id)
         if interrupted:
             log.warning("marked %d task(s) left running by a previous run as failed", interrupted)
@@ -165,6 +168,7 @@ class Node:
         self.start_grpc()
         self.watchdog.start()  # participants: end the jobs whose initiator falls silent
         self.settler.start()  # initiator: end on partners the jobs a previous run could not finish
+        self.claim_keeper.start()  # PostgreSQL: take the claim again after a server restart, or stop
         server = _NodeHttpServer(rest_server_config(self.app, self.config))
 
         def request_exit(signum: int, _frame: FrameType | None) -> None:
@@ -189,7 +193,7 @@ class Node:
         if self.service.stop_drivers(stopping, DRIVERS_STOP_S):
             log.info("party %d: ended the jobs it drove on their parties", self.config.party_id)
         self.executor.stop_all("the node was stopped")
-        for thread in (self.watchdog, self.settler):
+        for thread in (self.watchdog, self.settler, self.claim_keeper):
             thread.stop()
         self.store.interrupt_active("the node was stopped while this was running", self.config.party_id)
         stopped = [server.stop(grace=1) for server in self._servers]

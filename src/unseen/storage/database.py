@@ -9,6 +9,7 @@ node pointed at the same database is refused before it migrates or writes anythi
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
-from sqlalchemy.exc import NoSuchModuleError
+from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from unseen.storage.urls import DatabaseError, parse_database_url
@@ -96,6 +97,25 @@ class DatabaseClaim:
         self._connection = connection
         self._lock_file = lock_file
 
+    def renew(self) -> bool:
+        """Check that the claim still holds; True if it had been lost and was taken again.
+
+        A PostgreSQL restart (or an administrator's ``pg_terminate_backend``) ends the connection that held
+        the lock, and the lock with it. This takes it again on a new connection, or raises DatabaseError if
+        another node took it meanwhile (SQLAlchemyError if the server cannot be reached yet)."""
+        if self._connection is None:
+            return False  # SQLite's file lock cannot be lost while the process lives
+        try:
+            self._connection.execute(text("SELECT 1")).scalar_one()
+            self._connection.rollback()
+            return False
+        except SQLAlchemyError:
+            engine = self._connection.engine
+            with contextlib.suppress(SQLAlchemyError):
+                self._connection.close()
+            self._connection = _take_advisory_lock(engine)
+            return True
+
     def release(self) -> None:
         if self._connection is not None:
             engine = self._connection.engine
@@ -118,6 +138,14 @@ def claim_database(url: str, who: str) -> DatabaseClaim:
     engine = create_engine(
         parsed, poolclass=NullPool, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": who}
     )
+    try:
+        return DatabaseClaim(connection=_take_advisory_lock(engine))  # the lock lives as long as the connection
+    except BaseException:
+        engine.dispose()
+        raise
+
+
+def _take_advisory_lock(engine: Engine) -> Connection:
     connection = engine.connect()
     try:
         key = {"cls": _ADVISORY_CLASS}
@@ -141,9 +169,8 @@ def claim_database(url: str, who: str) -> DatabaseClaim:
         connection.commit()
     except BaseException:
         connection.close()
-        engine.dispose()
         raise
-    return DatabaseClaim(connection=connection)  # the connection, and with it the lock, lives until release
+    return connection
 
 
 def _flock(path: Path, who: str) -> int:
