@@ -58,6 +58,14 @@ def test_nodes_on_postgresql_run_jobs_and_keep_jobs_and_tables_across_a_restart(
             status = connection.execute(text("SELECT status FROM jobs WHERE job_id = :j"), {"j": job_id}).scalar()
             assert status == "success"
 
+    # A server restart ends the connection that holds a node's claim: the node takes the claim again.
+    with create_engine(urls[GUEST]).begin() as connection:
+        connection.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :who"),
+            {"who": f"unseen node {GUEST}"},
+        )
+    site.wait_for(lambda: "claimed again" in site.node_log(GUEST), 30, "the guest's node to claim its database again")
+
     stop_site(site)
     start(site)
 
