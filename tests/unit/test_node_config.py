@@ -218,3 +218,15 @@ def test_a_silent_initiator_is_waited_for_three_rpc_timeouts_unless_the_operator
     assert NodeConfig.model_validate(base_config(initiator_silence_s=120)).initiator_silence_limit_s == 120.0
     with pytest.raises(ValueError, match="initiator_silence_s"):
         NodeConfig.model_validate(base_config(initiator_silence_s=0))
+
+
+@pytest.mark.parametrize("url", ["mysql://root:secret@db/unseen", "postgresql+psycopg2://u:secret@db/u", "node.db"])
+def test_a_database_the_node_cannot_use_is_refused_at_load_without_its_password(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match="database_url") as raised:
+        load_node_config(write(tmp_path, base_config(database_url=url)))
+    assert "secret" not in str(raised.value)
+
+
+def test_a_postgresql_url_is_accepted(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://unseen@db.example:5432/unseen"
+    assert load_node_config(write(tmp_path, base_config(database_url=url))).db_url == url

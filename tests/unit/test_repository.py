@@ -1,4 +1,5 @@
-"""Tests for unseen.storage.repository and database: the node's jobs, tasks and metrics in SQLite."""
+"""Tests for unseen.storage.repository and database: the node's jobs, tasks and metrics, on SQLite and on
+PostgreSQL (``database_url``, tests/conftest.py; the PostgreSQL cases skip when no server is configured)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from unseen.storage.database import migrate, open_engine
-from unseen.storage.models import FINAL_STATUSES, Status
+from unseen.storage.models import FINAL_STATUSES, Status, TableRecord
 from unseen.storage.repository import JobNotFoundError, MetricPoint, NodeStore
 
 TASKS = [("reader_0", "guest", 9999), ("reader_0", "host", 10000), ("lr_0", "guest", 9999), ("lr_0", "host", 10000)]
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_engine(f"sqlite:///{tmp_path / 'node.db'}")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = open_engine(database_url)
     migrate(engine)
     yield engine
     engine.dispose()
@@ -45,11 +46,11 @@ def statuses(store: NodeStore, job_id: str = "job-1") -> dict[tuple[str, str, in
 
 def test_migrate_creates_the_tables(engine: Engine) -> None:
     tables = set(inspect(engine).get_table_names())
-    assert {"jobs", "tasks", "metrics", "alembic_version"} <= tables
+    assert {"jobs", "tasks", "metrics", "data_tables", "board_users", "alembic_version"} <= tables
 
 
-def test_migrating_twice_is_harmless_and_keeps_data(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'node.db'}"
+def test_migrating_twice_is_harmless_and_keeps_data(database_url: str) -> None:
+    url = database_url
     engine = open_engine(url)
     migrate(engine)
     NodeStore(engine).add_job("job-1", "toy", 9999, True, "{}")
@@ -64,10 +65,12 @@ def test_migrating_twice_is_harmless_and_keeps_data(tmp_path: Path) -> None:
     reopened.dispose()
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine: Engine) -> None:
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'node.db'}")
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
 
 
 # --- jobs ---------------------------------------------------------------------------------------------------
@@ -347,3 +350,36 @@ def test_metrics_are_filtered_by_job_and_component(store: NodeStore) -> None:
 def test_metrics_of_an_unknown_job_are_refused(store: NodeStore) -> None:
     with pytest.raises(IntegrityError):
         store.add_metrics("no-such-job", "lr_0", "guest", 9999, [MetricPoint("loss", 0, 0.5)])
+
+
+# --- what PostgreSQL would refuse ---------------------------------------------------------------------------
+
+
+def test_text_with_a_nul_is_stored_with_a_replacement_character(store: NodeStore) -> None:
+    """A partner's failure reason (mirrored as it came) or a login name may carry U+0000, which PostgreSQL's text
+    cannot hold: the write must not fail, and both databases keep the same string."""
+    add_job(store)
+    assert store.update_task("job-1", "lr_0", "host", 10000, status=Status.FAILED, reason="bad\x00reason")
+    assert store.set_job_status("job-1", Status.FAILED, reason="party 10000: bad\x00reason")
+    task = store.task("job-1", "lr_0", "host", 10000)
+    assert task is not None
+    assert task.reason == "bad\ufffdreason"
+    assert store.get_job("job-1").reason == "party 10000: bad\ufffdreason"
+
+
+def test_tables_past_32_bit_rows_and_the_longest_names_are_kept(store: NodeStore) -> None:
+    longest = f"{'n' * 128}.{'t' * 128}"  # the longest name parse_table_name accepts
+    column = "c" * 300  # a CSV header may name its id column at any length
+    with store.session() as session, session.begin():
+        session.add(
+            TableRecord(
+                name=longest, rows=2**40, columns_json="[]", id_column=column, label_column=column, created_at=1.0
+            )
+        )
+    add_job(store)
+    long_name = "/".join(["epoch"] * 40)  # a component's namespaces make long metric names
+    store.add_metrics("job-1", "lr_0", "guest", 9999, [MetricPoint(long_name, 2**40, 0.5)])
+    record = store.find_table(longest)
+    assert record is not None
+    assert (record.rows, record.id_column, record.label_column) == (2**40, column, column)
+    assert [(r.name, r.step) for r in store.metrics("job-1")] == [(long_name, 2**40)]

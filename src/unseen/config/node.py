@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from unseen.config.paths import socket_path
+from unseen.storage.urls import DatabaseError, parse_database_url
 from unseen.transport.mailbox import MailLimits
 from unseen.transport.shared_buffer import buffers_dir
 from unseen.transport.tls import TlsPaths
@@ -52,7 +53,11 @@ class NodeConfig(BaseModel):
     rest_port: Port
     federation_host: str = "127.0.0.1"
     federation_port: Port
-    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file node.db in home")
+    database_url: str | None = Field(
+        None,
+        description="sqlite:///path or postgresql+psycopg://user@host/db (the node owns it alone); "
+        "default: SQLite file node.db in home",
+    )
     tls: TlsConfig
     peers: dict[PartyId, PeerConfig] = Field(default_factory=dict, description="party id -> federation endpoint")
     api_token_file: Path = Field(Path("api.token"), description="bearer token the CLI presents")
@@ -66,6 +71,10 @@ class NodeConfig(BaseModel):
         description="a participant ends a running job whose initiator has not called it for this long "
         "(and does not answer that the job still runs); unset: 3 * rpc_timeout_s",
     )
+    log_max_bytes: int = Field(
+        64 * 1024**2, ge=0, description="node.log is rotated once it passes this size; 0: it never is"
+    )
+    log_backups: int = Field(5, ge=1, le=100, description="rotated logs kept: node.log.1 (newest) to node.log.N")
     audit_dir: Path | None = Field(None, description="if set, every received message is recorded here, decoded")
     rest_max_connections: int = Field(1000, ge=8, description="open REST connections at most; idle ones go first")
     rest_header_timeout_s: float = Field(10.0, gt=0, description="time a client has to send a request's headers")
@@ -77,6 +86,16 @@ class NodeConfig(BaseModel):
         default_factory=list,
         description="addresses or networks of reverse proxies whose X-Forwarded-For is believed; none by default",
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_is_supported(cls, url: str | None) -> str | None:
+        if url is not None:
+            try:
+                parse_database_url(url)
+            except DatabaseError as exc:
+                raise ValueError(str(exc)) from None
+        return url
 
     @field_validator("trusted_proxies")
     @classmethod

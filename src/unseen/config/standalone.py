@@ -32,6 +32,7 @@ DEFAULT_PARTIES = (9999, 10000)
 DEFAULT_BASE_PORT = 19380
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
+NODE_OUT_MAX_BYTES = 16 * 1024**2  # the standalone node.out (a copy of stderr) past this is moved aside at start
 
 
 # node.yaml fields the site decides; any other field an operator sets (audit_dir, timeouts) survives a restart.
@@ -151,7 +152,11 @@ class StandaloneSite:
 
     def start_node(self, party_id: int) -> int:
         node_dir = self.node_dir(party_id)
-        # node.out gets the node's stderr, a copy of its log: as private as node.log
+        # node.out gets the node's stderr, a copy of its log: as private as node.log. The node holds it open,
+        # so it cannot rotate it; a start moves one past NODE_OUT_MAX_BYTES aside (node.out.1, replaced).
+        with contextlib.suppress(FileNotFoundError):
+            if (node_dir / "node.out").stat().st_size > NODE_OUT_MAX_BYTES:
+                os.replace(node_dir / "node.out", node_dir / "node.out.1")
         fd = os.open(node_dir / "node.out", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "ab") as out:

@@ -24,8 +24,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     log_file = config.home / "node.log"
-    make_private(config.home, [log_file, *sqlite_files(config.db_url)])  # before anything is written
-    configure_logging(log_file)
+    rotated = [log_file.with_name(f"{log_file.name}.{n}") for n in range(1, config.log_backups + 1)]
+    make_private(config.home, [log_file, *rotated, *sqlite_files(config.db_url)])  # before anything is written
+    configure_logging(log_file, config.log_max_bytes, config.log_backups)
     keep_freed_memory()
     try:
         Node(config).serve()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import logging.handlers
 import os
 import resource
 import signal
@@ -17,11 +18,15 @@ from types import FrameType
 
 import grpc
 import uvicorn
+from alembic.util import CommandError
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from unseen.config.node import NodeConfig
 from unseen.node.api import create_app
 from unseen.node.audit import AuditLog
 from unseen.node.auth import ensure_api_token
+from unseen.node.claim_keeper import ClaimKeeper
 from unseen.node.data import DataService
 from unseen.node.executor import TaskExecutor
 from unseen.node.http_guard import HttpLimits, guarded_protocol, quiet_accept_errors
@@ -31,9 +36,10 @@ from unseen.node.rpc import ControlService, FederationService, TaskChannelServic
 from unseen.node.service import JobService
 from unseen.node.task_server import TaskChannelServer
 from unseen.node.watchdog import InitiatorWatchdog
-from unseen.storage.database import migrate, open_engine
+from unseen.storage.database import DatabaseClaim, claim_database, migrate, open_engine
 from unseen.storage.repository import NodeStore
 from unseen.storage.tables import TableStore
+from unseen.storage.urls import DatabaseError
 from unseen.transport.awaiting import AwaitableMailbox
 from unseen.transport.delivery import Delivery
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT
@@ -108,13 +114,36 @@ def _check_port_free(host: str, port: int, what: str) -> None:
             ) from None
 
 
+def _open_database(config: NodeConfig) -> tuple[Engine, DatabaseClaim]:
+    """Claim the node's database (refused if another node holds it), then bring its schema up to date."""
+    try:
+        claim = claim_database(config.db_url, f"unseen node {config.party_id}")
+        try:
+            engine = open_engine(config.db_url)
+            migrate(engine)
+        except BaseException:
+            claim.release()
+            raise
+    except DatabaseError as exc:
+        raise NodeStartError(str(exc)) from None
+    except SQLAlchemyError as exc:
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise NodeStartError(f"cannot use the database: {cause}") from None
+    except CommandError as exc:  # a schema this version has no migration for: a newer Unseen upgraded it
+        raise NodeStartError(
+            f"the database's schema is newer than this version of Unseen ({exc}); run the version that "
+            "upgraded it, or downgrade the schema first (docs/operations.md, 'Upgrading a node')"
+        ) from None
+    return engine, claim
+
+
 class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         config.home.mkdir(parents=True, exist_ok=True)
-        engine = open_engine(config.db_url)
-        migrate(engine)
-        self.store = NodeStore(engine)
+        engine, claim = _open_database(config)
+        self.store = NodeStore(engine, claim)
+        self.claim_keeper = ClaimKeeper(claim, lambda _reason: os.kill(os.getpid(), signal.SIGTERM))
         interrupted = self.store.interrupt_active(RESTART_REASON, config.party_id)
         if interrupted:
             log.warning("marked %d task(s) left running by a previous run as failed", interrupted)
@@ -182,6 +211,7 @@ class Node:
         self.start_grpc()
         self.watchdog.start()  # participants: end the jobs whose initiator falls silent
         self.settler.start()  # initiator: end on partners the jobs a previous run could not finish
+        self.claim_keeper.start()  # PostgreSQL: take the claim again after a server restart, or stop
         server = _NodeHttpServer(rest_server_config(self.app, self.config))
 
         def request_exit(signum: int, _frame: FrameType | None) -> None:
@@ -206,7 +236,7 @@ class Node:
         if self.service.stop_drivers(stopping, DRIVERS_STOP_S):
             log.info("party %d: ended the jobs it drove on their parties", self.config.party_id)
         self.executor.stop_all("the node was stopped")
-        for thread in (self.watchdog, self.settler):
+        for thread in (self.watchdog, self.settler, self.claim_keeper):
             thread.stop()
         self.store.interrupt_active("the node was stopped while this was running", self.config.party_id)
         stopped = [server.stop(grace=1) for server in self._servers]
@@ -219,6 +249,7 @@ class Node:
             folder = self.config.send_buffers_dir
             clear_buffers(folder)
             folder.rmdir()
+        self.store.close()  # lets go of the database last: another node may take it from here
         log.info("party %d: node stopped", self.config.party_id)
 
 
@@ -268,11 +299,16 @@ def rest_server_config(app: object, config: NodeConfig) -> uvicorn.Config:
     )
 
 
-def configure_logging(log_file: Path | None) -> None:
+def configure_logging(log_file: Path | None, max_bytes: int = 0, backups: int = 0) -> None:
+    """The node's log on stderr and, if ``log_file`` is given, in that file. Past ``max_bytes`` the file is
+    rotated (``node.log.1`` ... ``node.log.<backups>``, the oldest dropped); 0 never rotates. The node's
+    umask (``private_files.make_private``) makes every one of them 0600."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file))
+        handlers.append(
+            logging.handlers.RotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        )
     logging.basicConfig(
         level=logging.INFO,
         handlers=handlers,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -77,8 +77,8 @@ class MetricRecord(Base):
     component: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))
     party_id: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str] = mapped_column(String(128))
-    step: Mapped[int | None] = mapped_column(Integer, default=None)
+    name: Mapped[str] = mapped_column(Text)  # a component's own name for it, namespaces included
+    step: Mapped[int | None] = mapped_column(BigInteger, default=None)  # a task may number steps up to 2**63 - 1
     value_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
 
@@ -88,11 +88,11 @@ class TableRecord(Base):
 
     __tablename__ = "data_tables"
 
-    name: Mapped[str] = mapped_column(String(256), primary_key=True)  # namespace.name
-    rows: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(257), primary_key=True)  # namespace.name, 128 + 1 + 128 at most
+    rows: Mapped[int] = mapped_column(BigInteger)  # past 2**31 - 1 rows a 32-bit column would refuse the table
     columns_json: Mapped[str] = mapped_column(Text)  # [{"name": ..., "dtype": ...}, ...] in file order
-    id_column: Mapped[str | None] = mapped_column(String(128), default=None)
-    label_column: Mapped[str | None] = mapped_column(String(128), default=None)
+    id_column: Mapped[str | None] = mapped_column(Text, default=None)  # a CSV header may name a column at length
+    label_column: Mapped[str | None] = mapped_column(Text, default=None)
     label_type: Mapped[str | None] = mapped_column(String(16), default=None)
     source: Mapped[str] = mapped_column(Text, default="")  # the uploaded file's name, or the job that wrote it
     created_at: Mapped[float] = mapped_column(Float)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from unseen.storage.database import DatabaseClaim
 from unseen.storage.models import FINAL_STATUSES, JobRecord, MetricRecord, Status, TableRecord, TaskRecord
 from unseen.storage.points import MetricPoint
 
@@ -28,9 +29,16 @@ class JobNotFoundError(LookupError):
 class NodeStore:
     """The node's database. The node is the only writer of it, so the store also keeps each job's status in
     memory as it writes it: every federation message checks that its job is live, and a database read per
-    message cost more than the rest of a small message's checks together."""
+    message cost more than the rest of a small message's checks together.
 
-    def __init__(self, engine: Engine) -> None:
+    "Only writer" is enforced, not assumed: a node claims its database before it opens the store
+    (``storage.database.claim_database``: an advisory lock on PostgreSQL, a file lock on SQLite), and a second
+    node on the same database is refused at start. Nothing else writes a node's database (the CLI and the
+    board go through the node's API), so a status in memory is the status in the database."""
+
+    def __init__(self, engine: Engine, claim: DatabaseClaim | None = None) -> None:
+        self._engine = engine
+        self._claim = claim
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._statuses: OrderedDict[str, Status] = OrderedDict()
         self._statuses_lock = threading.Lock()
@@ -44,6 +52,13 @@ class NodeStore:
 
     def session(self) -> Session:
         return self._sessions()
+
+    def close(self) -> None:
+        """Close the database's connections and let go of the node's claim on it."""
+        self._engine.dispose()
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
 
     # jobs -----------------------------------------------------------------------------------------
     def add_job(self, job_id: str, name: str, initiator_party: int, is_initiator: bool, config_json: str) -> JobRecord:
