@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from unseen.config.paths import socket_path
 from unseen.transport.mailbox import MailLimits
 from unseen.transport.shared_buffer import buffers_dir
-from unseen.transport.tls import TlsPaths
+
+if TYPE_CHECKING:
+    from unseen.transport.tls import TlsPaths
 
 PartyId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -141,6 +143,8 @@ class NodeConfig(BaseModel):
 
     @property
     def tls_paths(self) -> TlsPaths:
+        from unseen.transport.tls import TlsPaths  # here: the CLI reads node configs without loading cryptography
+
         return TlsPaths(cert=self.tls.cert, key=self.tls.key, trusted_cas=tuple(self.tls.trusted_cas))
 
     def resolved(self, base: Path) -> NodeConfig:

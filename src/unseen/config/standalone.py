@@ -26,7 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from unseen.config.node import NodeConfig, PeerConfig, TlsConfig, load_node_config, save_node_config
 from unseen.config.paths import unseen_home
-from unseen.transport.tls import ensure_party_certificate
 
 DEFAULT_PARTIES = (9999, 10000)
 DEFAULT_BASE_PORT = 19380
@@ -113,6 +112,10 @@ class StandaloneSite:
         self.site_file.write_text(yaml.safe_dump(site.model_dump(), sort_keys=False))
         for party in site.parties:
             node_dir = self.node_dir(party)
+            from unseen.transport.tls import (
+                ensure_party_certificate,  # only when a site is made: cryptography is slow to import
+            )
+
             ensure_party_certificate(self.root / "ca", node_dir / "tls", party)
             peers = {
                 other: PeerConfig(host="127.0.0.1", port=site.federation_port(other))
