@@ -75,6 +75,11 @@ class NodeConfig(BaseModel):
     rest_max_json_bytes: int = Field(1024 * 1024, ge=1024, description="largest JSON body (job configs)")
     rest_max_form_bytes: int = Field(16 * 1024, ge=1024, description="largest board form or password body")
     max_upload_bytes: int = Field(2 * 1024**3, ge=1024, description="largest table upload, spooled to disk")
+    warm_tasks: bool = Field(
+        True,
+        description="fork tasks from a process that has imported the common modules (unseen.runtime.zygote); "
+        "false: every task starts a new interpreter",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses or networks of reverse proxies whose X-Forwarded-For is believed; none by default",
@@ -140,6 +145,10 @@ class NodeConfig(BaseModel):
     @property
     def task_socket(self) -> Path:
         return socket_path(self.home / "run" / "node.sock")
+
+    @property
+    def zygote_socket(self) -> Path:
+        return socket_path(self.home / "run" / "zygote.sock")
 
     @property
     def tls_paths(self) -> TlsPaths:

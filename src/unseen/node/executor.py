@@ -18,9 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import ValidationError
 
+from unseen.node.warm import TaskZygote
 from unseen.runtime.parties import PartyRef
 from unseen.runtime.spec import LOG_FILE, RESULT_FILE, SPEC_FILE, TOKEN_ENV, TaskResult, TaskSpec
 from unseen.storage.models import Status
@@ -41,19 +43,29 @@ class TaskIdentity:
     send_buffer: Path
 
 
+class TaskProcess(Protocol):
+    """What the executor needs of a task's process: a ``subprocess.Popen`` (cold) or a ``WarmProcess``."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def wait(self, timeout: float | None = None) -> int | None: ...
+
+
 @dataclass
 class _Running:
     identity: TaskIdentity
-    process: subprocess.Popen[bytes]
+    process: TaskProcess
     token: str
     stop_reason: str | None = None
     recorded: threading.Event = field(default_factory=threading.Event)  # set once its end is in the database
 
 
 class TaskExecutor:
-    def __init__(self, store: NodeStore, jobs_dir: Path) -> None:
+    def __init__(self, store: NodeStore, jobs_dir: Path, zygote: TaskZygote | None = None) -> None:
         self._store = store
         self._jobs_dir = jobs_dir
+        self._zygote = zygote
         self._running: dict[tuple[str, str, str, int], _Running] = {}
         self._by_token: dict[str, TaskIdentity] = {}
         self._exit_hooks: list[Callable[[TaskIdentity], None]] = []
@@ -82,23 +94,29 @@ class TaskExecutor:
         token = secrets.token_urlsafe(32)
         identity = TaskIdentity(spec.job_id, spec.component, spec.me, spec.send_buffer)
         env = {**os.environ, TOKEN_ENV: token, "PYTHONUNBUFFERED": "1"}
+        argv = [str(spec.task_dir / SPEC_FILE)]
         with open(log_path, "ab") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "unseen.runtime.task", str(spec.task_dir / SPEC_FILE)],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=spec.task_dir,
-                start_new_session=True,
-            )
+            process: TaskProcess | None = None
+            if self._zygote is not None:
+                process = self._zygote.spawn(argv, env, spec.task_dir, log_file.fileno())
+            how = "warm" if process is not None else "cold"
+            if process is None:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "unseen.runtime.task", *argv],
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    cwd=spec.task_dir,
+                    start_new_session=True,
+                )
         with self._lock:
             self._running[key] = _Running(identity, process, token)
             self._by_token[token] = identity
         self._store.update_task(
             *key, status=Status.RUNNING, pid=process.pid, log_path=str(log_path), started_at=time.time()
         )
-        log.info("started task %s/%s as %s, pid %d", spec.job_id, spec.component, spec.me, process.pid)
+        log.info("started task %s/%s as %s, pid %d (%s)", spec.job_id, spec.component, spec.me, process.pid, how)
         threading.Thread(target=self._watch, args=(key,), name=f"watch-{spec.component}-{spec.me}", daemon=True).start()
 
     def _watch(self, key: tuple[str, str, str, int]) -> None:
@@ -130,17 +148,19 @@ class TaskExecutor:
         )
 
     @staticmethod
-    def _outcome(code: int, task_dir: Path, stop_reason: str | None) -> tuple[Status, str]:
+    def _outcome(code: int | None, task_dir: Path, stop_reason: str | None) -> tuple[Status, str]:
         if stop_reason is not None:
             return Status.CANCELED, stop_reason
         try:
             result = TaskResult.model_validate_json((task_dir / RESULT_FILE).read_text())
         except (OSError, ValidationError):
             result = None
-        if code == 0 and result is not None and result.status == Status.SUCCESS:
-            return Status.SUCCESS, ""
+        if code in (0, None) and result is not None and result.status == Status.SUCCESS:
+            return Status.SUCCESS, ""  # None: a warm task whose zygote died first; its own result tells
         if result is not None and result.reason:
             return Status.FAILED, result.reason
+        if code is None:
+            return Status.FAILED, "task process ended without a result, its exit code unknown (its zygote died)"
         if code < 0:
             return Status.FAILED, f"task process was killed by signal {signal.Signals(-code).name}"
         return Status.FAILED, f"task process exited with code {code}; see its log"
@@ -174,11 +194,16 @@ class TaskExecutor:
         for job_id in jobs:
             self.stop_job(job_id, reason)
 
+    def close(self) -> None:
+        """After :meth:`stop_all`: stop the task zygote, if there is one."""
+        if self._zygote is not None:
+            self._zygote.close()
+
     def running_count(self) -> int:
         with self._lock:
             return len(self._running)
 
 
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+def _signal_group(process: TaskProcess, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)

@@ -29,6 +29,7 @@ from unseen.node.messaging import MessageRouter
 from unseen.node.recovery import PartnerSettler
 from unseen.node.rpc import ControlService, FederationService, TaskChannelService
 from unseen.node.service import JobService
+from unseen.node.warm import TaskZygote
 from unseen.node.watchdog import InitiatorWatchdog
 from unseen.storage.database import migrate, open_engine
 from unseen.storage.repository import NodeStore
@@ -86,7 +87,8 @@ class Node:
         if interrupted:
             log.warning("marked %d task(s) left running by a previous run as failed", interrupted)
         self.mailbox: Mailbox[Delivery] = Mailbox(config.mail_limits)
-        self.executor = TaskExecutor(self.store, config.jobs_dir)
+        self.zygote = TaskZygote(config.zygote_socket) if config.warm_tasks else None
+        self.executor = TaskExecutor(self.store, config.jobs_dir, self.zygote)
         self.peers = PeerClients(config.peers, config.tls_paths)
         self.service = JobService(config, self.store, self.executor, self.mailbox, self.peers)
         audit = AuditLog(config.audit_dir) if config.audit_dir else None
@@ -140,6 +142,8 @@ class Node:
         self.watchdog.start()  # participants: end the jobs whose initiator falls silent
         self.settler.start()  # initiator: end on partners the jobs a previous run could not finish
         server = _NodeHttpServer(rest_server_config(self.app, self.config))
+        if self.zygote is not None:  # after the descriptor limit is raised: its tasks inherit the same limits
+            self.zygote.start()
 
         def request_exit(signum: int, _frame: FrameType | None) -> None:
             log.info("party %d: %s received, stopping", self.config.party_id, signal.Signals(signum).name)
@@ -163,6 +167,7 @@ class Node:
         if self.service.stop_drivers(stopping, DRIVERS_STOP_S):
             log.info("party %d: ended the jobs it drove on their parties", self.config.party_id)
         self.executor.stop_all("the node was stopped")
+        self.executor.close()
         for thread in (self.watchdog, self.settler):
             thread.stop()
         self.store.interrupt_active("the node was stopped while this was running", self.config.party_id)
