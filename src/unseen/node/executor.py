@@ -69,11 +69,16 @@ class TaskExecutor:
         self._running: dict[tuple[str, str, str, int], _Running] = {}
         self._by_token: dict[str, TaskIdentity] = {}
         self._exit_hooks: list[Callable[[TaskIdentity], None]] = []
+        self._recorded_hooks: list[Callable[[TaskIdentity], None]] = []
         self._lock = threading.Lock()
 
     def on_exit(self, hook: Callable[[TaskIdentity], None]) -> None:
         """Run ``hook`` after each task process ends (to release what the node kept for it)."""
         self._exit_hooks.append(hook)
+
+    def on_recorded(self, hook: Callable[[TaskIdentity], None]) -> None:
+        """Run ``hook`` once a task's end is in the database (to wake whoever waits for it)."""
+        self._recorded_hooks.append(hook)
 
     @staticmethod
     def task_dir_of(jobs_dir: Path, job_id: str, component: str, me: PartyRef) -> Path:
@@ -137,6 +142,11 @@ class TaskExecutor:
             self._store.update_task(*key, status=status, exit_code=code, reason=reason, ended_at=time.time())
         finally:
             running.recorded.set()
+        for hook in self._recorded_hooks:
+            try:
+                hook(running.identity)
+            except Exception:
+                log.exception("a hook after task %s/%s ended failed", key[0], key[1])
         log.info(
             "task %s/%s as %s ended %s (exit %s) %s",
             key[0],
