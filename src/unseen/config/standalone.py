@@ -110,12 +110,10 @@ class StandaloneSite:
         site = SiteConfig(parties=sorted(parties), base_port=base_port)
         self.root.mkdir(parents=True, exist_ok=True)
         self.site_file.write_text(yaml.safe_dump(site.model_dump(), sort_keys=False))
+        from unseen.transport.tls import ensure_party_certificate  # here: cryptography is slow to import
+
         for party in site.parties:
             node_dir = self.node_dir(party)
-            from unseen.transport.tls import (
-                ensure_party_certificate,  # only when a site is made: cryptography is slow to import
-            )
-
             ensure_party_certificate(self.root / "ca", node_dir / "tls", party)
             peers = {
                 other: PeerConfig(host="127.0.0.1", port=site.federation_port(other))
