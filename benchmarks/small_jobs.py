@@ -344,8 +344,8 @@ def run_cli_steps(command: str, runs: int, steps: Steps) -> None:
         ("unseen --help", ["--help"], GOALS["help"]),
     ):
         for _ in range(runs):
-            seconds, load = timed(lambda a=args: cli(command, env, *a))  # type: ignore[misc]
-            steps.add(label, seconds, load, goal)
+            seconds, load, cpu = timed(lambda a=args: cli(command, env, *a))  # type: ignore[misc]
+            steps.add(label, seconds, load, goal, cpu)
 
 
 def print_table(steps: Steps) -> None:
