@@ -179,7 +179,7 @@ def _child(conn: socket.socket, inherited: list[int]) -> None:
 def serve(socket_path: Path) -> None:
     parent = os.getppid()
     _import_all(READY_MODULES)
-    staging = socket_path.with_name(f".{socket_path.name}.{os.getpid()}")
+    staging = socket_path.with_name(f".z{os.getpid()}")  # no longer than the final name: it must fit too
     staging.unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(staging))
