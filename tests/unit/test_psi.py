@@ -20,6 +20,7 @@ from unseen.runtime.context import Context
 from unseen.runtime.local import LocalHub, LocalRun, RecordedMessage, run_parties
 from unseen.runtime.parties import PartyRef, Role
 from unseen.transport.proto import federation_pb2 as pb
+from unseen.vertical import psi as psi_module
 from unseen.vertical.psi import PROTOCOL, PsiProtocolError, PsiResult, psi_guest, psi_host
 
 GUEST = PartyRef(Role.GUEST, 9999)
@@ -35,7 +36,7 @@ def pool() -> Iterator[RistrettoPool]:
 
 
 def run_psi(
-    pool: RistrettoPool,
+    pool: RistrettoPool | None,
     guest_ids: Sequence[str],
     *host_ids: Sequence[str],
     batch: int = BATCH,
@@ -50,7 +51,7 @@ def run_psi(
     return run_parties(programs, recv_timeout=30.0, hub=hub)
 
 
-def host_program(pool: RistrettoPool, ids: Sequence[str], batch: int) -> Callable[[Context], PsiResult]:
+def host_program(pool: RistrettoPool | None, ids: Sequence[str], batch: int) -> Callable[[Context], PsiResult]:
     return lambda ctx: psi_host(ctx, ids, pool=pool, batch_size=batch)
 
 
@@ -251,3 +252,62 @@ def test_host_refuses_out_of_range_positions(pool: RistrettoPool) -> None:
     }
     with pytest.raises(PsiProtocolError, match="out of range"):
         run_parties(programs, recv_timeout=10.0)
+
+
+# in the task's own process for small sets ----------------------------------------------------------------------
+class _NoPool:
+    """Stands in for RistrettoPool where a test asserts that no worker process is started."""
+
+    started = 0
+
+    def __init__(self, workers: int | None = None) -> None:
+        type(self).started += 1
+        raise AssertionError("a worker pool was started for a small set")
+
+
+def _fixed_randomness(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every party draws the same scalar and a fixed permutation, so two runs can be compared byte for byte."""
+    scalar = bytes([7]) + bytes(31)
+    monkeypatch.setattr(psi_module, "random_scalar", lambda: scalar)
+    monkeypatch.setattr(psi_module, "_secret_permutation", lambda count: np.arange(count, dtype=np.int64)[::-1].copy())
+
+
+def test_small_sets_run_without_a_pool_and_give_the_pools_result(
+    pool: RistrettoPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fixed_randomness(monkeypatch)
+    guest_ids, host_ids = make_ids(3000, 569, 21), make_ids(3000, 569, 22)
+    pooled = run_psi(pool, guest_ids, host_ids)
+    monkeypatch.setattr(psi_module, "RistrettoPool", _NoPool)
+    inline = run_psi(None, guest_ids, host_ids)  # None: each side decides
+    check(inline, guest_ids, host_ids)
+    for ref in (GUEST, HOST):
+        assert np.array_equal(inline.results[ref].positions, pooled.results[ref].positions)
+    assert _wire(inline) == _wire(pooled)
+    assert _NoPool.started == 0
+
+
+def _wire(run: LocalRun[PsiResult]) -> list[tuple[str, str, str, bytes]]:
+    return sorted((m.tag, str(m.src), str(m.dst), m.body) for m in run.hub.recorded)
+
+
+def test_large_sets_start_a_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[int | None] = []
+
+    class CountingPool(RistrettoPool):
+        def __init__(self, workers: int | None = None) -> None:
+            started.append(workers)
+            super().__init__(2, chunk=32)
+
+    monkeypatch.setattr(psi_module, "INLINE_MAX_OPS", 100)
+    monkeypatch.setattr(psi_module, "RistrettoPool", CountingPool)
+    guest_ids, host_ids = make_ids(1000, 80, 23), make_ids(1000, 60, 24)
+    check(run_psi(None, guest_ids, host_ids), guest_ids, host_ids)
+    assert started == [None, None]  # one per side: each had 140 operations, over the bound
+
+
+def test_inline_refuses_an_invalid_point() -> None:
+    bad = np.zeros((3, 32), dtype=np.uint8)
+    bad[0] = np.frombuffer(ristretto.hash_to_group([b"x"]).tobytes(), dtype=np.uint8)
+    with pytest.raises(ristretto.InvalidPointError, match="in the rows from 0, row 1 "):
+        list(ristretto.InlineRistretto().blind([bad], ristretto.random_scalar()))

@@ -9,7 +9,8 @@ from typing import Any
 from unseen.cli.client import ClientError, NodeClient
 
 FINAL = {"success", "failed", "canceled", "timeout"}
-POLL_S = 0.3
+FIRST_POLL_S = 0.05  # a small job ends within a second: look often at first ...
+POLL_S = 0.3  # ... then every 0.3 s, each poll a request the node (maybe this machine) answers
 
 
 def component_progress(tasks: list[dict[str, Any]]) -> dict[str, str]:
@@ -59,6 +60,7 @@ def wait_for_job(
     """Poll until the job ends (or ``timeout``); returns the job as the API gives it."""
     deadline = time.monotonic() + timeout
     shown: dict[str, str] = {}
+    pause = FIRST_POLL_S
     while True:
         job: dict[str, Any] = client.get(f"/jobs/{job_id}")
         if show is not None:
@@ -73,4 +75,5 @@ def wait_for_job(
                 f"job {job_id} still {job['status']} after {timeout:g} s; "
                 f"follow it with `unseen job query -j {job_id}` or stop it with `unseen job stop -j {job_id}`"
             )
-        time.sleep(POLL_S)
+        time.sleep(pause)
+        pause = min(POLL_S, pause * 1.5)

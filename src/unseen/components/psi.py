@@ -22,18 +22,21 @@ class PsiParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     batch_size: int = Field(65_536, ge=1024, le=1 << 20, description="ids per message, bounding memory per batch")
-    workers: int | None = Field(None, ge=1, le=256, description="processes for group operations (default: all cores)")
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="processes for group operations (default: all cores; small sets are done in the task itself)",
+    )
 
 
 def run(ctx: Context, params: PsiParams) -> None:
-    from unseen.crypto.ristretto import RistrettoPool
     from unseen.vertical.psi import psi_guest, psi_host
 
     table = ctx.read_input("data")
     ids = table.ids.tolist()
     side = psi_guest if ctx.role == Role.GUEST else psi_host
-    with RistrettoPool(params.workers) as pool:
-        result = side(ctx, ids, pool=pool, batch_size=params.batch_size)
+    result = side(ctx, ids, batch_size=params.batch_size, workers=params.workers)
     aligned = table.take(result.positions)
     ctx.write_output("data", aligned)
     ctx.metrics.log("intersection_size", result.size)

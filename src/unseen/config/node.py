@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -17,7 +17,9 @@ from unseen.config.paths import socket_path
 from unseen.storage.urls import DatabaseError, parse_database_url
 from unseen.transport.mailbox import MailLimits
 from unseen.transport.shared_buffer import buffers_dir
-from unseen.transport.tls import TlsPaths
+
+if TYPE_CHECKING:
+    from unseen.transport.tls import TlsPaths
 
 PartyId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -82,6 +84,11 @@ class NodeConfig(BaseModel):
     rest_max_json_bytes: int = Field(1024 * 1024, ge=1024, description="largest JSON body (job configs)")
     rest_max_form_bytes: int = Field(16 * 1024, ge=1024, description="largest board form or password body")
     max_upload_bytes: int = Field(2 * 1024**3, ge=1024, description="largest table upload, spooled to disk")
+    warm_tasks: bool = Field(
+        True,
+        description="fork tasks from a process that has imported the common modules (unseen.runtime.zygote); "
+        "false: every task starts a new interpreter",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses or networks of reverse proxies whose X-Forwarded-For is believed; none by default",
@@ -183,7 +190,13 @@ class NodeConfig(BaseModel):
         return socket_path(self.home / "run" / "node.sock")
 
     @property
+    def zygote_socket(self) -> Path:
+        return socket_path(self.home / "run" / "zygote.sock")
+
+    @property
     def tls_paths(self) -> TlsPaths:
+        from unseen.transport.tls import TlsPaths  # here: the CLI reads node configs without loading cryptography
+
         return TlsPaths(cert=self.tls.cert, key=self.tls.key, trusted_cas=tuple(self.tls.trusted_cas))
 
     def resolved(self, base: Path) -> NodeConfig:

@@ -26,7 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from unseen.config.node import NodeConfig, PeerConfig, TlsConfig, load_node_config, save_node_config
 from unseen.config.paths import unseen_home
-from unseen.transport.tls import ensure_party_certificate
 
 DEFAULT_PARTIES = (9999, 10000)
 DEFAULT_BASE_PORT = 19380
@@ -112,6 +111,8 @@ class StandaloneSite:
         site = SiteConfig(parties=sorted(parties), base_port=base_port)
         self.root.mkdir(parents=True, exist_ok=True)
         self.site_file.write_text(yaml.safe_dump(site.model_dump(), sort_keys=False))
+        from unseen.transport.tls import ensure_party_certificate  # here: cryptography is slow to import
+
         for party in site.parties:
             node_dir = self.node_dir(party)
             ensure_party_certificate(self.root / "ca", node_dir / "tls", party)

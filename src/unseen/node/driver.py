@@ -46,6 +46,10 @@ class JobDriver(threading.Thread):
         self._stop_reason = reason
         self._wake.set()
 
+    def wake(self) -> None:
+        """Look at the tasks now (one of this node's ended) instead of at the next poll."""
+        self._wake.set()
+
     def run(self) -> None:
         try:
             self._drive()
@@ -73,12 +77,16 @@ class JobDriver(threading.Thread):
                     self._start_component(name)
                     started.append(name)
             self._poll_parties()
+            progressed = False
             for name in started:
                 if name not in done and self._component_done(name):
                     done.add(name)
+                    progressed = True
                     log.info("job %s: component %s succeeded on every party", self.job_id, name)
-            if len(done) < len(order):
-                self._wake.wait(POLL_INTERVAL_S)
+            # A component just done may free the next one: start it now, not a poll interval later.
+            woken = len(done) < len(order) and not progressed and self._wake.wait(POLL_INTERVAL_S)
+            if woken and self._stop_reason is None:
+                self._wake.clear()
 
     def _check_interrupts(self, deadline: float) -> None:
         if self._stop_reason is not None:

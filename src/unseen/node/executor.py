@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import ValidationError
 
 from unseen import ids
+from unseen.node.warm import TaskZygote
 from unseen.runtime.parties import PartyRef
 from unseen.runtime.spec import LOG_FILE, RESULT_FILE, SPEC_FILE, TOKEN_ENV, TaskResult, TaskSpec
 from unseen.storage.models import Status
@@ -46,27 +48,42 @@ class TaskIdentity:
     send_buffer: Path
 
 
+class TaskProcess(Protocol):
+    """What the executor needs of a task's process: a ``subprocess.Popen`` (cold) or a ``WarmProcess``."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def wait(self, timeout: float | None = None) -> int | None: ...
+
+
 @dataclass
 class _Running:
     identity: TaskIdentity
-    process: subprocess.Popen[bytes]
+    process: TaskProcess
     token: str
     stop_reason: str | None = None
     recorded: threading.Event = field(default_factory=threading.Event)  # set once its end is in the database
 
 
 class TaskExecutor:
-    def __init__(self, store: NodeStore, jobs_dir: Path) -> None:
+    def __init__(self, store: NodeStore, jobs_dir: Path, zygote: TaskZygote | None = None) -> None:
         self._store = store
         self._jobs_dir = jobs_dir
+        self._zygote = zygote
         self._running: dict[tuple[str, str, str, int], _Running] = {}
         self._by_token: dict[str, TaskIdentity] = {}
         self._exit_hooks: list[Callable[[TaskIdentity], None]] = []
+        self._recorded_hooks: list[Callable[[TaskIdentity], None]] = []
         self._lock = threading.Lock()
 
     def on_exit(self, hook: Callable[[TaskIdentity], None]) -> None:
         """Run ``hook`` after each task process ends (to release what the node kept for it)."""
         self._exit_hooks.append(hook)
+
+    def on_recorded(self, hook: Callable[[TaskIdentity], None]) -> None:
+        """Run ``hook`` once a task's end is in the database (to wake whoever waits for it)."""
+        self._recorded_hooks.append(hook)
 
     @staticmethod
     def task_dir_of(jobs_dir: Path, job_id: str, component: str, me: PartyRef) -> Path:
@@ -99,23 +116,29 @@ class TaskExecutor:
         token = secrets.token_urlsafe(32)
         identity = TaskIdentity(spec.job_id, spec.component, spec.me, spec.send_buffer)
         env = {**os.environ, TOKEN_ENV: token, "PYTHONUNBUFFERED": "1"}
+        argv = [str(spec.task_dir / SPEC_FILE)]
         with open(log_path, "ab") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "unseen.runtime.task", str(spec.task_dir / SPEC_FILE)],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=spec.task_dir,
-                start_new_session=True,
-            )
+            process: TaskProcess | None = None
+            if self._zygote is not None:
+                process = self._zygote.spawn(argv, env, spec.task_dir, log_file.fileno())
+            how = "warm" if process is not None else "cold"
+            if process is None:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "unseen.runtime.task", *argv],
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    cwd=spec.task_dir,
+                    start_new_session=True,
+                )
         with self._lock:
             self._running[key] = _Running(identity, process, token)
             self._by_token[token] = identity
         self._store.update_task(
             *key, status=Status.RUNNING, pid=process.pid, log_path=str(log_path), started_at=time.time()
         )
-        log.info("started task %s/%s as %s, pid %d", spec.job_id, spec.component, spec.me, process.pid)
+        log.info("started task %s/%s as %s, pid %d (%s)", spec.job_id, spec.component, spec.me, process.pid, how)
         threading.Thread(target=self._watch, args=(key,), name=f"watch-{spec.component}-{spec.me}", daemon=True).start()
 
     def _watch(self, key: tuple[str, str, str, int]) -> None:
@@ -136,6 +159,11 @@ class TaskExecutor:
             self._store.update_task(*key, status=status, exit_code=code, reason=reason, ended_at=time.time())
         finally:
             running.recorded.set()
+        for hook in self._recorded_hooks:
+            try:
+                hook(running.identity)
+            except Exception:
+                log.exception("a hook after task %s/%s ended failed", key[0], key[1])
         log.info(
             "task %s/%s as %s ended %s (exit %s) %s",
             key[0],
@@ -147,17 +175,19 @@ class TaskExecutor:
         )
 
     @staticmethod
-    def _outcome(code: int, task_dir: Path, stop_reason: str | None) -> tuple[Status, str]:
+    def _outcome(code: int | None, task_dir: Path, stop_reason: str | None) -> tuple[Status, str]:
         if stop_reason is not None:
             return Status.CANCELED, stop_reason
         try:
             result = TaskResult.model_validate_json((task_dir / RESULT_FILE).read_text())
         except (OSError, ValidationError):
             result = None
-        if code == 0 and result is not None and result.status == Status.SUCCESS:
-            return Status.SUCCESS, ""
+        if code in (0, None) and result is not None and result.status == Status.SUCCESS:
+            return Status.SUCCESS, ""  # None: a warm task whose zygote died first; its own result tells
         if result is not None and result.reason:
             return Status.FAILED, result.reason
+        if code is None:
+            return Status.FAILED, "task process ended without a result, its exit code unknown (its zygote died)"
         if code < 0:
             return Status.FAILED, f"task process was killed by signal {signal.Signals(-code).name}"
         return Status.FAILED, f"task process exited with code {code}; see its log"
@@ -191,11 +221,16 @@ class TaskExecutor:
         for job_id in jobs:
             self.stop_job(job_id, reason)
 
+    def close(self) -> None:
+        """After :meth:`stop_all`: stop the task zygote, if there is one."""
+        if self._zygote is not None:
+            self._zygote.close()
+
     def running_count(self) -> int:
         with self._lock:
             return len(self._running)
 
 
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+def _signal_group(process: TaskProcess, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)

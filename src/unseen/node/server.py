@@ -35,6 +35,7 @@ from unseen.node.recovery import PartnerSettler
 from unseen.node.rpc import ControlService, FederationService, TaskChannelService, peer_party
 from unseen.node.service import JobService
 from unseen.node.task_server import TaskChannelServer
+from unseen.node.warm import TaskZygote
 from unseen.node.watchdog import InitiatorWatchdog
 from unseen.storage.database import DatabaseClaim, claim_database, migrate, open_engine
 from unseen.storage.repository import NodeStore
@@ -148,7 +149,8 @@ class Node:
         if interrupted:
             log.warning("marked %d task(s) left running by a previous run as failed", interrupted)
         self.mailbox: AwaitableMailbox[Delivery] = AwaitableMailbox(config.mail_limits)
-        self.executor = TaskExecutor(self.store, config.jobs_dir)
+        self.zygote = TaskZygote(config.zygote_socket) if config.warm_tasks else None
+        self.executor = TaskExecutor(self.store, config.jobs_dir, self.zygote)
         self.peers = PeerClients(config.peers, config.tls_paths)
         self.service = JobService(config, self.store, self.executor, self.mailbox, self.peers)
         audit = AuditLog(config.audit_dir) if config.audit_dir else None
@@ -213,6 +215,8 @@ class Node:
         self.settler.start()  # initiator: end on partners the jobs a previous run could not finish
         self.claim_keeper.start()  # PostgreSQL: take the claim again after a server restart, or stop
         server = _NodeHttpServer(rest_server_config(self.app, self.config))
+        if self.zygote is not None:  # after the descriptor limit is raised: its tasks inherit the same limits
+            self.zygote.start()
 
         def request_exit(signum: int, _frame: FrameType | None) -> None:
             log.info("party %d: %s received, stopping", self.config.party_id, signal.Signals(signum).name)
@@ -236,6 +240,7 @@ class Node:
         if self.service.stop_drivers(stopping, DRIVERS_STOP_S):
             log.info("party %d: ended the jobs it drove on their parties", self.config.party_id)
         self.executor.stop_all("the node was stopped")
+        self.executor.close()
         for thread in (self.watchdog, self.settler, self.claim_keeper):
             thread.stop()
         self.store.interrupt_active("the node was stopped while this was running", self.config.party_id)

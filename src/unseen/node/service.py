@@ -18,7 +18,7 @@ from unseen import ids
 from unseen.config.node import NodeConfig
 from unseen.job.config import JobConfig, JobConfigError, loads_job_config, loads_job_config_json
 from unseen.node.allocator import release_freed_memory
-from unseen.node.executor import TaskExecutor
+from unseen.node.executor import TaskExecutor, TaskIdentity
 from unseen.node.watchdog import InitiatorContacts
 from unseen.runtime.parties import PartyRef, Role
 from unseen.runtime.spec import TaskSpec
@@ -92,6 +92,7 @@ class JobService:
         self._drivers: dict[str, JobDriver] = {}
         self._lock = threading.Lock()
         self.initiator_contacts = InitiatorContacts()  # read by node/watchdog.py
+        executor.on_recorded(self._wake_driver)
 
     # jobs submitted here ---------------------------------------------------------------------------
     def submit(self, job: JobConfig) -> str:
@@ -161,6 +162,13 @@ class JobService:
         for driver in drivers:
             driver.join(max(0.0, deadline - time.monotonic()))
         return len(drivers)
+
+    def _wake_driver(self, task: TaskIdentity) -> None:
+        """A task of this node ended: its job's driver, if it runs here, looks at once rather than at its next poll."""
+        with self._lock:
+            driver = self._drivers.get(task.job_id)
+        if driver is not None:
+            driver.wake()
 
     def forget_driver(self, job_id: str) -> None:
         with self._lock:

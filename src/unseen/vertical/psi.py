@@ -40,7 +40,10 @@ revealed set size is the only check) or return wrong values or positions and mis
 
 Cost: each side does one hash-and-blind per own id and one blinding per id it receives (4N group operations for
 N x N ids), spread over all cores by a :class:`~unseen.crypto.ristretto.RistrettoPool`; the directions overlap,
-batches stream, and each side keeps 32 bytes per received point plus a few 8-byte indices per id.
+batches stream, and each side keeps 32 bytes per received point plus a few 8-byte indices per id. A side with at
+most :data:`INLINE_MAX_OPS` group operations to do (its own ids plus the ids it receives, known from the hellos)
+does them in its own process instead (:class:`~unseen.crypto.ristretto.InlineRistretto`): starting the pool's
+worker processes takes longer than that much work. The messages and the result are the same either way.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ from numpy.typing import NDArray
 
 from unseen.crypto.ristretto import (
     POINT_BYTES,
+    GroupWorkers,
+    InlineRistretto,
     InvalidPointError,
     Points,
     RistrettoPool,
@@ -73,6 +78,12 @@ DEFAULT_BATCH_SIZE: Final = 65_536
 """Rows per message: 2 MiB of points, well under any message limit, large enough to amortise a round trip."""
 MAX_BATCH_SIZE: Final = 1 << 20
 MAX_IDS: Final = 1 << 40
+INLINE_MAX_OPS: Final = 8192
+"""Group operations (own ids plus received ids) a side does in its own process rather than in a worker pool.
+
+A group operation takes 60-250 us on one core; spawning a pool takes 0.5-1.5 s. Below about 8k operations the
+pool cannot win back its start even on many cores, and on two cores it needs over 10k to break even.
+"""
 
 
 class PsiProtocolError(RuntimeError):
@@ -107,13 +118,16 @@ def psi_guest(
     ctx: Context,
     ids: Sequence[str],
     *,
-    pool: RistrettoPool | None = None,
+    pool: GroupWorkers | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int | None = None,
 ) -> PsiResult:
     """The guest's side: intersect ``ids`` with every host's ids; see the module docstring for the protocol.
 
-    ``pool`` runs the group operations (a new one over all cores when omitted; pass one to share it between
-    runs or parties). Raises ``ValueError`` for duplicate or non-string ids before anything is sent.
+    ``pool`` runs the group operations. When it is omitted, they run in this process for small sets (at most
+    :data:`INLINE_MAX_OPS` operations) and otherwise in a new pool of ``workers`` processes (all cores by
+    default); pass one to share it between runs or parties. Raises ``ValueError`` for duplicate or non-string
+    ids before anything is sent.
     """
     _check_ids(ids)
     _check_batch_size(batch_size)
@@ -128,15 +142,15 @@ def psi_guest(
     ctx.logger.info("psi: %d own ids, hosts' set sizes %s", len(ids), {str(h): p[0] for h, p in peers.items()})
 
     with (
-        _pool_for(pool) as workers,
+        _pool_for(pool, len(ids) + sum(count for count, _ in peers.values()), workers) as group,
         _Background(
-            lambda stop: _send_blinded(ctx, workers, ids, order, scalar, batch_size, "guest_blinded", hosts, stop)
+            lambda stop: _send_blinded(ctx, group, ids, order, scalar, batch_size, "guest_blinded", hosts, stop)
         ) as sender,
     ):
         host_double: dict[PartyRef, Points] = {}
         for host, (count, peer_batch) in peers.items():
             incoming = _receive_points(ctx, "host_blinded", host, count, peer_batch, sender.check)
-            host_double[host] = _gather(_blind_from(workers, incoming, scalar, host), count)
+            host_double[host] = _gather(_blind_from(group, incoming, scalar, host), count)
             ctx.logger.info("psi: blinded %d points from %s", count, host)
         sender.finish()
     guest_double = {
@@ -164,10 +178,14 @@ def psi_host(
     ctx: Context,
     ids: Sequence[str],
     *,
-    pool: RistrettoPool | None = None,
+    pool: GroupWorkers | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int | None = None,
 ) -> PsiResult:
-    """A host's side: intersect ``ids`` with the guest's (and, through the guest, every other host's) ids."""
+    """A host's side: intersect ``ids`` with the guest's (and, through the guest, every other host's) ids.
+
+    ``pool``, ``workers``: as for :func:`psi_guest`.
+    """
     _check_ids(ids)
     _check_batch_size(batch_size)
     guest = ctx.guest
@@ -179,13 +197,13 @@ def psi_host(
     ctx.logger.info("psi: %d own ids, guest's set size %d", len(ids), guest_count)
 
     with (
-        _pool_for(pool) as workers,
+        _pool_for(pool, len(ids) + guest_count, workers) as group,
         _Background(
-            lambda stop: _send_blinded(ctx, workers, ids, order, scalar, batch_size, "host_blinded", [guest], stop)
+            lambda stop: _send_blinded(ctx, group, ids, order, scalar, batch_size, "host_blinded", [guest], stop)
         ) as sender,
     ):
         incoming = _receive_points(ctx, "guest_blinded", guest, guest_count, guest_batch, sender.check)
-        for index, points in enumerate(_blind_from(workers, incoming, scalar, guest)):
+        for index, points in enumerate(_blind_from(group, incoming, scalar, guest)):
             ctx.send(f"guest_double-{index}", points, to=guest)
         sender.finish()
 
@@ -253,7 +271,7 @@ def _batches(count: int, batch_size: int) -> Iterator[tuple[int, int]]:
 
 def _send_blinded(
     ctx: Context,
-    pool: RistrettoPool,
+    pool: GroupWorkers,
     ids: Sequence[str],
     order: NDArray[np.int64],
     scalar: bytes,
@@ -292,7 +310,7 @@ def _receive_points(
         yield points
 
 
-def _blind_from(pool: RistrettoPool, incoming: Iterator[Points], scalar: bytes, peer: PartyRef) -> Iterator[Points]:
+def _blind_from(pool: GroupWorkers, incoming: Iterator[Points], scalar: bytes, peer: PartyRef) -> Iterator[Points]:
     """Blind a peer's points; a row libsodium refuses (not a group element, or the identity) is the peer's fault."""
     try:
         yield from pool.blind(incoming, scalar)
@@ -356,11 +374,14 @@ def _nothing() -> None:
 
 
 @contextmanager
-def _pool_for(pool: RistrettoPool | None) -> Iterator[RistrettoPool]:
+def _pool_for(pool: GroupWorkers | None, operations: int, workers: int | None) -> Iterator[GroupWorkers]:
     if pool is not None:
         yield pool
         return
-    with RistrettoPool() as owned:
+    if operations <= INLINE_MAX_OPS or workers == 1:
+        yield InlineRistretto()
+        return
+    with RistrettoPool(workers) as owned:
         yield owned
 
 
