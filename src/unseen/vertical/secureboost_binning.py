@@ -71,3 +71,9 @@ def goes_left(values: npt.NDArray[np.float64], threshold: float, missing_left: b
     with np.errstate(invalid="ignore"):
         left = values < threshold
     return np.where(missing, missing_left, left)
+
+
+def threshold_of(binned: Binned, feature: int, cut: int) -> float:
+    """The stored threshold of "bin <= cut": the cut point, or +inf for "every value" (the is-missing split)."""
+    cuts = binned.cuts[feature]
+    return float(cuts[cut]) if cut < len(cuts) else float("inf")

@@ -28,7 +28,7 @@ from unseen.vertical.secureboost import (
     leaf_weight,
     split_gains,
 )
-from unseen.vertical.secureboost_binning import Binned, bin_features
+from unseen.vertical.secureboost_binning import Binned, bin_features, threshold_of
 from unseen.vertical.secureboost_objective import base_score, check_labels, gradients, loss
 from unseen.vertical.secureboost_pool import encrypt_rows
 from unseen.vertical.secureboost_tree import GUEST, Tree, predict_raw
@@ -325,7 +325,7 @@ class _Grower:
         values = binned.bins[node.rows, feature]
         tree.owner[node.index] = GUEST
         tree.feature[node.index] = int(feature)
-        tree.threshold[node.index] = float(binned.cuts[feature][cut])
+        tree.threshold[node.index] = threshold_of(binned, feature, cut)
         tree.missing_left[node.index] = missing_left
         return np.where(values == binned.missing_bin, missing_left, values <= cut)
 
@@ -342,26 +342,29 @@ class _Grower:
         h_hist = np.bincount(keys, weights=np.repeat(hw[rows], used.size), minlength=size).reshape(used.size, width)
         n_hist = np.bincount(keys, weights=np.repeat(active[rows], used.size).astype(np.float64), minlength=size)
         n_hist = n_hist.reshape(used.size, width)
-        g_left = np.cumsum(g_hist[:, :top], axis=1)[:, : top - 1]
-        h_left = np.cumsum(h_hist[:, :top], axis=1)[:, : top - 1]
-        n_left = np.cumsum(n_hist[:, :top], axis=1)[:, : top - 1]
+        g_left = np.cumsum(g_hist[:, :top], axis=1)
+        h_left = np.cumsum(h_hist[:, :top], axis=1)
+        n_left = np.cumsum(n_hist[:, :top], axis=1)
         g_all = np.stack([g_left, g_left + g_hist[:, top : top + 1]], axis=2)
         h_all = np.stack([h_left, h_left + h_hist[:, top : top + 1]], axis=2)
         n_all = np.stack([n_left, n_left + n_hist[:, top : top + 1]], axis=2).astype(np.int64)
         g_sum, h_sum, n_sum = stat
         gains = split_gains(g_all, h_all, n_all, g_sum, h_sum, n_sum, self.config)
+        # cut t means "bin <= t"; t = len(cuts) (every value left) only makes sense with the missing rows right
         cut_counts = np.array([len(binned.cuts[j]) for j in used.tolist()])
-        gains[np.arange(top - 1)[None, :] >= cut_counts[:, None]] = -math.inf
+        beyond = np.arange(top)[None, :] - cut_counts[:, None]
+        gains[beyond > 0] = -math.inf
+        gains[:, :, 1][beyond == 0] = -math.inf
         best = int(np.argmax(gains))
         if not np.isfinite(gains.flat[best]):
             return -1, -math.inf
         f, t, m = np.unravel_index(best, gains.shape)
-        return (int(used[f]) * (top - 1) + int(t)) * 2 + int(m), float(gains.flat[best])
+        return (int(used[f]) * top + int(t)) * 2 + int(m), float(gains.flat[best])
 
     def _guest_split(self, choice: int) -> tuple[int, int, bool]:
         top = self.binned.max_bin
         flat, missing_left = divmod(choice, 2)
-        feature, cut = divmod(flat, top - 1)
+        feature, cut = divmod(flat, top)
         return feature, cut, bool(missing_left)
 
     def _host_best(

@@ -23,7 +23,7 @@ from unseen.vertical.secureboost import (
     SecureBoostProtocolError,
     bounded_int,
 )
-from unseen.vertical.secureboost_binning import Binned, bin_features, goes_left
+from unseen.vertical.secureboost_binning import Binned, bin_features, goes_left, threshold_of
 from unseen.vertical.secureboost_pool import HistogramBuilder, make_histograms
 
 FloatArray = npt.NDArray[np.float64]
@@ -231,7 +231,7 @@ def _answer(
         split_id = _new_split_id(model)
         model.split_ids.append(split_id)
         model.features.append(cand.feature)
-        model.thresholds.append(float(binned.cuts[cand.feature][cand.bin]))
+        model.thresholds.append(threshold_of(binned, cand.feature, cand.bin))
         model.missing_left.append(cand.missing_left)
         node_bins = binned.bins[members[i], cand.feature]
         lefts.append(np.where(node_bins == binned.missing_bin, cand.missing_left, node_bins <= cand.bin))
@@ -296,7 +296,8 @@ def _candidates(
     """Split candidates "x < cut[t]" of the used features, each as the encrypted sum of its left side.
 
     Only cuts that change the left set are kept (the host knows which bins hold rows of the node); where the
-    node has missing values, each cut is offered twice: missing values to the right, and to the left.
+    node has missing values, each cut is offered twice (missing values to the right, and to the left), plus the
+    split of the missing rows from all the others.
     """
     width = binned.width
     features = binned.bins.shape[1]
@@ -324,6 +325,10 @@ def _candidates(
             if missing:
                 cands.append(_Candidate(j, t, True))
                 cts.append(acc * hist[base + binned.missing_bin] % nsq)
+        if missing and total:  # "is it missing?": every value to the left, the missing rows to the right
+            full = hist[base + values - 1]
+            cands.append(_Candidate(j, values - 1, False))
+            cts.append(full if acc is None else acc * full % nsq)
     return cands, cts
 
 

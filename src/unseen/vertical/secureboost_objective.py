@@ -1,9 +1,10 @@
 """The losses SecureBoost boosts: gradients, hessians, the starting score and the validation metric, at the guest.
 
 ``binary``: logistic loss on labels in {0, 1}, raw score = log-odds. ``multiclass``: softmax over ``num_class``
-raw scores, one tree per class per round (as XGBoost and LightGBM do), with XGBoost's hessian ``2 p (1 - p)``
-(LightGBM's factor ``K / (K - 1)`` is the same up to scaling). ``regression``: squared error, hessian 1. The
-starting score is the best constant (log-odds of the mean, log of class frequencies, the mean).
+raw scores, one tree per class per round (as XGBoost and LightGBM do), with LightGBM's hessian
+``K / (K - 1) * p (1 - p)`` (XGBoost uses ``2 p (1 - p)``; the factor only rescales the Newton step).
+``regression``: squared error, hessian 1. The starting score is the best constant (log-odds of the mean, log of
+class frequencies, the mean).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def gradients(objective: Objective, y: FloatArray, raw: FloatArray, k: int) -> t
     if objective == "multiclass":
         p = softmax(raw)[:, k]
         target = (y == k).astype(np.float64)
-        return p - target, np.maximum(2.0 * p * (1.0 - p), 1e-16)
+        factor = raw.shape[1] / (raw.shape[1] - 1.0)
+        return p - target, np.maximum(factor * p * (1.0 - p), 1e-16)
     return raw[:, 0] - y, np.ones(len(y))
 
 
