@@ -7,6 +7,7 @@ thresholds: a host split is, to the guest, "host k, split id s" plus which rows 
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -412,7 +413,7 @@ class _Grower:
         if any(not 0 < c < nsq for c in values):
             raise SecureBoostProtocolError(f"{host} sent a ciphertext outside (0, n**2)")
         started = time.perf_counter()
-        plaintexts = self.private_key.raw_decrypt(values, workers=max(1, self.workers))
+        plaintexts = self.private_key.raw_decrypt(values, workers=self.workers or (os.cpu_count() or 1))
         timing.decrypt_s += time.perf_counter() - started
         out = _Level([], [], [])
         position = 0
