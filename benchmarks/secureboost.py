@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import socket
 import subprocess
@@ -70,9 +71,9 @@ def trees_benchmark(rows: int, trees: int, key_bits: int, workers: int) -> dict[
         predict_host(ctx.sub("predict"), x[:, 15:], fit.model)
         return fit
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     run = run_parties({GUEST: guest, HOST: host}, recv_timeout=3600.0)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
     fit, raw = cast(tuple[GuestFit, np.ndarray], run.results[GUEST])
     host_fit = cast(HostFit, run.results[HOST])
     codec_s, tree_bytes = 0.0, 0
@@ -109,9 +110,17 @@ def trees_benchmark(rows: int, trees: int, key_bits: int, workers: int) -> dict[
         "phases_per_tree_s": phases,
         "bytes_per_tree": tree_bytes / n,
         "wall_s": wall,
+        "cpu_s": cpu,
+        "cpu_s_per_tree": cpu / n,
         "auc": float(roc_auc_score(y, raw[:, 0])),
         "lightgbm_auc": baseline_auc,
     }
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and of its finished children (the worker pools shut down per run)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def free_base_port() -> int:
@@ -166,11 +175,18 @@ def main() -> None:
     parser.add_argument("--key-bits", type=int, default=2048)
     parser.add_argument("--workers", type=int, default=0, help="processes per party (0: one per core)")
     parser.add_argument("--no-job", action="store_true", help="skip the breast job on real nodes")
+    parser.add_argument("--job-only", action="store_true", help="only the breast job on real nodes")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.rows, args.trees, args.key_bits, args.no_job = 5_000, 2, 1024, True
     load_before = os.getloadavg()
+    if args.job_only:
+        job = job_benchmark()
+        print(f"breast job wall time (PSI + 5 trees + evaluation, 2048-bit): {job['wall_s']:.1f} s (goal < 15 s)")
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.with_name("secureboost_job.json").write_text(json.dumps({"job": job, "load": os.getloadavg()}))
+        return
     trees = trees_benchmark(args.rows, args.trees, args.key_bits, args.workers)
     job = None if args.no_job else job_benchmark()
     result = {
@@ -191,6 +207,7 @@ def main() -> None:
         ("what", "value", "goal", "met?"),
         (f"seconds per tree, {rows:,} rows x (15+15), depth 3, 32 bins, {bits}-bit",
          f"{trees['mean_seconds_per_tree']:.1f} s", "<= 25 s", "yes" if trees["mean_seconds_per_tree"] <= 25 else "no"),
+        ("  CPU seconds per tree, both parties and their workers", f"{trees['cpu_s_per_tree']:.1f} s", "-", "-"),
         ("  the reference platform (1024-bit)", f"{REFERENCE_S_PER_TREE:.0f} s", "-", "-"),
         (f"AUC after {trees['trees']} trees (LightGBM: {trees['lightgbm_auc']:.4f})", f"{trees['auc']:.4f}",
          "within 0.005", "yes" if abs(trees["auc"] - trees["lightgbm_auc"]) <= 0.005 else "no"),

@@ -457,6 +457,9 @@ def test_component_end_to_end_with_stored_models_and_evaluation(tmp_path: Path) 
     assert set(host_model.arrays["split_id"].tolist()) == {
         s for key, a in guest_model.arrays.items() if key.endswith("_split_id") for s in a.tolist() if s >= 0
     }
+    view = guest_model.meta["trees_view"]
+    assert len(view) == 3 and view[0][0].startswith("0: ") and any("leaf" in line for line in view[0])
+    assert any("host 10000 split" in line for tree in view for line in tree)
     importance = guest_model.meta["feature_importance"]
     assert all(k.startswith("host_10000_feature_") or k in {f"g{j}" for j in range(10)} for k in importance)
     assert json.dumps(importance)

@@ -89,7 +89,7 @@ def run(ctx: Context, params: HeteroSecureBoostParams) -> None:
             arrays.update(tree.to_arrays(f"tree{index}_"))
         meta = {
             **common,
-            **model_meta(model),
+            **model_meta(model, table.feature_names),
             "feature_names": table.feature_names,
             "label_column": table.label_column,
             "best_round": fit.best_round,

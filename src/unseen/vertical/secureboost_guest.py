@@ -520,7 +520,7 @@ def predict_guest(ctx: Context, x: npt.ArrayLike, model: GuestModel) -> FloatArr
     return predict_raw(model.trees, model.base, features, host_left)
 
 
-def model_meta(model: GuestModel) -> dict[str, Any]:
+def model_meta(model: GuestModel, names: list[str]) -> dict[str, Any]:
     return {
         "objective": model.objective,
         "num_class": model.num_class,
@@ -529,4 +529,26 @@ def model_meta(model: GuestModel) -> dict[str, Any]:
         "tree_outputs": [tree.output for tree in model.trees],
         "hosts": model.hosts,
         "feature_importance": model.importance,
+        "trees_view": [describe(tree, model, names) for tree in model.trees[:TREES_SHOWN]],
     }
+
+
+TREES_SHOWN = 10
+"""Trees written out as text in the model's metadata (the board shows it); the arrays hold all of them."""
+
+
+def describe(tree: Tree, model: GuestModel, names: list[str]) -> list[str]:
+    """One line per node: what the guest knows of it (its own splits in full, a host's as an anonymous id)."""
+    lines = []
+    for node in range(tree.size):
+        owner = tree.owner[node]
+        children = f"-> {tree.left[node]}, {tree.right[node]} (gain {tree.gain[node]:.4g})"
+        if owner < 0:
+            lines.append(f"{node}: leaf {tree.weight[node]:+.5g}")
+        elif owner == GUEST:
+            missing = "left" if tree.missing_left[node] else "right"
+            rule = f"{names[tree.feature[node]]} < {tree.threshold[node]:.6g}, missing {missing}"
+            lines.append(f"{node}: {rule} {children}")
+        else:
+            lines.append(f"{node}: host {model.hosts[owner - 1]} split {tree.split_id[node]} {children}")
+    return lines
