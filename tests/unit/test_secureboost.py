@@ -41,7 +41,7 @@ from unseen.vertical.secureboost_binning import bin_features
 from unseen.vertical.secureboost_guest import GuestFit, fit_guest, predict_guest
 from unseen.vertical.secureboost_host import HostFit, HostModel, _level_histograms, _pack, fit_host, predict_host
 from unseen.vertical.secureboost_objective import gradients
-from unseen.vertical.secureboost_pool import SerialHistograms
+from unseen.vertical.secureboost_pool import ProcessHistograms, RowEncryptor, SerialHistograms, worker_count
 from unseen.vertical.secureboost_tree import predict_raw
 
 FloatArray = npt.NDArray[np.float64]
@@ -476,3 +476,28 @@ def test_component_end_to_end_with_stored_models_and_evaluation(tmp_path: Path) 
     evaluation_component.run(evaluation_ctx, evaluation_component.EvaluationParams())
     auc = next(p.value for p in sink.points if p.name == "auc")
     assert cast(float, auc) > 0.98
+
+
+def test_the_worker_processes_agree_with_the_serial_path() -> None:
+    """10,000 rows: two encryption workers and two histogram workers, each holding its own chunk of rows."""
+    public_key, private_key = generate_keypair(KEY_BITS)
+    rows = 10_000
+    assert worker_count(2, rows) == 2 and worker_count(2, 4_000) == 1
+    rng = np.random.default_rng(5)
+    binned = bin_features(rng.normal(size=(rows, 2)), 8)
+    packed = [int(v) for v in rng.integers(0, 1 << 40, size=rows)]
+    encryptor = RowEncryptor(public_key, 2)
+    try:
+        ciphertexts = encryptor.encrypt(packed)
+        assert private_key.raw_decrypt(ciphertexts[:50] + ciphertexts[-50:]) == packed[:50] + packed[-50:]
+    finally:
+        encryptor.close()
+    node = np.sort(rng.choice(rows, 3_000, replace=False))
+    serial = SerialHistograms(binned.bins, binned.width, public_key)
+    serial.start_tree(ciphertexts)
+    pooled = ProcessHistograms(binned.bins, binned.width, public_key, 2)
+    try:
+        pooled.start_tree(ciphertexts)
+        assert private_key.raw_decrypt(pooled.histogram(node)) == private_key.raw_decrypt(serial.histogram(node))
+    finally:
+        pooled.close()

@@ -31,7 +31,7 @@ from unseen.vertical.secureboost import (
 )
 from unseen.vertical.secureboost_binning import Binned, bin_features, threshold_of
 from unseen.vertical.secureboost_objective import base_score, check_labels, gradients, loss
-from unseen.vertical.secureboost_pool import encrypt_rows
+from unseen.vertical.secureboost_pool import RowEncryptor
 from unseen.vertical.secureboost_tree import GUEST, Tree, predict_raw
 
 FloatArray = npt.NDArray[np.float64]
@@ -136,6 +136,33 @@ def fit_guest(
     grower = _Grower(ctx, binned, names, config, public_key, private_key, layout, workers, model)
     history: list[dict[str, float]] = []
     timings: list[TreeTimings] = []
+    try:
+        t, best_round = _boost(ctx, grower, labels, raw, train, valid, rng, timings, history)
+    finally:
+        grower.encryptor.close()
+    if hosts:
+        ctx.sub(f"tree-{t}").send("plan", {"stop": True, "hosts": False}, hosts)
+    if config.early_stopping_rounds and best_round:
+        model.trees = model.trees[: best_round * config.trees_per_round]
+    else:
+        best_round = len(history)
+    model.importance = _importance(model.trees, names, grower.host_tokens, model.hosts)
+    return GuestFit(model, history, timings, best_round)
+
+
+def _boost(
+    ctx: Context,
+    grower: _Grower,
+    labels: FloatArray,
+    raw: FloatArray,
+    train: npt.NDArray[np.bool_],
+    valid: npt.NDArray[np.bool_],
+    rng: np.random.Generator,
+    timings: list[TreeTimings],
+    history: list[dict[str, float]],
+) -> tuple[int, int]:
+    """The boosting rounds; returns the next tree index and the best round by the validation metric."""
+    config, hosts, rows = grower.config, grower.hosts, len(labels)
     best_loss, best_round = math.inf, 0
     t = 0
     for r in range(config.num_trees):
@@ -157,14 +184,7 @@ def fit_guest(
         if config.early_stopping_rounds and r + 1 - best_round >= config.early_stopping_rounds:
             ctx.logger.info("secureboost: early stop after round %d, best round %d", r + 1, best_round)
             break
-    if hosts:
-        ctx.sub(f"tree-{t}").send("plan", {"stop": True, "hosts": False}, hosts)
-    if config.early_stopping_rounds and best_round:
-        model.trees = model.trees[: best_round * config.trees_per_round]
-    else:
-        best_round = len(history)
-    model.importance = _importance(model.trees, names, grower.host_tokens, model.hosts)
-    return GuestFit(model, history, timings, best_round)
+    return t, best_round
 
 
 def _checked_inputs(x: npt.ArrayLike, y: npt.ArrayLike, config: SecureBoostConfig) -> tuple[FloatArray, FloatArray]:
@@ -220,6 +240,7 @@ class _Grower:
         self.binned, self.names, self.config = binned, names, config
         self.public_key, self.private_key, self.layout = public_key, private_key, layout
         self.workers, self.model = workers, model
+        self.encryptor = RowEncryptor(public_key, workers)
         self.hosts = ctx.hosts
         self.host_tokens: dict[tuple[int, int], int] = {}  # (host index, split id) -> the host's anonymous feature id
 
@@ -241,7 +262,7 @@ class _Grower:
             started = time.perf_counter()
             packed, g_scale, h_scale = self.layout.pack_rows(g, h, active)
             state.scales = (g_scale, h_scale)
-            ciphertexts = encrypt_rows(self.public_key, packed, self.workers)
+            ciphertexts = self.encryptor.encrypt(packed)
             state.timing.encrypt_s += time.perf_counter() - started
             ctx.send("gh", BigInts(ciphertexts), self.hosts)
         columns = self.binned.bins.shape[1]

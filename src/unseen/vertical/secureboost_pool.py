@@ -137,17 +137,32 @@ def make_histograms(bins: npt.NDArray[np.uint16], width: int, public_key: Public
     return ProcessHistograms(bins, width, public_key, count)
 
 
-def encrypt_rows(public_key: PublicKey, residues: list[int], workers: int) -> list[int]:
-    """``raw_encrypt`` of non-negative plaintexts below n, over ``workers`` processes when the vector is large."""
-    count = worker_count(workers, len(residues))
-    if count <= 1:
-        return public_key.raw_encrypt(residues)
-    size = math.ceil(len(residues) / count)
-    n = public_key.to_wire()
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
-        futures = [pool.submit(_encrypt_chunk, n, residues[a : a + size]) for a in range(0, len(residues), size)]
+class RowEncryptor:
+    """``raw_encrypt`` of one tree's packed rows, over worker processes when the table is large.
+
+    The pool is started on the first large vector and kept for the whole training (spawning processes and
+    building each worker's DJN table once, not once per tree); :meth:`close` ends it.
+    """
+
+    def __init__(self, public_key: PublicKey, workers: int) -> None:
+        self._public_key, self._workers = public_key, workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def encrypt(self, residues: list[int]) -> list[int]:
+        count = worker_count(self._workers, len(residues))
+        if count <= 1:
+            return self._public_key.raw_encrypt(residues)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"))
+        size = math.ceil(len(residues) / count)
+        n = self._public_key.to_wire()
+        futures = [self._pool.submit(_encrypt_chunk, n, residues[a : a + size]) for a in range(0, len(residues), size)]
         return [to_mpz(c) for future in futures for c in future.result()]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 # --- what runs in the worker processes -------------------------------------------------------------------------
@@ -172,5 +187,12 @@ def _chunk_histogram(rows: npt.NDArray[np.int64]) -> list[int]:
     return [int(c) for c in node_histogram(bins, cts, rows, width, nsq)]  # type: ignore[arg-type]
 
 
+_KEYS: dict[int, PublicKey] = {}
+
+
 def _encrypt_chunk(n: int, residues: list[int]) -> list[int]:
-    return [int(c) for c in PublicKey(n).raw_encrypt(residues)]
+    key = _KEYS.get(n)
+    if key is None:  # one key per training: its DJN table is built once per worker
+        _KEYS.clear()
+        key = _KEYS[n] = PublicKey(n)
+    return [int(c) for c in key.raw_encrypt(residues)]
