@@ -39,7 +39,15 @@ from unseen.transport.proto import federation_pb2 as pb
 from unseen.vertical.secureboost import PackLayout, SecureBoostConfig
 from unseen.vertical.secureboost_binning import bin_features
 from unseen.vertical.secureboost_guest import GuestFit, fit_guest, predict_guest
-from unseen.vertical.secureboost_host import HostFit, HostModel, _level_histograms, _pack, fit_host, predict_host
+from unseen.vertical.secureboost_host import (
+    HostFit,
+    HostModel,
+    _full_randomizers,
+    _level_histograms,
+    _pack,
+    fit_host,
+    predict_host,
+)
 from unseen.vertical.secureboost_objective import gradients
 from unseen.vertical.secureboost_pool import ProcessHistograms, RowEncryptor, SerialHistograms, worker_count
 from unseen.vertical.secureboost_tree import predict_raw
@@ -501,3 +509,5 @@ def test_the_worker_processes_agree_with_the_serial_path() -> None:
         assert private_key.raw_decrypt(pooled.histogram(node)) == private_key.raw_decrypt(serial.histogram(node))
     finally:
         pooled.close()
+    randomizers = _full_randomizers(public_key, 9, threads=2)  # re-randomisers on two threads: fresh encryptions of 0
+    assert len(set(randomizers)) == 9 and private_key.raw_decrypt(randomizers) == [0] * 9

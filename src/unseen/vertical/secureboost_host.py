@@ -6,8 +6,10 @@ random 62-bit id: the feature, the threshold and where missing values go (:class
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,6 +111,7 @@ def fit_host(ctx: Context, x: npt.ArrayLike, config: SecureBoostConfig, workers:
 
     model = HostModel()
     timings = HostTimings()
+    threads = workers or (os.cpu_count() or 1)
     builder = make_histograms(binned.bins, binned.width, public_key, workers)
     try:
         max_trees = config.num_trees * config.trees_per_round
@@ -124,7 +127,7 @@ def fit_host(ctx: Context, x: npt.ArrayLike, config: SecureBoostConfig, workers:
             if not plan.get("hosts"):
                 continue  # a guest-only tree: this host takes no part in it
             timings.trees += 1
-            _grow(tree_ctx, binned, public_key, layout, builder, config, rng, model, tokens, timings)
+            _grow(tree_ctx, binned, public_key, layout, builder, config, rng, model, tokens, timings, threads)
     finally:
         builder.close()
     return HostFit(model, tokens, timings)
@@ -141,6 +144,7 @@ def _grow(
     model: HostModel,
     tokens: list[int],
     timings: HostTimings,
+    threads: int,
 ) -> None:
     guest = ctx.guest
     rows, columns = binned.bins.shape
@@ -171,7 +175,7 @@ def _grow(
         hists = _level_histograms(nodes, members, parents, builder, nsq)
         timings.histogram_s += time.perf_counter() - started
         started = time.perf_counter()
-        counts, packed, maps = _offer(hists, binned, members, to_split, used, layout, rng, public_key)
+        counts, packed, maps = _offer(hists, binned, members, to_split, used, layout, rng, public_key, threads)
         timings.pack_s += time.perf_counter() - started
         level.send("counts", counts, guest)  # type: ignore[arg-type]
         level.send("hist", BigInts(packed), guest)
@@ -188,6 +192,7 @@ def _offer(
     layout: PackLayout,
     rng: np.random.Generator,
     public_key: PublicKey,
+    threads: int,
 ) -> tuple[list[int], list[int], list[list[_Candidate]]]:
     """Each node's candidates, shuffled, packed and re-randomised: the counts, the ciphertexts, the id maps."""
     nsq = public_key.nsquare
@@ -202,8 +207,18 @@ def _offer(
         packed.extend(_pack([cand_cts[o] for o in order], layout, nsq))
     # the guest made every row's randomness: without fresh, full-length randomness it could tell which rows a
     # product contains, and so the host's bins (docs/crypto-paillier.md, "Short-exponent encryption")
-    randomizers = public_key.full_randomizers(len(packed))
+    randomizers = _full_randomizers(public_key, len(packed), threads)
     return counts, [c * r % nsq for c, r in zip(packed, randomizers, strict=True)], maps
+
+
+def _full_randomizers(public_key: PublicKey, count: int, threads: int) -> list[int]:
+    """``r**n`` values on ``threads`` threads: each chunk is one gmpy2 list call, which releases the GIL."""
+    if threads <= 1 or count < 2 * threads:
+        return public_key.full_randomizers(count)
+    size = -(-count // threads)
+    sizes = [min(size, count - a) for a in range(0, count, size)]
+    with ThreadPoolExecutor(max_workers=len(sizes)) as pool:
+        return [r for part in pool.map(public_key.full_randomizers, sizes) for r in part]
 
 
 def _answer(
