@@ -31,7 +31,23 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from unseen.transport.codec import JsonValue
+# The wire vocabulary, imported in this one place for the SecureBoost modules (where a move of these types to a
+# transport-free module lands as a one-line change).
+from unseen.transport.codec import BigInts, JsonValue
+
+__all__ = [
+    "BigInts",
+    "JsonValue",
+    "MAX_CANDIDATES_PER_NODE",
+    "MAX_ROWS",
+    "PROTOCOL",
+    "PackLayout",
+    "SecureBoostConfig",
+    "SecureBoostProtocolError",
+    "bounded_int",
+    "leaf_weight",
+    "split_gains",
+]
 
 PROTOCOL: Final = "unseen.hetero-secureboost/guest-paillier-packed/v1"
 

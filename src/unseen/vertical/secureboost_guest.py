@@ -18,10 +18,11 @@ import numpy.typing as npt
 from unseen.crypto.paillier_keys import PrivateKey, PublicKey, generate_keypair, to_mpz
 from unseen.runtime.context import Context
 from unseen.runtime.parties import PartyRef
-from unseen.transport.codec import BigInts, JsonValue
 from unseen.vertical.secureboost import (
     MAX_CANDIDATES_PER_NODE,
     MAX_ROWS,
+    BigInts,
+    JsonValue,
     PackLayout,
     SecureBoostConfig,
     SecureBoostProtocolError,

@@ -17,9 +17,10 @@ import numpy.typing as npt
 
 from unseen.crypto.paillier_keys import PublicKey, invert, powmod, to_mpz
 from unseen.runtime.context import Context
-from unseen.transport.codec import BigInts, JsonValue
 from unseen.vertical.secureboost import (
     MAX_ROWS,
+    BigInts,
+    JsonValue,
     PackLayout,
     SecureBoostConfig,
     SecureBoostProtocolError,
