@@ -1,4 +1,4 @@
-"""The shipped examples stay valid: both forms of the hetero-LR job compile to the same config."""
+"""The shipped examples stay valid: both forms of each vertical job compile to the same config."""
 
 from __future__ import annotations
 
@@ -16,6 +16,15 @@ def test_the_hetero_lr_pipeline_compiles_to_the_yaml_job() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.build().compile() == load_job_config(EXAMPLES / "hetero_lr" / "job.yaml")
+
+
+def test_the_hetero_secureboost_pipeline_compiles_to_the_yaml_job() -> None:
+    path = EXAMPLES / "hetero_secureboost" / "pipeline.py"
+    spec = importlib.util.spec_from_file_location("hetero_secureboost_pipeline", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.build().compile() == load_job_config(EXAMPLES / "hetero_secureboost" / "job.yaml")
 
 
 def test_every_example_job_is_valid() -> None:
