@@ -31,9 +31,8 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-# The wire vocabulary, imported in this one place for the SecureBoost modules (where a move of these types to a
-# transport-free module lands as a one-line change).
-from unseen.transport.codec import BigInts, JsonValue
+# The wire vocabulary (numpy only, no protobuf), imported in this one place for the SecureBoost modules.
+from unseen.values import BigInts, JsonValue
 
 __all__ = [
     "BigInts",
