@@ -118,7 +118,7 @@ def main() -> None:
     config = HeteroLRConfig(
         max_iter=epochs,
         batch_size=batch_size,
-        **rate,  # type: ignore[arg-type]
+        **rate,
         alpha=0.001,
         tol=0.0,
         key_bits=key_bits,
@@ -157,7 +157,7 @@ def main() -> None:
     host_fit = cast(HostFit, run.results[HOST])
     arbiter_fit = cast(ArbiterFit, run.results[ARBITER])
     auc = float(roc_auc_score(y, scores))
-    reference = LogisticRegression(C=1 / (config.alpha * rows), max_iter=2000).fit(x, y)
+    reference = LogisticRegression(C=1 / (config.alpha_for(rows) * rows), max_iter=2000).fit(x, y)
     reference_auc = float(roc_auc_score(y, reference.decision_function(x)))
     epoch_s = guest_fit.summary.epoch_seconds
     n_epochs = guest_fit.summary.n_iter

@@ -243,7 +243,7 @@ def _reachable(clients: PeerClients) -> bool:
     try:
         clients.call(TARGET, "QueryTasks", pb.JobRef(job_id="restart"), timeout=2.0)
     except PeerError as exc:
-        return exc.code != grpc.StatusCode.UNAVAILABLE and exc.code != grpc.StatusCode.DEADLINE_EXCEEDED
+        return exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     return True
 
 

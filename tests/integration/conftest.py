@@ -27,7 +27,7 @@ def free_port_block(size: int) -> int:
     for _ in range(200):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
+            base = int(probe.getsockname()[1])
         if base + size > 65000:
             continue
         try:

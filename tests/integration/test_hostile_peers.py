@@ -9,8 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future
-from typing import Any
 
 import grpc
 import pytest
@@ -53,7 +51,7 @@ def test_idle_streams_from_one_partner_neither_starve_honest_jobs_nor_stay(three
         yield
 
     channels = [_connection(three, 9999, 10000, n) for n in range(4)]  # 4 x 32 streams: more than the cap
-    calls: list[Future[Any]] = [push_method(channels[i % 4]).future(silent(), timeout=120) for i in range(96)]
+    calls: list[grpc.Future] = [push_method(channels[i % 4]).future(silent(), timeout=120) for i in range(96)]
     try:
         three.wait_for(lambda: sum(c.done() for c in calls) >= len(calls) - CAP, timeout=30, what="refusals")
         refused = [c for c in calls if c.done()]

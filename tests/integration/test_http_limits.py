@@ -32,7 +32,7 @@ OPTIONS: dict[str, object] = {
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    running = make_site(tmp_path_factory.mktemp("home"), [9999, 10000], **OPTIONS)
+    running = make_site(tmp_path_factory.mktemp("home"), [9999, 10000], start=True, **OPTIONS)
     yield running
     stop_site(running)
 

@@ -101,7 +101,7 @@ def test_partners_end_a_job_whose_initiator_died_and_the_restarted_initiator_agr
         kill_initiator(site)
 
         for party in (HOST, ARBITER):
-            site.wait_for(lambda p=party: settled(site, p, job_id), 90, f"party {party} to end the job")  # type: ignore[misc]
+            site.wait_for(lambda p=party: settled(site, p, job_id), 90, f"party {party} to end the job")
             view = job_view(site, party, job_id)
             assert view["status"] == "failed"
             assert "initiator party 9999 silent for" in view["reason"]

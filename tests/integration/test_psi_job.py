@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ def test_psi_aligns_both_parties_on_exactly_the_shared_ids(site: Site, tmp_path:
 
     def aligned_ids(party: int) -> list[str]:
         store = TableStore(site.standalone.node_config(party).tables_dir)
-        return store.read(f"job_{job.job_id}.psi_0__data").ids.tolist()
+        return cast(list[str], store.read(f"job_{job.job_id}.psi_0__data").ids.tolist())  # numpy: tolist is Any
 
     guest_rows, host_rows = aligned_ids(9999), aligned_ids(10000)
     assert guest_rows == host_rows

@@ -104,7 +104,8 @@ def test_the_synthetic_set_is_learnable() -> None:
     train, test = cifar10.synthetic(1500, seed=1), cifar10.synthetic(500, seed=2)
 
     def pooled(images: np.ndarray) -> np.ndarray:
-        return cifar10.normalise(images).reshape(len(images), 3, 8, 4, 8, 4).mean(axis=(3, 5)).reshape(len(images), -1)
+        blocks: np.ndarray = cifar10.normalise(images).reshape(len(images), 3, 8, 4, 8, 4).mean(axis=(3, 5))
+        return blocks.reshape(len(images), -1)
 
     model = LogisticRegression(max_iter=300).fit(pooled(train.images), train.labels)
     assert model.score(pooled(test.images), test.labels) > 0.6

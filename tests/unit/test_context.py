@@ -259,7 +259,9 @@ def test_same_tag_in_different_iterations_keeps_values_apart_over_the_federation
     def host(ctx: Context) -> list[Any]:
         received = []
         for index, it in reversed(list(ctx.iterations(4))):  # read the last iteration first
-            received.append((index, it.recv("w", frm=ctx.guest).tolist()))
+            w = it.recv("w", frm=ctx.guest)
+            assert isinstance(w, np.ndarray)
+            received.append((index, w.tolist()))
             it.send("ack", index, to=ctx.guest)
         return received
 
@@ -288,6 +290,7 @@ def test_guest_and_host_of_the_same_party_exchange_messages() -> None:
 
     def host(ctx: Context) -> Any:
         value = ctx.recv("ping", frm=ctx.guest)
+        assert isinstance(value, int)
         ctx.send("pong", value + ctx.party_id, to=ctx.guest)
         return value
 

@@ -44,7 +44,7 @@ def test_features_are_rescaled_and_ids_and_label_kept(tmp_path: Path, method: st
     )  # fmt: skip
     assert ctx.tables is not None
     ctx.tables.write(ctx.output_table_name("data", "reader_0"), table)
-    run(ctx, FeatureScaleParams(method=method))  # type: ignore[arg-type]
+    run(ctx, FeatureScaleParams(method=method))
     out = ctx.tables.read(ctx.output_table_name("data"))
     assert out.ids.tolist() == ["a", "b", "c", "d"] and out["y"].tolist() == [0, 1, 1, 0]
     if method == "standard":

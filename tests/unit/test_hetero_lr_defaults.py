@@ -159,7 +159,7 @@ def test_nesterov_is_the_look_ahead_method() -> None:
     hessian, b = a @ a.T + np.eye(4), rng.normal(size=4)
 
     def gradient(w: FloatArray) -> FloatArray:
-        return cast(FloatArray, hessian @ w - b)
+        return hessian @ w - b
 
     theta, velocity = np.zeros(4), np.zeros(4)
     optimizer, folded = Optimizer("nesterov_momentum_sgd", 4), np.zeros(4)

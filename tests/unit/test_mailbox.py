@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -131,7 +132,7 @@ def test_reader_waiting_before_the_message_gets_it_when_it_arrives() -> None:
 
 def test_several_waiting_readers_of_different_keys_each_get_their_own_message() -> None:
     mailbox: Mailbox[str] = Mailbox()
-    readers = {tag: Reader(lambda tag=tag: mailbox.get(key(tag=tag), timeout=5)) for tag in ("a", "b", "c")}
+    readers = {tag: Reader(functools.partial(mailbox.get, key(tag=tag), timeout=5)) for tag in ("a", "b", "c")}
     for reader in readers.values():
         reader.start()
     for tag in ("c", "a", "b"):
@@ -240,7 +241,12 @@ def test_pending_counts_every_queued_message_of_a_job() -> None:
 
 def test_many_concurrent_writers_lose_no_message() -> None:
     mailbox: Mailbox[int] = Mailbox()
-    writers = [threading.Thread(target=lambda s=s: [mailbox.put(key(src=s), i) for i in range(200)]) for s in range(8)]
+
+    def write_all(src: int) -> None:
+        for i in range(200):
+            mailbox.put(key(src=src), i)
+
+    writers = [threading.Thread(target=write_all, args=(s,)) for s in range(8)]
     for writer in writers:
         writer.start()
     for writer in writers:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -19,6 +20,8 @@ from unseen.runtime.local import LocalHub, LocalRun, RecordedMessage, run_partie
 from unseen.runtime.parties import PartyRef, Role
 from unseen.transport import codec
 from unseen.transport.proto import federation_pb2 as pb
+
+_Result = TypeVar("_Result")  # only the recorded messages of a run are read: what it returned does not matter
 
 GUEST = PartyRef(Role.GUEST, 9999)
 GUEST_10000 = PartyRef(Role.GUEST, 10000)
@@ -98,6 +101,7 @@ def test_fractions_sum_within_fixed_point_precision() -> None:
     values = {GUEST: 0.1, **dict(zip(hosts(1, 2), [0.2, 1 / 3], strict=True))}
     run = run_sum(values)
     for total in run.results.values():
+        assert isinstance(total, float)
         assert abs(total - (0.1 + 0.2 + 1 / 3)) <= 3 * 2.0**-24
 
 
@@ -171,7 +175,7 @@ def clear_forms(value: float | np.ndarray) -> list[bytes]:
     return blobs + [text.encode() for text in texts]
 
 
-def assert_nothing_in_clear(run: LocalRun[float | np.ndarray], values: Mapping[PartyRef, float | np.ndarray]) -> None:
+def assert_nothing_in_clear(run: LocalRun[_Result], values: Mapping[PartyRef, float | np.ndarray]) -> None:
     """Shares and partials are uint64 arrays free of any clear value; totals carry the total and nothing else."""
     expected_total = np.sum(np.stack([np.asarray(v, dtype=np.float64) for v in values.values()]), axis=0)
     shares_seen = 0

@@ -27,10 +27,10 @@ def test_what_the_task_writes_the_node_reads_and_the_buffer_grows(tmp_path: Path
     path = tmp_path / "t.send"
     writer, reader = SendBuffer(path), BufferReader()
     small = np.arange(10, dtype=np.float64)
-    writer.write(memoryview(small).cast("B"))
+    writer.write(small.data.cast("B"))
     assert np.frombuffer(reader.view(path, small.nbytes), dtype=np.float64).tolist() == small.tolist()
     big = np.arange(1_000_000, dtype=np.float32)
-    writer.write(memoryview(big).cast("B"))
+    writer.write(big.data.cast("B"))
     view = reader.view(path, big.nbytes)
     np.testing.assert_array_equal(np.frombuffer(view, dtype=np.float32), big)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -83,7 +83,7 @@ def _receive(
 def test_a_received_body_is_written_as_it_arrives_then_taken_without_a_copy(tmp_path: Path) -> None:
     send_buffer = tmp_path / "abc.send"
     values = np.arange(100_000, dtype=np.float64)
-    body = _receive(ReceiveFiles(send_buffer), send_buffer, memoryview(values).cast("B"))
+    body = _receive(ReceiveFiles(send_buffer), send_buffer, values.data.cast("B"))
     (path,) = tmp_path.glob("abc-*.recv")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     array = np.frombuffer(body, dtype=np.float64)

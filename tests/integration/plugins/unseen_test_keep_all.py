@@ -30,6 +30,7 @@ def run(ctx: Context, params: KeepAllParams) -> None:
     kept: list[np.ndarray] = []
     for index, it in ctx.iterations(params.rounds):
         array = it.recv("array", frm=ctx.guest)
+        assert isinstance(array, np.ndarray)
         kept.append(array[-3:] if index % 2 else array)  # odd rounds: only a view keeps the value alive
         del array
     for index, value in enumerate(kept):
