@@ -83,7 +83,7 @@ def test_the_example_job_matches_centralised_lightgbm(two: Site, job_id: str) ->
     joined = np.array([np.concatenate([g[uid][1:], h[uid]]) for uid in shared])
     baseline = lgb.LGBMClassifier(n_estimators=5, max_depth=3, num_leaves=8, learning_rate=0.3, max_bin=32,
                                   reg_lambda=1.0, min_child_samples=1, min_child_weight=1e-3, verbose=-1)  # fmt: skip
-    baseline_auc = roc_auc_score(y, baseline.fit(joined, y).predict_proba(joined)[:, 1])
+    baseline_auc = roc_auc_score(y, np.asarray(baseline.fit(joined, y).predict_proba(joined))[:, 1])
     assert metrics["auc"] == pytest.approx(baseline_auc, abs=0.005), (metrics["auc"], baseline_auc)
     trees = [m for m in two.client(9999).get(f"/jobs/{job_id}/metrics", component="hetero_secureboost_0")]
     assert len([m for m in trees if m["name"] == "tree_seconds"]) == 5

@@ -87,9 +87,10 @@ class Trained:
         def host_left(k: int, split_id: int) -> npt.NDArray[np.bool_]:
             model, x = models[k]
             index = model.split_ids.index(split_id)
-            return HostModel(
+            masks = HostModel(
                 [split_id], [model.features[index]], [model.thresholds[index]], [model.missing_left[index]]
-            ).left_masks(x)[0]
+            ).left_masks(x)
+            return np.asarray(masks[0], dtype=np.bool_)
 
         chosen = self.guest.model.trees if trees is None else self.guest.model.trees[:trees]
         return predict_raw(chosen, self.guest.model.base, self.x_guest, host_left)

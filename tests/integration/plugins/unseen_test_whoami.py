@@ -42,7 +42,7 @@ def run(ctx: Context, params: WhoamiParams) -> None:
     }
     (Path(params.out_dir) / f"whoami-{ctx.role.value}-{ctx.party_id}.json").write_text(json.dumps(facts))
     ctx.logger.info("whoami pid %d", facts["pid"])
-    ctx.metrics.log("pid", facts["pid"])
+    ctx.metrics.log("pid", os.getpid())
     if params.hold_file is None:
         return
     deadline = time.monotonic() + params.timeout_s
