@@ -180,7 +180,7 @@ def export(
     else:
         out.write_text(text)
         typer.echo(f"wrote {out}; tell your partners its fingerprint over another channel:", err=True)
-    typer.echo(text.splitlines()[2].strip("# "), err=True)
+    typer.echo(f"SHA-256 fingerprint: {text.splitlines()[2].strip('# ')}", err=True)
 
 
 @app.command(name="import")
