@@ -1,10 +1,12 @@
-"""Parties on separate hosts: one network namespace per party, joined by a veth pair and nothing else.
+"""Parties on separate hosts: one network namespace per party, each joined by a veth pair to a bridge that
+lives in a namespace of its own, so traffic flows only between the parties' namespaces.
 
 Each party sets itself up the way separate organisations do (docs/trust.md): party 9999 with a self-signed
-identity its partner pins, party 10000 with a CA of its own; each exports its exchange file, the other imports
-it, checking the fingerprint; each node runs in its own namespace (``ip netns exec NS unseen node start``), and
-the toy job runs across them. A client in 9999's namespace presenting a certificate for 9999 from a CA 10000
-never pinned is refused. Needs root and ``ip netns``; skipped with the reason otherwise.
+identity its partners pin, parties 10000 and 10001 each with a CA of its own; each exports its exchange file,
+the others import it, checking the fingerprint; each node runs in its own namespace (``ip netns exec NS unseen
+node start -c node.yaml``), and the toy and the vertical example (PSI, scaling, hetero LR, evaluation) run across
+them. A client in 9999's namespace presenting a certificate for 9999 from a CA 10000 never pinned is refused.
+Needs root and ``ip netns``; skipped with the reason otherwise.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ SUBNET = "10.77.0"
 FEDERATION_PORT = 9370
 REST_PORT = 8080
 EXPECTED = "success to calculate secure_sum, it is 2000.0"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hetero_lr"
 
 
 @dataclass
@@ -89,19 +92,25 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, Host]]
     tag = secrets.token_hex(3)
     root = tmp_path_factory.mktemp("hosts")
     parties = {
-        9999: Host(9999, f"unseen-{tag}-a", f"{SUBNET}.1", root / "bank-a"),
-        10000: Host(10000, f"unseen-{tag}-b", f"{SUBNET}.2", root / "bank-b"),
+        party: Host(party, f"unseen-{tag}-{i}", f"{SUBNET}.{i + 1}", root / f"org-{party}")
+        for i, party in enumerate((9999, 10000, 10001))
     }
-    veth = (f"us{tag}a", f"us{tag}b")
+    switch = f"unseen-{tag}-sw"
+    namespaces = [switch, *(host.namespace for host in parties.values())]
     try:
-        for host in parties.values():
-            _ip("netns", "add", host.namespace)
-            _ip("-n", host.namespace, "link", "set", "lo", "up")
-        _ip("link", "add", veth[0], "type", "veth", "peer", "name", veth[1])
-        for host, device in zip(parties.values(), veth, strict=True):
-            _ip("link", "set", device, "netns", host.namespace)
-            _ip("-n", host.namespace, "addr", "add", f"{host.address}/24", "dev", device)
-            _ip("-n", host.namespace, "link", "set", device, "up")
+        for namespace in namespaces:
+            _ip("netns", "add", namespace)
+            _ip("-n", namespace, "link", "set", "lo", "up")
+        _ip("-n", switch, "link", "add", "br0", "type", "bridge")
+        _ip("-n", switch, "link", "set", "br0", "up")
+        for i, host in enumerate(parties.values()):
+            inside, port = f"us{tag}h{i}", f"us{tag}s{i}"
+            _ip("link", "add", inside, "type", "veth", "peer", "name", port)
+            _ip("link", "set", inside, "netns", host.namespace)
+            _ip("link", "set", port, "netns", switch)
+            _ip("-n", switch, "link", "set", port, "master", "br0", "up")
+            _ip("-n", host.namespace, "addr", "add", f"{host.address}/24", "dev", inside)
+            _ip("-n", host.namespace, "link", "set", inside, "up")
         _configure(parties)
         for host in parties.values():
             out = (host.folder / "node.out").open("wb")
@@ -124,13 +133,12 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, Host]]
                 except subprocess.TimeoutExpired:
                     os.killpg(host.process.pid, signal.SIGKILL)
                     host.process.wait(10)
-        for host in parties.values():
-            subprocess.run(["ip", "netns", "del", host.namespace], capture_output=True, timeout=30, check=False)
+        for namespace in namespaces:
+            subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=30, check=False)
 
 
 def _configure(parties: dict[int, Host]) -> None:
-    """Each party on its own: identity, node.yaml, exchange file; then each imports the other's."""
-    a, b = parties[9999], parties[10000]
+    """Each party on its own: identity, node.yaml, exchange file; then each imports the others'."""
     for host in parties.values():
         host.folder.mkdir(parents=True)
         config = {
@@ -142,16 +150,23 @@ def _configure(parties: dict[int, Host]) -> None:
             "tls": {"cert": "tls/node.crt", "key": "tls/node.key"},
         }
         host.config.write_text(yaml.safe_dump(config))
-    a.cli("cert", "init", "--self-signed", "--party", "9999", "--host", a.address)
-    b.cli("cert", "init", "--name", "Bank B CA")
-    b.cli("cert", "issue", "--party", "10000", "--host", b.address)
+    anchors = {}
     for host in parties.values():
+        if host.party == 9999:
+            host.cli("cert", "init", "--self-signed", "--party", "9999", "--host", host.address)
+            anchors[host.party] = host.folder / "tls" / "node.crt"
+        else:
+            host.cli("cert", "init", "--name", f"CA of organisation {host.party}")
+            host.cli("cert", "issue", "--party", str(host.party), "--host", host.address)
+            anchors[host.party] = host.folder / "tls" / "ca.crt"
         host.cli("cert", "export", "-c", str(host.config), "-o", str(host.folder / "exchange.yaml"))
-    anchors = {9999: a.folder / "tls" / "node.crt", 10000: b.folder / "tls" / "ca.crt"}
-    for importer, exporter in ((a, b), (b, a)):
-        told = fingerprint(load_one_certificate(anchors[exporter.party].read_bytes(), "anchor"))  # "out of band"
-        exchange = shutil.copy(exporter.folder / "exchange.yaml", importer.folder / f"from-{exporter.party}.yaml")
-        importer.cli("cert", "import", str(exchange), "-c", str(importer.config), "--fingerprint", told)
+    for importer in parties.values():
+        for exporter in parties.values():
+            if exporter is importer:
+                continue
+            told = fingerprint(load_one_certificate(anchors[exporter.party].read_bytes(), "anchor"))  # out of band
+            exchange = shutil.copy(exporter.folder / "exchange.yaml", importer.folder / f"from-{exporter.party}.yaml")
+            importer.cli("cert", "import", str(exchange), "-c", str(importer.config), "--fingerprint", told)
 
 
 def _wait_healthy(host: Host, timeout: float = 90) -> None:
@@ -176,11 +191,30 @@ def test_the_routing_tables_hold_each_partners_own_anchor(hosts: dict[int, Host]
     b = yaml.safe_load(hosts[10000].config.read_text())
     assert a["peers"][10000]["host"] == f"{SUBNET}.2" and "ca" in a["peers"][10000]
     assert b["peers"][9999]["host"] == f"{SUBNET}.1" and "pinned_cert" in b["peers"][9999]
+    assert a["peers"][10000]["fingerprint"] != a["peers"][10001]["fingerprint"]
 
 
 def test_the_toy_runs_across_namespaces(hosts: dict[int, Host]) -> None:
     out = hosts[9999].cli("test", "toy", "-gid", "9999", "-hid", "10000", env=_api(hosts[9999]), timeout=240)
     assert EXPECTED in out
+
+
+def test_the_vertical_example_runs_across_namespaces(hosts: dict[int, Host]) -> None:
+    for party, csv, table, extra in (
+        (9999, "breast_hetero_guest.csv", "experiment.breast_guest", ["--label-column", "y"]),
+        (10000, "breast_hetero_host.csv", "experiment.breast_host", []),
+    ):
+        host = hosts[party]
+        host.cli("data", "upload", "-f", str(EXAMPLE / csv), "-t", table, "--id-column", "id", *extra, "-p",
+                 str(party), env=_api(host))  # fmt: skip
+    job = yaml.safe_load((EXAMPLE / "job.yaml").read_text())
+    lr = next(c for c in job["components"] if c["component"] == "hetero_lr")
+    lr["params"].update(key_bits=1024, max_iter=10)  # a smaller key and fewer rounds keep the test quick
+    path = hosts[9999].folder / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    out = hosts[9999].cli("job", "submit", "-c", str(path), "--wait", "--timeout", "900", env=_api(hosts[9999]),
+                          timeout=960)  # fmt: skip
+    assert "succeeded" in out, out
 
 
 def test_a_certificate_from_a_ca_the_partner_never_pinned_is_refused(hosts: dict[int, Host]) -> None:
