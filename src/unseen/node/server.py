@@ -112,6 +112,13 @@ def _check_port_free(host: str, port: int, what: str) -> None:
 class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
+        # Trust first: a node whose own certificate or a partner's anchor is wrong stops before it touches its
+        # database (which would mark a previous run's tasks as failed).
+        try:
+            self.trust = config.peer_trust()
+        except CertificateError as exc:
+            raise NodeStartError(str(exc)) from None
+        self.peers = PeerClients(config.peers, config.tls_paths, self.trust, probe_timeout=config.rpc_timeout_s)
         config.home.mkdir(parents=True, exist_ok=True)
         engine = open_engine(config.db_url)
         migrate(engine)
@@ -121,11 +128,6 @@ class Node:
             log.warning("marked %d task(s) left running by a previous run as failed", interrupted)
         self.mailbox: AwaitableMailbox[Delivery] = AwaitableMailbox(config.mail_limits)
         self.executor = TaskExecutor(self.store, config.jobs_dir)
-        try:
-            self.trust = config.peer_trust()
-        except CertificateError as exc:
-            raise NodeStartError(str(exc)) from None
-        self.peers = PeerClients(config.peers, config.tls_paths, self.trust, probe_timeout=config.rpc_timeout_s)
         self.service = JobService(config, self.store, self.executor, self.mailbox, self.peers)
         audit = AuditLog(config.audit_dir) if config.audit_dir else None
         self.router = MessageRouter(self.service, self.mailbox, audit)
