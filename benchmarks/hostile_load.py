@@ -101,12 +101,12 @@ class Site:
 
     def clients(self, party: int) -> PeerClients:
         config = self.standalone.node_config(party)
-        return PeerClients(config.peers, config.tls_paths)
+        return PeerClients(config.peers, config.tls_paths, config.peer_trust())
 
     def channel(self, party: int, target: int, connection: int) -> grpc.Channel:
         """A channel of its own (one TCP connection) to ``target`` with ``party``'s certificate."""
         node = self.standalone.node_dir(party)
-        ca = (self.standalone.root / "ca" / "ca.crt").read_bytes()
+        ca = (self.standalone.node_dir(target) / "ca" / "ca.crt").read_bytes()
         credentials = grpc.ssl_channel_credentials(
             root_certificates=ca,
             private_key=(node / "tls" / "node.key").read_bytes(),

@@ -15,10 +15,16 @@ from unseen.transport.proto import federation_pb2_grpc as pb_grpc
 from unseen.transport.tls import server_name
 
 
+def site_cas(site: Site) -> bytes:
+    """Every party's CA certificate, as one bundle: what a test client trusts to reach any node of the site."""
+    parties = site.standalone.require().parties
+    return b"".join((site.standalone.node_dir(p) / "ca" / "ca.crt").read_bytes() for p in parties)
+
+
 def tls_files(site: Site, party: int) -> tuple[bytes, bytes, bytes]:
+    """``party``'s key and certificate, and the bundle of the site's CAs (to verify whichever node it dials)."""
     node = site.standalone.node_dir(party)
-    ca = (site.standalone.root / "ca" / "ca.crt").read_bytes()
-    return (node / "tls" / "node.key").read_bytes(), (node / "tls" / "node.crt").read_bytes(), ca
+    return (node / "tls" / "node.key").read_bytes(), (node / "tls" / "node.crt").read_bytes(), site_cas(site)
 
 
 def channel_to(site: Site, target: int, key: bytes, cert: bytes, trusted: bytes) -> grpc.Channel:

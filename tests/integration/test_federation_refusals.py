@@ -7,15 +7,16 @@ Each test plays a peer (or an impostor) against party 10000's running node. Part
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 
 import grpc
 import pytest
 
-from tests.integration.conftest import Site
+from tests.integration.conftest import Site, make_site, stop_site
 from tests.integration.peer_tools import as_party, channel_to, json_envelope, propose, push, task_socket, tls_files
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
-from unseen.transport.tls import create_ca, issue_party_certificate
+from unseen.transport.tls import create_ca, issue_party_certificate, load_ca
 
 pytestmark = pytest.mark.integration
 
@@ -24,6 +25,15 @@ TOY = {
     "parties": {"guest": [9999], "host": [10000]},
     "components": [{"name": "sum_0", "component": "toy_secure_sum"}],
 }
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """Three parties, each with its own CA: 10001 is a genuine partner of 10000 that plays no part in the
+    jobs 9999 proposes, so it can try to speak for 9999 with certificates its own CA issues."""
+    running = make_site(tmp_path_factory.mktemp("home"), [9999, 10000, 10001])
+    yield running
+    stop_site(running)
 
 
 @pytest.fixture(scope="module")
@@ -155,12 +165,52 @@ def test_a_malformed_payload_is_refused(
 
 
 def test_only_the_initiator_may_start_or_end_a_job(site: Site, job_at_10000: str) -> None:
-    """Party 10000 holds a valid certificate but did not initiate the job."""
-    stub = pb_grpc.ControlStub(as_party(site, 10000, 10000))
+    """Party 10001 holds a valid certificate but did not initiate the job."""
+    stub = pb_grpc.ControlStub(as_party(site, 10001, 10000))
     reply = stub.StartTask(pb.TaskRef(job_id=job_at_10000, component="sum_0", role="host", party=10000), timeout=10)
-    assert not reply.ok and "party 10000 is not the initiator" in reply.reason
+    assert not reply.ok and "party 10001 is not the initiator" in reply.reason
     reply = stub.EndJob(pb.JobEnd(job_id=job_at_10000, status="canceled", reason="nope"), timeout=10)
     assert not reply.ok and "not the initiator" in reply.reason
+
+
+def _spoofed_by_10001(site: Site, claimed: int) -> tuple[bytes, bytes]:
+    """A certificate for ``claimed`` that partner 10001's own CA (trusted by 10000, as 10001's anchor) issues."""
+    ca_dir = site.standalone.node_dir(10001) / "ca"
+    ca_key, ca_cert = load_ca(ca_dir / "ca.crt", ca_dir / "ca.key")
+    key, cert = issue_party_certificate(ca_key, ca_cert, claimed)
+    return _pem(key), _pem(cert)
+
+
+def test_a_partner_cannot_speak_for_another_party(site: Site) -> None:
+    """10001's CA is 10000's anchor for 10001 only: a certificate it issues naming 9999 passes the handshake
+    (it chains to a partner's anchor) but is refused as 9999, for control calls and for messages alike."""
+    key, cert = _spoofed_by_10001(site, 9999)
+    channel = channel_to(site, 10000, key, cert, tls_files(site, 10001)[2])
+    job_id = "spoof" + secrets.token_hex(4)
+    with pytest.raises(grpc.RpcError) as caught:
+        propose(channel, job_id, 9999, TOY)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "does not verify against party 9999's CA" in (caught.value.details() or "")
+    with pytest.raises(grpc.RpcError) as pushed:
+        push(channel, json_envelope(job_id, b"{}"), b"{}")
+    assert pushed.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert job_id not in {job["job_id"] for job in site.client(10000).get("/jobs")}
+    site.wait_for(
+        lambda: (
+            "refused a call from" in site.node_log(10000)
+            and "does not verify against party 9999's CA" in site.node_log(10000)
+        ),
+        what="the refusal's log line",
+    )
+
+
+def test_the_routing_table_anchor_of_each_party_is_its_own_ca(site: Site) -> None:
+    """What makes the spoof above fail: each peer entry names that party's CA, a different one for each."""
+    config = site.standalone.node_config(10000)
+    anchors = {party: peer.ca.read_bytes() for party, peer in config.peers.items() if peer.ca}
+    assert set(anchors) == {9999, 10001}
+    assert anchors[9999] != anchors[10001]
+    assert anchors[9999] == (site.standalone.node_dir(9999) / "ca" / "ca.crt").read_bytes()
 
 
 def test_a_local_caller_without_a_task_token_is_refused(site: Site) -> None:

@@ -22,7 +22,7 @@ def _config(**changes: Any) -> NodeConfig:
         "home": "/tmp/unseen-test-home",
         "rest_port": 8080,
         "federation_port": 9370,
-        "tls": {"cert": "c", "key": "k", "trusted_cas": ["ca"]},
+        "tls": {"cert": "c", "key": "k"},
     }
     return NodeConfig.model_validate({**fields, **changes})
 

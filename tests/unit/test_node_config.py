@@ -18,8 +18,11 @@ def base_config(**changes: Any) -> dict[str, Any]:
         "home": "state",
         "rest_port": 8080,
         "federation_port": 9370,
-        "tls": {"cert": "tls/node.crt", "key": "tls/node.key", "trusted_cas": ["tls/ca.crt", "/etc/unseen/other.crt"]},
-        "peers": {10000: {"host": "10.0.0.2", "port": 9370}},
+        "tls": {"cert": "tls/node.crt", "key": "tls/node.key"},
+        "peers": {
+            10000: {"host": "10.0.0.2", "port": 9370, "ca": "partners/10000.crt"},
+            10001: {"host": "10.0.0.3", "port": 9370, "pinned_cert": "/etc/unseen/10001.crt"},
+        },
     }
     config.update(changes)
     return config
@@ -47,7 +50,8 @@ def test_relative_paths_resolve_against_the_files_folder_not_the_cwd(
     assert config.home == folder / "state"
     assert config.tls.cert == folder / "tls" / "node.crt"
     assert config.tls.key == folder / "tls" / "node.key"
-    assert config.tls.trusted_cas == [folder / "tls" / "ca.crt", Path("/etc/unseen/other.crt")]
+    assert config.peers[10000].ca == folder / "partners" / "10000.crt"
+    assert config.peers[10001].pinned_cert == Path("/etc/unseen/10001.crt")
     assert config.audit_dir == folder / "audit"
     assert config.api_token_file == folder / "state" / "api.token"  # relative to home
 
@@ -60,7 +64,7 @@ def test_loading_through_a_relative_path_still_gives_absolute_paths(
     config = load_node_config(Path("conf/node.yaml"))
     assert config.home.is_absolute()
     assert config.home == (tmp_path / "conf" / "state").resolve()
-    assert all(p.is_absolute() for p in (config.tls.cert, config.tls.key, *config.tls.trusted_cas))
+    assert all(p.is_absolute() for p in (config.tls.cert, config.tls.key, config.peers[10000].anchor_path))
 
 
 def test_parent_references_are_resolved(tmp_path: Path) -> None:
@@ -85,7 +89,8 @@ def test_defaults_and_derived_values(tmp_path: Path) -> None:
     assert config.peers[10000].host == "10.0.0.2"
     assert config.peers[10000].port == 9370
     assert config.tls_paths.cert == config.tls.cert
-    assert config.tls_paths.trusted_cas == tuple(config.tls.trusted_cas)
+    assert config.peers[10000].anchor_kind == "ca"
+    assert config.peers[10001].anchor_kind == "pinned"
 
 
 def test_saved_config_loads_back_equal(tmp_path: Path) -> None:
@@ -137,8 +142,8 @@ def test_binary_file_is_a_config_error(tmp_path: Path) -> None:
     ("changes", "field"),
     [
         ({"colour": "blue"}, "colour"),
-        ({"tls": {"cert": "a", "key": "b", "trusted_cas": ["c"], "password": "x"}}, "tls.password"),
-        ({"peers": {10000: {"host": "h", "port": 1, "weight": 2}}}, "peers.10000.weight"),
+        ({"tls": {"cert": "a", "key": "b", "password": "x"}}, "tls.password"),
+        ({"peers": {10000: {"host": "h", "port": 1, "ca": "c", "weight": 2}}}, "peers.10000.weight"),
     ],
 )
 def test_unknown_key_is_named(tmp_path: Path, changes: dict[str, Any], field: str) -> None:
@@ -157,7 +162,7 @@ def test_unknown_key_is_named(tmp_path: Path, changes: dict[str, Any], field: st
         ({"rest_port": 65536}, "rest_port"),
         ({"federation_port": -1}, "federation_port"),
         ({"federation_port": 70000}, "federation_port"),
-        ({"peers": {10000: {"host": "h", "port": 99999}}}, "peers.10000.port"),
+        ({"peers": {10000: {"host": "h", "port": 99999, "ca": "c"}}}, "peers.10000.port"),
     ],
 )
 def test_port_out_of_range_names_the_field(tmp_path: Path, changes: dict[str, Any], field: str) -> None:
@@ -180,8 +185,7 @@ def test_ports_at_the_edges_of_the_range_are_accepted(tmp_path: Path, port: int)
     [
         ({"party_id": 0}, "party_id"),
         ({"party_id": "guest"}, "party_id"),
-        ({"peers": {0: {"host": "h", "port": 1}}}, "peers.0.[key]"),
-        ({"tls": {"cert": "a", "key": "b", "trusted_cas": []}}, "tls.trusted_cas"),
+        ({"peers": {0: {"host": "h", "port": 1, "ca": "c"}}}, "peers.0.[key]"),
         ({"recv_timeout_s": 0}, "recv_timeout_s"),
         ({"max_message_bytes": 10}, "max_message_bytes"),
     ],
@@ -230,3 +234,30 @@ def test_a_database_the_node_cannot_use_is_refused_at_load_without_its_password(
 def test_a_postgresql_url_is_accepted(tmp_path: Path) -> None:
     url = "postgresql+psycopg://unseen@db.example:5432/unseen"
     assert load_node_config(write(tmp_path, base_config(database_url=url))).db_url == url
+
+
+# --- trust per partner ----------------------------------------------------------------------------------------
+
+
+def test_a_shared_ca_bundle_is_refused_with_the_fix_named(tmp_path: Path) -> None:
+    """An old config trusted one bundle for every party; it is refused, not silently applied to each peer."""
+    old = base_config(tls={"cert": "c", "key": "k", "trusted_cas": ["ca.crt"]})
+    with pytest.raises(ConfigError, match=r"tls\.trusted_cas is no longer read") as caught:
+        load_node_config(write(tmp_path, old))
+    assert "unseen cert import" in str(caught.value) and "peers" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "peer",
+    [{"host": "h", "port": 1}, {"host": "h", "port": 1, "ca": "a.crt", "pinned_cert": "b.crt"}],
+    ids=["no anchor", "two anchors"],
+)
+def test_each_peer_needs_exactly_one_anchor(tmp_path: Path, peer: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match="exactly one trust anchor"):
+        load_node_config(write(tmp_path, base_config(peers={10000: peer})))
+
+
+def test_a_malformed_pinned_fingerprint_is_refused(tmp_path: Path) -> None:
+    peer = {"host": "h", "port": 1, "ca": "a.crt", "fingerprint": "AB:CD"}
+    with pytest.raises(ConfigError, match="not a SHA-256 fingerprint"):
+        load_node_config(write(tmp_path, base_config(peers={10000: peer})))

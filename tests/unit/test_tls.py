@@ -16,7 +16,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from unseen.transport.tls import (
     PARTY_URI_PREFIX,
     CertificateError,
-    TlsPaths,
     create_ca,
     ensure_ca,
     ensure_party_certificate,
@@ -235,32 +234,35 @@ def test_ensure_party_certificate_issues_a_certificate_from_the_ca(tmp_path: Pat
     paths = ensure_party_certificate(tmp_path / "ca", tmp_path / "node", 9999)
     assert paths.cert == tmp_path / "node" / "node.crt"
     assert paths.key == tmp_path / "node" / "node.key"
-    assert paths.trusted_cas == (tmp_path / "ca" / "ca.crt",)
     assert mode(paths.key) == 0o600
     assert mode(tmp_path / "ca" / "ca.key") == 0o600
     cert = x509.load_pem_x509_certificate(paths.cert.read_bytes())
     assert party_id_of(paths.cert.read_bytes()) == 9999
-    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(paths.trusted_cas[0].read_bytes()))
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate((tmp_path / "ca" / "ca.crt").read_bytes()))
     key = serialization.load_pem_private_key(paths.key.read_bytes(), password=None)
     assert key.public_key() == cert.public_key()
 
 
 def test_ensure_party_certificate_is_idempotent(tmp_path: Path) -> None:
     first = ensure_party_certificate(tmp_path / "ca", tmp_path / "node", 9999)
-    before = {p: p.read_bytes() for p in (first.cert, first.key, *first.trusted_cas)}
+    before = {p: p.read_bytes() for p in (first.cert, first.key, tmp_path / "ca" / "ca.crt")}
     second = ensure_party_certificate(tmp_path / "ca", tmp_path / "node", 9999)
     assert second == first
-    assert {p: p.read_bytes() for p in (second.cert, second.key, *second.trusted_cas)} == before
+    assert {p: p.read_bytes() for p in (second.cert, second.key, tmp_path / "ca" / "ca.crt")} == before
 
 
 def test_ensure_party_certificate_reissues_for_another_party(tmp_path: Path) -> None:
     first = ensure_party_certificate(tmp_path / "ca", tmp_path / "node", 9999)
-    old_cert, old_key, ca_cert = first.cert.read_bytes(), first.key.read_bytes(), first.trusted_cas[0].read_bytes()
+    old_cert, old_key, ca_cert = (
+        first.cert.read_bytes(),
+        first.key.read_bytes(),
+        (tmp_path / "ca" / "ca.crt").read_bytes(),
+    )
     second = ensure_party_certificate(tmp_path / "ca", tmp_path / "node", 10000)
     assert party_id_of(second.cert.read_bytes()) == 10000
     assert second.cert.read_bytes() != old_cert
     assert second.key.read_bytes() != old_key
-    assert second.trusted_cas[0].read_bytes() == ca_cert  # same CA, not a new one
+    assert (tmp_path / "ca" / "ca.crt").read_bytes() == ca_cert  # same CA, not a new one
     assert mode(second.key) == 0o600
 
 
@@ -275,8 +277,7 @@ def test_ensure_party_certificate_reissues_when_the_key_is_missing(tmp_path: Pat
 def test_two_parties_sharing_a_ca_trust_the_same_bundle(tmp_path: Path) -> None:
     a = ensure_party_certificate(tmp_path / "ca", tmp_path / "a", 9999)
     b = ensure_party_certificate(tmp_path / "ca", tmp_path / "b", 10000)
-    assert a.trusted_cas == b.trusted_cas
-    ca_cert = x509.load_pem_x509_certificate(a.trusted_cas[0].read_bytes())
+    ca_cert = x509.load_pem_x509_certificate((tmp_path / "ca" / "ca.crt").read_bytes())
     for paths in (a, b):
         x509.load_pem_x509_certificate(paths.cert.read_bytes()).verify_directly_issued_by(ca_cert)
 
@@ -284,7 +285,7 @@ def test_two_parties_sharing_a_ca_trust_the_same_bundle(tmp_path: Path) -> None:
 def test_ensure_party_certificate_reissues_when_the_ca_changed(tmp_path: Path) -> None:
     ensure_party_certificate(tmp_path / "old-ca", tmp_path / "node", 9999)
     paths = ensure_party_certificate(tmp_path / "new-ca", tmp_path / "node", 9999)
-    ca_cert = x509.load_pem_x509_certificate(paths.trusted_cas[0].read_bytes())
+    ca_cert = x509.load_pem_x509_certificate((tmp_path / "new-ca" / "ca.crt").read_bytes())
     x509.load_pem_x509_certificate(paths.cert.read_bytes()).verify_directly_issued_by(ca_cert)
 
 
@@ -297,20 +298,9 @@ def test_reissued_key_over_a_world_readable_file_becomes_owner_only(tmp_path: Pa
     assert mode(paths.key) == 0o600
 
 
-def test_tls_paths_read_returns_key_chain_and_ca_bundle(tmp_path: Path) -> None:
+def test_tls_paths_read_returns_key_and_chain(tmp_path: Path) -> None:
     paths = ensure_party_certificate(tmp_path / "ca", tmp_path / "node", 9999)
-    key, chain, bundle = paths.read()
-    assert key == paths.key.read_bytes()
-    assert chain == paths.cert.read_bytes()
-    assert bundle == paths.trusted_cas[0].read_bytes()
-
-
-def test_tls_paths_read_concatenates_every_trusted_ca(tmp_path: Path) -> None:
-    own = ensure_party_certificate(tmp_path / "ca1", tmp_path / "node", 9999)
-    other_ca, _ = ensure_ca(tmp_path / "ca2")
-    paths = TlsPaths(cert=own.cert, key=own.key, trusted_cas=(*own.trusted_cas, other_ca))
-    _, _, bundle = paths.read()
-    assert bundle == own.trusted_cas[0].read_bytes() + other_ca.read_bytes()
+    assert paths.read() == (paths.key.read_bytes(), paths.cert.read_bytes())
 
 
 def test_tls_paths_check_names_the_missing_file(tmp_path: Path) -> None:

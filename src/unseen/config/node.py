@@ -20,6 +20,7 @@ from unseen.transport.shared_buffer import buffers_dir
 
 if TYPE_CHECKING:
     from unseen.transport.tls import TlsPaths
+    from unseen.transport.trust import AnchorKind, PeerTrust
 
 PartyId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -30,20 +31,66 @@ class ConfigError(ValueError):
 
 
 class PeerConfig(BaseModel):
-    """How to reach another party's node."""
+    """How to reach another party's node, and the one trust anchor its certificates must verify against."""
 
     model_config = ConfigDict(extra="forbid")
 
     host: str
     port: Port
+    ca: Path | None = Field(None, description="the partner's CA certificate (PEM); its node certificates chain to it")
+    pinned_cert: Path | None = Field(
+        None, description="the partner's self-signed node certificate (PEM), accepted byte for byte"
+    )
+    fingerprint: str | None = Field(
+        None, description="SHA-256 of the anchor certificate, compared when the node starts (`unseen cert show`)"
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_anchor(self) -> PeerConfig:
+        if (self.ca is None) == (self.pinned_cert is None):
+            raise ValueError(
+                "each peer needs exactly one trust anchor: `ca: FILE` (the partner's CA certificate) or "
+                "`pinned_cert: FILE` (its self-signed certificate); `unseen cert import` writes it from the "
+                "partner's exchange file"
+            )
+        if self.fingerprint is not None:
+            from unseen.transport.trust import normalise_fingerprint  # cryptography only when a peer is read
+
+            normalise_fingerprint(self.fingerprint)
+        return self
+
+    @property
+    def anchor_path(self) -> Path:
+        path = self.ca or self.pinned_cert
+        assert path is not None  # the validator guarantees one
+        return path
+
+    @property
+    def anchor_kind(self) -> AnchorKind:
+        return "ca" if self.ca is not None else "pinned"
 
 
 class TlsConfig(BaseModel):
+    """The node's own certificate and key. There is no shared CA bundle: each peer carries its own anchor."""
+
     model_config = ConfigDict(extra="forbid")
 
     cert: Path
     key: Path
-    trusted_cas: list[Path] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_shared_bundle(cls, data: object) -> object:
+        # Refused rather than migrated: applying one bundle to every peer would keep the hole it leaves (any CA
+        # in it could issue a certificate for any party), and guessing which CA belongs to which party is unsafe.
+        if isinstance(data, dict) and "trusted_cas" in data:
+            raise ValueError(
+                "tls.trusted_cas is no longer read: any CA in it could vouch for any party. Give each entry "
+                "under `peers:` its own anchor instead (`ca: FILE` or `pinned_cert: FILE`), e.g. with "
+                "`unseen cert import PARTNER.yaml`, and delete trusted_cas; `unseen standalone start` rewrites "
+                "a standalone site's configs itself (see docs/trust.md)"
+            )
+        return data
 
 
 class NodeConfig(BaseModel):
@@ -197,7 +244,18 @@ class NodeConfig(BaseModel):
     def tls_paths(self) -> TlsPaths:
         from unseen.transport.tls import TlsPaths  # here: the CLI reads node configs without loading cryptography
 
-        return TlsPaths(cert=self.tls.cert, key=self.tls.key, trusted_cas=tuple(self.tls.trusted_cas))
+        return TlsPaths(cert=self.tls.cert, key=self.tls.key)
+
+    def peer_trust(self) -> PeerTrust:
+        """Every partner's anchor, read and checked (``CertificateError`` names the partner and the file)."""
+        from unseen.transport.trust import PeerTrust, TrustAnchor
+
+        return PeerTrust(
+            {
+                party: TrustAnchor.load(party, peer.anchor_kind, peer.anchor_path, peer.fingerprint)
+                for party, peer in self.peers.items()
+            }
+        )
 
     def resolved(self, base: Path) -> NodeConfig:
         """Paths made absolute against ``base`` (the config file's folder)."""
@@ -209,11 +267,16 @@ class NodeConfig(BaseModel):
         return self.model_copy(
             update={
                 "home": home,
-                "tls": TlsConfig(
-                    cert=absolute(self.tls.cert),
-                    key=absolute(self.tls.key),
-                    trusted_cas=[absolute(p) for p in self.tls.trusted_cas],
-                ),
+                "tls": TlsConfig(cert=absolute(self.tls.cert), key=absolute(self.tls.key)),
+                "peers": {
+                    party: peer.model_copy(
+                        update={
+                            "ca": absolute(peer.ca) if peer.ca else None,
+                            "pinned_cert": absolute(peer.pinned_cert) if peer.pinned_cert else None,
+                        }
+                    )
+                    for party, peer in self.peers.items()
+                },
                 "api_token_file": self.api_token_file
                 if self.api_token_file.is_absolute()
                 else home / self.api_token_file,

@@ -3,8 +3,10 @@
 Layout under ``$UNSEEN_HOME/standalone``::
 
     site.yaml                 parties and ports
-    ca/ca.crt, ca/ca.key      the development CA (made on first start)
     nodes/<party>/node.yaml   each node's config; its database, tables, job logs and TLS key live beside it
+    nodes/<party>/ca/         the party's own development CA (made on first start), which issues its
+                              certificate; every other node names it as that party's anchor (``peers.<id>.ca``),
+                              as separate organisations would, so standalone mode runs the per-partner checks
     nodes/<party>/node.pid    while it runs
 """
 
@@ -114,10 +116,10 @@ class StandaloneSite:
         from unseen.transport.tls import ensure_party_certificate  # here: cryptography is slow to import
 
         for party in site.parties:
-            node_dir = self.node_dir(party)
-            ensure_party_certificate(self.root / "ca", node_dir / "tls", party)
+            ensure_party_certificate(self.node_dir(party) / "ca", self.node_dir(party) / "tls", party)
+        for party in site.parties:
             peers = {
-                other: PeerConfig(host="127.0.0.1", port=site.federation_port(other))
+                other: PeerConfig(host="127.0.0.1", port=site.federation_port(other), ca=Path(f"../{other}/ca/ca.crt"))
                 for other in site.parties
                 if other != party
             }
@@ -126,9 +128,7 @@ class StandaloneSite:
                 home=Path("."),
                 rest_port=site.rest_port(party),
                 federation_port=site.federation_port(party),
-                tls=TlsConfig(
-                    cert=Path("tls/node.crt"), key=Path("tls/node.key"), trusted_cas=[Path("../../ca/ca.crt")]
-                ),
+                tls=TlsConfig(cert=Path("tls/node.crt"), key=Path("tls/node.key")),
                 peers=peers,
             ).model_dump(mode="json", include=_SITE_MANAGED)
             path = self.node_config_path(party)

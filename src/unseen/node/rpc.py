@@ -7,7 +7,6 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Executor
-from functools import lru_cache
 from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
@@ -33,28 +32,34 @@ from unseen.transport.methods import CONTROL_METHODS, control_handler, federatio
 from unseen.transport.peers import PeerError
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.shared_buffer import BodyWriter, BufferReader, SendBufferError
-from unseen.transport.tls import CertificateError, party_id_of
+from unseen.transport.tls import CertificateError
+from unseen.transport.trust import PeerTrust
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 Q = TypeVar("Q")
 
 
-@lru_cache(maxsize=256)
-def _party_of_pem(pem: bytes) -> int:
-    return party_id_of(pem)
+class PeerIdentity:
+    """Which party a federation call comes from, proven by its client certificate.
 
+    gRPC's handshake has accepted any client certificate that chains to one of the partners' anchors; here the
+    certificate must also name a party and verify against that party's own anchor (``PeerTrust.caller_party``),
+    so partner A's CA cannot vouch for a caller claiming to be partner B.
+    """
 
-def peer_party(context: grpc.ServicerContext) -> int:
-    """The party the caller's verified TLS certificate names; aborts the call if there is none."""
-    certs = context.auth_context().get("x509_pem_cert") or []
-    if not certs:
-        _abort(context, grpc.StatusCode.UNAUTHENTICATED, "no client certificate")
-    try:
-        return _party_of_pem(certs[0])
-    except (CertificateError, ValueError) as exc:
-        log.warning("refused a peer whose certificate names no party: %s", exc)
-        _abort(context, grpc.StatusCode.UNAUTHENTICATED, f"certificate names no party: {exc}")
+    def __init__(self, trust: PeerTrust) -> None:
+        self.trust = trust
+
+    def __call__(self, context: grpc.ServicerContext) -> int:
+        certs = context.auth_context().get("x509_pem_cert") or []
+        if not certs:
+            _abort(context, grpc.StatusCode.UNAUTHENTICATED, "no client certificate")
+        try:
+            return self.trust.caller_party(certs[0])
+        except (CertificateError, ValueError) as exc:
+            log.warning("refused a call from %s: %s", ids.printable(context.peer() or "?"), exc)
+            _abort(context, grpc.StatusCode.UNAUTHENTICATED, f"certificate refused: {exc}")
 
 
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -> NoReturn:
@@ -87,11 +92,12 @@ def _guard(context: grpc.ServicerContext, action: Callable[[], R], caller: int |
 class FederationService:
     """Messages from other parties' nodes, streamed into this party's mailbox."""
 
-    def __init__(self, router: MessageRouter) -> None:
+    def __init__(self, router: MessageRouter, peer_party: PeerIdentity) -> None:
+        self.peer_party = peer_party
         self.router = router
 
     def push(self, raw_frames: Iterator[bytes], context: grpc.ServicerContext) -> pb.Ack:
-        party = peer_party(context)
+        party = self.peer_party(context)
         frames = map(decode_frame, raw_frames)  # decoded here, not by gRPC: a bad frame is a refusal, not a crash
 
         def receive() -> pb.Ack:
@@ -101,7 +107,7 @@ class FederationService:
         return _guard(context, receive, party)
 
     def push_one(self, raw: bytes, context: grpc.ServicerContext) -> pb.Ack:
-        party = peer_party(context)
+        party = self.peer_party(context)
 
         def receive() -> pb.Ack:
             request = parse(pb.Small, raw)
@@ -117,8 +123,9 @@ class FederationService:
 class ControlService:
     """Control calls from the job's initiator (and this node's own driver), decoded and handed to the job service."""
 
-    def __init__(self, service: JobService) -> None:
+    def __init__(self, service: JobService, peer_party: PeerIdentity) -> None:
         self.service = service
+        self.peer_party = peer_party
 
     def handler(self, gate: PeerGate) -> grpc.GenericRpcHandler:
         """The methods as served: every call admitted and watched by ``gate``, each decoding its own request
@@ -129,7 +136,7 @@ class ControlService:
                 try:
                     request = parse(kind, raw)
                 except FramingError as exc:
-                    log.warning("refused %s from party %d: %s", method, peer_party(context), exc)
+                    log.warning("refused %s from party %d: %s", method, self.peer_party(context), exc)
                     _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
                 return self._handle(method, request, context)
 
@@ -140,7 +147,7 @@ class ControlService:
         )
 
     def _handle(self, method: str, request: Any, context: grpc.ServicerContext) -> Any:
-        party = peer_party(context)
+        party = self.peer_party(context)
         try:
             return self.service.handle(party, method, request)
         except ids.IdentifierError as exc:  # one line, not grpc's traceback and UNKNOWN

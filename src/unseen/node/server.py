@@ -32,7 +32,7 @@ from unseen.node.executor import TaskExecutor
 from unseen.node.http_guard import HttpLimits, guarded_protocol, quiet_accept_errors
 from unseen.node.messaging import MessageRouter
 from unseen.node.recovery import PartnerSettler
-from unseen.node.rpc import ControlService, FederationService, TaskChannelService, peer_party
+from unseen.node.rpc import ControlService, FederationService, PeerIdentity, TaskChannelService
 from unseen.node.service import JobService
 from unseen.node.task_server import TaskChannelServer
 from unseen.node.warm import TaskZygote
@@ -47,6 +47,7 @@ from unseen.transport.framing import GRPC_MESSAGE_LIMIT
 from unseen.transport.gate import GateLimits, PeerGate
 from unseen.transport.peers import PeerClients
 from unseen.transport.shared_buffer import SendBufferError, clear_buffers
+from unseen.transport.tls import CertificateError
 
 log = logging.getLogger(__name__)
 RESTART_REASON = "the node restarted while this was running; submit the job again"
@@ -84,14 +85,14 @@ def peer_server_options(config: NodeConfig) -> list[tuple[str, int]]:
     ]
 
 
-def peer_gate(config: NodeConfig) -> PeerGate:
+def peer_gate(config: NodeConfig, identify: PeerIdentity) -> PeerGate:
     limits = GateLimits(
         max_calls_per_peer=config.max_calls_per_peer,
         first_frame_s=config.first_message_timeout_s,
         idle_s=config.frame_idle_timeout_s,
         max_call_s=config.send_timeout_s,
     )
-    return PeerGate(limits, peer_party)
+    return PeerGate(limits, identify)
 
 
 class _NodeHttpServer(uvicorn.Server):
@@ -141,6 +142,13 @@ def _open_database(config: NodeConfig) -> tuple[Engine, DatabaseClaim]:
 class Node:
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
+        # Trust first: a node whose own certificate or a partner's anchor is wrong stops before it touches its
+        # database (which would mark a previous run's tasks as failed).
+        try:
+            self.trust = config.peer_trust()
+        except CertificateError as exc:
+            raise NodeStartError(str(exc)) from None
+        self.peers = PeerClients(config.peers, config.tls_paths, self.trust, probe_timeout=config.rpc_timeout_s)
         config.home.mkdir(parents=True, exist_ok=True)
         engine, claim = _open_database(config)
         self.store = NodeStore(engine, claim)
@@ -151,7 +159,6 @@ class Node:
         self.mailbox: AwaitableMailbox[Delivery] = AwaitableMailbox(config.mail_limits)
         self.zygote = TaskZygote(config.zygote_socket) if config.warm_tasks else None
         self.executor = TaskExecutor(self.store, config.jobs_dir, self.zygote)
-        self.peers = PeerClients(config.peers, config.tls_paths)
         self.service = JobService(config, self.store, self.executor, self.mailbox, self.peers)
         audit = AuditLog(config.audit_dir) if config.audit_dir else None
         self.router = MessageRouter(self.service, self.mailbox, audit)
@@ -165,7 +172,10 @@ class Node:
     def start_grpc(self) -> None:
         config = self.config
         _check_port_free(config.federation_host, config.federation_port, "federation")
-        key, chain, trusted = config.tls_paths.read()
+        key, chain = config.tls_paths.read()
+        # The handshake accepts a client certificate chaining to any partner's anchor; PeerIdentity then holds
+        # it to the anchor of the party it names. With no partners, only this node's own certificate.
+        trusted = self.trust.root_bundle() or chain
         # Every partner's call holds one of these threads while it runs: a call beyond them is refused at once
         # (RESOURCE_EXHAUSTED) rather than queued to time out, and the gate keeps any one partner to a share.
         threads = config.federation_threads
@@ -174,9 +184,13 @@ class Node:
             options=peer_server_options(config),
             maximum_concurrent_rpcs=threads,
         )
-        gate = peer_gate(config)
+        identify = PeerIdentity(self.trust)
+        gate = peer_gate(config, identify)
         peer_server.add_generic_rpc_handlers(
-            (FederationService(self.router).handler(gate), ControlService(self.service).handler(gate))
+            (
+                FederationService(self.router, identify).handler(gate),
+                ControlService(self.service, identify).handler(gate),
+            )
         )
         credentials = grpc.ssl_server_credentials([(key, chain)], root_certificates=trusted, require_client_auth=True)
         if not peer_server.add_secure_port(f"{config.federation_host}:{config.federation_port}", credentials):

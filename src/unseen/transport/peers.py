@@ -1,24 +1,37 @@
-"""Calling other parties' nodes: one mutually-authenticated gRPC channel per peer.
+"""Calling other parties' nodes: one mutually-authenticated gRPC channel per peer, trusting that peer alone.
 
-The client checks that the server's certificate names the party it meant to dial (``party-<id>``), and
+grpcio's Python API has no certificate verification callback (grpc/grpc#32635), so before a peer's channel is
+made this node opens one short TLS connection of its own to the peer, takes the certificate its server
+presents and checks it with ``PeerTrust.check_server``: it names that party and verifies against that party's
+anchor only. The channel then gets that anchor as its only root certificate and ``party-<id>`` as the name to
+check, so every later connection (reconnects included) is held to the same anchor by gRPC itself. The client
 presents its own party certificate. gRPC errors come back as ``PeerError`` with a message a person can act
 on: which party, at which address, what went wrong.
 """
 
 from __future__ import annotations
 
+import logging
+import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from unseen.config.node import PeerConfig
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT, Frame
 from unseen.transport.methods import push_method, push_one_method
 from unseen.transport.proto import federation_pb2 as pb
 from unseen.transport.proto import federation_pb2_grpc as pb_grpc
-from unseen.transport.tls import TlsPaths, server_name
+from unseen.transport.tls import CertificateError, TlsPaths, server_name
+from unseen.transport.trust import PeerTrust
+
+log = logging.getLogger(__name__)
+PROBE_TIMEOUT_S = 10.0
 
 # A channel whose peer went away fails every call at once with the last error ("Connection refused") until
 # its next reconnect attempt, and gRPC spaces attempts by an exponential backoff of 1 s x 1.6 per failure up
@@ -52,7 +65,8 @@ def describe_rpc_error(party_id: int, address: str, error: grpc.RpcError) -> Pee
     if code == grpc.StatusCode.UNAVAILABLE:
         message = (
             f"party {party_id}'s node at {address} is unreachable ({details}); check that it is running "
-            "(`unseen standalone status`) and that its certificate is signed by a CA this node trusts"
+            "(`unseen standalone status`) and that its certificate verifies against the anchor under its "
+            f"`peers: {party_id}:` entry (and this node's against the anchor it has for this party)"
         )
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
         message = f"party {party_id}'s node at {address} did not answer in time ({details})"
@@ -62,17 +76,61 @@ def describe_rpc_error(party_id: int, address: str, error: grpc.RpcError) -> Pee
     return PeerError(message, code)
 
 
-class PeerClients:
-    """Channels to every peer in the routing table, opened on first use and reused."""
+def fetch_server_certificate(host: str, port: int, tls: TlsPaths, timeout: float) -> bytes:
+    """The certificate (PEM) a TLS server at ``host:port`` presents, nothing verified yet: the caller verifies it
+    against the one anchor it trusts for that address. This node's certificate is presented, as gRPC will."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # verified below against exactly one anchor, not the system's roots
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["h2"])
+    context.load_cert_chain(tls.cert, tls.key)
+    with (
+        socket.create_connection((host, port), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=None) as conn,
+    ):
+        der = conn.getpeercert(binary_form=True)
+    if not der:
+        raise CertificateError("the server presented no certificate")
+    return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
 
-    def __init__(self, peers: dict[int, PeerConfig], tls: TlsPaths) -> None:
+
+class PeerClients:
+    """Channels to every peer in the routing table, each checked and pinned to its peer's anchor, opened on
+    first use and reused."""
+
+    def __init__(
+        self, peers: dict[int, PeerConfig], tls: TlsPaths, trust: PeerTrust, probe_timeout: float = PROBE_TIMEOUT_S
+    ) -> None:
         self._peers = peers
-        key, chain, trusted = tls.read()
-        self._credentials = grpc.ssl_channel_credentials(
-            root_certificates=trusted, private_key=key, certificate_chain=chain
-        )
+        self._tls = tls
+        self._key, self._chain = tls.read()
+        self._trust = trust
+        self._probe_timeout = probe_timeout
         self._channels: dict[int, grpc.Channel] = {}
         self._lock = threading.Lock()
+
+    def check_peer(self, party_id: int) -> None:
+        """Dial ``party_id`` once with this node's own TLS client and check what its server presents; raises
+        ``PeerError`` (UNAVAILABLE when unreachable, UNAUTHENTICATED when its certificate is not that party's)."""
+        peer = self._peers[party_id]
+        address = self.address(party_id)
+        try:
+            pem = fetch_server_certificate(peer.host, peer.port, self._tls, self._probe_timeout)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise PeerError(
+                f"party {party_id}'s node at {address} is unreachable ({exc}); check that it is running",
+                grpc.StatusCode.UNAVAILABLE,
+            ) from None
+        try:
+            self._trust.check_server(party_id, pem)
+        except CertificateError as exc:
+            log.warning("refused party %d's server at %s: %s", party_id, address, exc)
+            raise PeerError(
+                f"party {party_id}'s node at {address} presented a certificate this node does not accept as "
+                f"party {party_id}: {exc}",
+                grpc.StatusCode.UNAUTHENTICATED,
+            ) from None
 
     def address(self, party_id: int) -> str:
         peer = self._peers.get(party_id)
@@ -86,9 +144,18 @@ class PeerClients:
     def channel(self, party_id: int) -> grpc.Channel:
         with self._lock:
             channel = self._channels.get(party_id)
+        if channel is not None:
+            return channel
+        address = self.address(party_id)  # refuses a party not in the routing table
+        self.check_peer(party_id)  # outside the lock: one slow peer does not hold up channels to the others
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=self._trust.anchor(party_id).pem, private_key=self._key, certificate_chain=self._chain
+        )
+        options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", server_name(party_id))]
+        with self._lock:
+            channel = self._channels.get(party_id)
             if channel is None:
-                options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", server_name(party_id))]
-                channel = grpc.secure_channel(self.address(party_id), self._credentials, options=options)
+                channel = grpc.secure_channel(address, credentials, options=options)
                 self._channels[party_id] = channel
             return channel
 

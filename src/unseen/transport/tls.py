@@ -30,24 +30,23 @@ class CertificateError(ValueError):
 
 @dataclass(frozen=True)
 class TlsPaths:
-    """Where a node finds its own key and certificate and the CA certificates it trusts."""
+    """Where a node finds its own key and certificate. Whom it trusts is per partner (``transport/trust.py``)."""
 
     cert: Path
     key: Path
-    trusted_cas: tuple[Path, ...]
 
     def check(self) -> None:
-        for path in (self.cert, self.key, *self.trusted_cas):
+        for path in (self.cert, self.key):
             if not path.is_file():
                 raise CertificateError(
-                    f"TLS file {path} is missing; create it with `unseen cert` or restart standalone"
+                    f"TLS file {path} is missing; create it with `unseen cert issue` (or `unseen cert init "
+                    "--self-signed`), or restart standalone"
                 )
 
-    def read(self) -> tuple[bytes, bytes, bytes]:
-        """Key, certificate chain, and the concatenated trusted CA bundle, as PEM."""
+    def read(self) -> tuple[bytes, bytes]:
+        """Key and certificate chain, as PEM."""
         self.check()
-        bundle = b"".join(path.read_bytes() for path in self.trusted_cas)
-        return self.key.read_bytes(), self.cert.read_bytes(), bundle
+        return self.key.read_bytes(), self.cert.read_bytes()
 
 
 def server_name(party_id: int) -> str:
@@ -87,6 +86,49 @@ def create_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certif
     return key, cert
 
 
+def _party_names(party_id: int, hosts: tuple[str, ...]) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = [
+        x509.DNSName(server_name(party_id)),
+        x509.UniformResourceIdentifier(f"{PARTY_URI_PREFIX}{party_id}"),
+    ]
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return names
+
+
+def create_self_signed_identity(
+    party_id: int, hosts: tuple[str, ...] = ()
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A party's node certificate signed by its own key: partners pin it byte for byte (``pinned_cert``).
+
+    It names the party like an issued certificate does and is its own issuer; it carries no CA basic
+    constraint, so it can vouch for nothing but itself.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, server_name(party_id))])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + CERT_LIFETIME)
+        .add_extension(x509.SubjectAlternativeName(_party_names(party_id, hosts)), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
 def issue_party_certificate(
     ca_key: ec.EllipticCurvePrivateKey,
     ca_cert: x509.Certificate,
@@ -99,15 +141,7 @@ def issue_party_certificate(
     ``extra_extensions`` is where RA-TLS puts attestation evidence.
     """
     key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [
-        x509.DNSName(server_name(party_id)),
-        x509.UniformResourceIdentifier(f"{PARTY_URI_PREFIX}{party_id}"),
-    ]
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
+    names = _party_names(party_id, hosts)
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
@@ -202,11 +236,11 @@ def ensure_party_certificate(ca_dir: Path, out_dir: Path, party_id: int) -> TlsP
     A certificate from an earlier CA (the CA folder was recreated) or for another party is replaced, since
     peers trusting the current CA would refuse it.
     """
-    ca_cert_path, ca_key_path = ensure_ca(ca_dir)
+    ca_cert_path, ca_key_path = ensure_ca(ca_dir, f"Unseen development CA of party {party_id}")
     cert_path, key_path = out_dir / "node.crt", out_dir / "node.key"
     ca_key, ca_cert = load_ca(ca_cert_path, ca_key_path)
     if not _usable_certificate(cert_path, key_path, ca_cert, party_id):
         key, cert = issue_party_certificate(ca_key, ca_cert, party_id)
         write_private_key(key_path, key)
         write_certificate(cert_path, cert)
-    return TlsPaths(cert=cert_path, key=key_path, trusted_cas=(ca_cert_path,))
+    return TlsPaths(cert=cert_path, key=key_path)
