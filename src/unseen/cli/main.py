@@ -24,10 +24,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "data": ("unseen.cli.data", "Upload and inspect this party's tables (rows never leave the node)."),
     "test": ("unseen.cli.toy", "Check an installation with small real jobs."),
     "board": ("unseen.cli.board", "The web board of a node: jobs, DAGs, logs and metric charts."),
-    "cert": (
-        "unseen.cli.cert",
-        "A party's identity and its partners' trust anchors: init, issue, show, export, import.",
-    ),
+    "cert": ("unseen.cli.cert", "Make TLS identities and exchange trust with partners."),
 }
 """Command group -> (its module, whose ``app`` is a ``typer.Typer``; the help line shown in ``unseen --help``)."""
 

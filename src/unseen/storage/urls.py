@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import URL
 
 SUPPORTED = "sqlite:///path/to/node.db or postgresql+psycopg://user@host/database"
 
@@ -15,7 +17,11 @@ class DatabaseError(RuntimeError):
 def parse_database_url(url: str) -> URL:
     """The URL as SQLAlchemy reads it, if it names a supported database; ``postgresql://`` means psycopg 3.
 
-    The error never repeats the URL: it may carry a password."""
+    The error never repeats the URL: it may carry a password. SQLAlchemy is imported here, not at the top: the
+    CLI reads node configs and must not pay for it."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except ArgumentError:
