@@ -80,8 +80,10 @@ class CollateralProvider:
 
     @staticmethod
     def _from_directory(directory: Path, fmspc: str) -> tuple[dcap_qvl.QuoteCollateralV3, int]:
-        for name in (f"{fmspc}.json", "collateral.json"):
-            path = directory / name
+        candidates = (
+            [directory] if directory.is_file() else [directory / f"{fmspc}.json", directory / "collateral.json"]
+        )
+        for path in candidates:
             if path.is_file():
                 if path.stat().st_size > MAX_COLLATERAL_BYTES:
                     raise refuse("collateral file", f"at most {MAX_COLLATERAL_BYTES} bytes", str(path))

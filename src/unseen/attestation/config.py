@@ -42,7 +42,7 @@ class AttestationMode(StrEnum):
 
 class CollateralSource(BaseModel):
     """Where Intel's collateral (TCB info, QE identity, CRLs) comes from: a PCCS, or a folder of JSON files
-    named ``<fmspc>.json`` (or one ``collateral.json``) in dcap-qvl's format."""
+    named ``<fmspc>.json`` (or one ``collateral.json``; ``directory`` may also name one file) in dcap-qvl's format."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from unseen import __version__
-from unseen.cli import board, data, jobs, node, standalone, toy
+from unseen.cli import attest, board, data, jobs, node, standalone, toy
 
 app = typer.Typer(
     help="Unseen: federated learning where raw data never leaves its owner.",
@@ -19,6 +19,7 @@ app.add_typer(jobs.app, name="job")
 app.add_typer(data.app, name="data")
 app.add_typer(toy.app, name="test")
 app.add_typer(board.app, name="board")
+app.add_typer(attest.app, name="attest")
 
 
 @app.command()

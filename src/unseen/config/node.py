@@ -13,6 +13,7 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from unseen.attestation.config import AttestationConfig
 from unseen.config.paths import socket_path
 from unseen.transport.mailbox import MailLimits
 from unseen.transport.shared_buffer import buffers_dir
@@ -33,6 +34,7 @@ class PeerConfig(BaseModel):
 
     host: str
     port: Port
+    attestation: AttestationConfig | None = Field(None, description="what this partner's evidence must show")
 
 
 class TlsConfig(BaseModel):
@@ -55,6 +57,9 @@ class NodeConfig(BaseModel):
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file node.db in home")
     tls: TlsConfig
     peers: dict[PartyId, PeerConfig] = Field(default_factory=dict, description="party id -> federation endpoint")
+    attestation: AttestationConfig | None = Field(
+        None, description="evidence this node makes, and the policy partners must meet (docs/attestation.md)"
+    )
     api_token_file: Path = Field(Path("api.token"), description="bearer token the CLI presents")
     max_message_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="largest federation message accepted")
     recv_timeout_s: float = Field(600.0, gt=0, description="how long a task waits for a message by default")

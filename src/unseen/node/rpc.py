@@ -24,6 +24,7 @@ from unseen.node.messaging import (
 from unseen.node.service import JobService
 from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
+from unseen.transport import peer_attestation
 from unseen.transport.awaiting import AwaitableMailbox
 from unseen.transport.delivery import Delivery, DeliveryFailedError
 from unseen.transport.framing import CHUNK_SIZE, FramingError, decode_frame, header_of
@@ -51,10 +52,15 @@ def peer_party(context: grpc.ServicerContext) -> int:
     if not certs:
         _abort(context, grpc.StatusCode.UNAUTHENTICATED, "no client certificate")
     try:
-        return _party_of_pem(certs[0])
+        party = _party_of_pem(certs[0])
     except (CertificateError, ValueError) as exc:
         log.warning("refused a peer whose certificate names no party: %s", exc)
         _abort(context, grpc.StatusCode.UNAUTHENTICATED, f"certificate names no party: {exc}")
+    attestation = peer_attestation.active()
+    refusal = attestation.refusal(party, certs[0]) if attestation is not None else None
+    if refusal is not None:
+        _abort(context, grpc.StatusCode.PERMISSION_DENIED, refusal)
+    return party
 
 
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -> NoReturn:

@@ -34,6 +34,7 @@ from unseen.node.watchdog import InitiatorWatchdog
 from unseen.storage.database import migrate, open_engine
 from unseen.storage.repository import NodeStore
 from unseen.storage.tables import TableStore
+from unseen.transport import peer_attestation
 from unseen.transport.awaiting import AwaitableMailbox
 from unseen.transport.delivery import Delivery
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT
@@ -120,6 +121,7 @@ class Node:
             log.warning("marked %d task(s) left running by a previous run as failed", interrupted)
         self.mailbox: AwaitableMailbox[Delivery] = AwaitableMailbox(config.mail_limits)
         self.executor = TaskExecutor(self.store, config.jobs_dir)
+        peer_attestation.install(peer_attestation.PeerAttestation(config))
         self.peers = PeerClients(config.peers, config.tls_paths)
         self.service = JobService(config, self.store, self.executor, self.mailbox, self.peers)
         audit = AuditLog(config.audit_dir) if config.audit_dir else None

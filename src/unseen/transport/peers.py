@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 
 from unseen.config.node import PeerConfig
+from unseen.transport import peer_attestation
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT, Frame
 from unseen.transport.methods import push_method, push_one_method
 from unseen.transport.proto import federation_pb2 as pb
@@ -67,6 +68,7 @@ class PeerClients:
 
     def __init__(self, peers: dict[int, PeerConfig], tls: TlsPaths) -> None:
         self._peers = peers
+        self._tls = tls
         key, chain, trusted = tls.read()
         self._credentials = grpc.ssl_channel_credentials(
             root_certificates=trusted, private_key=key, certificate_chain=chain
@@ -87,10 +89,27 @@ class PeerClients:
         with self._lock:
             channel = self._channels.get(party_id)
             if channel is None:
+                self._attest(party_id)
                 options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", server_name(party_id))]
                 channel = grpc.secure_channel(self.address(party_id), self._credentials, options=options)
                 self._channels[party_id] = channel
             return channel
+
+    def _attest(self, party_id: int) -> None:
+        """Before a channel to a peer carries data, its certificate's evidence meets the policy (if any)."""
+        checker = peer_attestation.active()
+        peer = self._peers.get(party_id)
+        if checker is None or peer is None:
+            return
+        try:
+            checker.check_server(party_id, peer.host, peer.port, self._tls)
+        except peer_attestation.AttestationRefusedError as exc:
+            raise PeerError(str(exc), grpc.StatusCode.PERMISSION_DENIED) from None
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise PeerError(
+                f"party {party_id}'s node at {peer.host}:{peer.port} could not be attested: {exc}",
+                grpc.StatusCode.UNAVAILABLE,
+            ) from None
 
     def push(self, party_id: int, frames: Iterator[Frame], timeout: float) -> pb.Ack:
         try:
