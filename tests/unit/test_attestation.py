@@ -26,6 +26,7 @@ from unseen.attestation.making import evidence_extension, gramine_quote
 from unseen.attestation.quote import parse_quote
 from unseen.attestation.verdict import AttestationError
 from unseen.attestation.verify import verify_certificate
+from unseen.config.node import NodeConfig
 from unseen.transport.tls import create_ca
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "sgx"
@@ -230,3 +231,89 @@ def test_public_key_hash_is_over_subject_public_key_info() -> None:
     cert = certificate_with(legacy_extension(QUOTE))
     der = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     assert public_key_hash(cert) == hashlib.sha256(der).digest()
+
+
+def node_config(tmp: Path, attestation: dict[str, object]) -> NodeConfig:
+    return NodeConfig.model_validate(
+        {
+            "party_id": 9999,
+            "home": str(tmp),
+            "rest_port": 1,
+            "federation_port": 2,
+            "tls": {"cert": "c", "key": "k", "trusted_cas": ["ca"]},
+            "peers": {
+                10000: {"host": "127.0.0.1", "port": 3},
+                10001: {"host": "127.0.0.1", "port": 4, "attestation": {"mode": "none"}},
+            },
+            "attestation": attestation,
+        }
+    )
+
+
+def test_verdicts_are_cached_until_the_collateral_expires(collateral_dir: Path, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from unseen.transport.peer_attestation import PeerAttestation
+
+    attestation = {
+        "mode": "sgx-dcap",
+        "policy": {"mrenclave": [MRENCLAVE], "collateral": {"directory": str(collateral_dir)}},
+    }
+    checker = PeerAttestation(node_config(tmp_path, attestation))
+    der = certificate_with(legacy_extension(QUOTE)).public_bytes(serialization.Encoding.DER)
+    first = checker.verdict(10000, der, INSIDE)
+    assert first is not None and [r.field for r in first.reasons] == ["report_data", "tcb_status"]
+    assert checker.verdict(10000, der, INSIDE + 60) is first  # cached
+    assert first.valid_until is not None
+    later = checker.verdict(10000, der, first.valid_until + 1)  # collateral expired: verified again, and refused
+    assert later is not first and later is not None
+    assert [r.field for r in later.reasons] == ["quote verification"] and "expired" in later.reasons[0].got
+    assert checker.verdict(10001, der, INSIDE) is None  # this partner's entry says mode: none
+
+
+def test_pccs_collateral_is_fetched_with_bounded_requests() -> None:
+    import json
+
+    import httpx
+
+    from unseen.attestation.collateral import fetch_from_pccs, load_collateral_json
+
+    sample = json.loads((FIXTURES / "sgx_quote_collateral.json").read_text())
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        path = request.url.path.rsplit("/", 1)[-1]
+        if path == "pckcrl":
+            return httpx.Response(
+                200,
+                content=bytes.fromhex(sample["pck_crl"]),
+                headers={"SGX-PCK-CRL-Issuer-Chain": quote_url(sample["pck_crl_issuer_chain"])},
+            )
+        if path == "tcb":
+            assert request.url.params["fmspc"] == "00a067110000"
+            body = {"tcbInfo": json.loads(sample["tcb_info"]), "signature": sample["tcb_info_signature"]}
+            return httpx.Response(
+                200, json=body, headers={"TCB-Info-Issuer-Chain": quote_url(sample["tcb_info_issuer_chain"])}
+            )
+        if path == "identity":
+            body = {"enclaveIdentity": json.loads(sample["qe_identity"]), "signature": sample["qe_identity_signature"]}
+            return httpx.Response(
+                200,
+                json=body,
+                headers={"SGX-Enclave-Identity-Issuer-Chain": quote_url(sample["qe_identity_issuer_chain"])},
+            )
+        return httpx.Response(200, content=bytes.fromhex(sample["root_ca_crl"]))
+
+    text = fetch_from_pccs("https://pccs.example", "00a067110000", 5.0, transport=httpx.MockTransport(answer))
+    collateral, _ = load_collateral_json(text)
+    import dcap_qvl
+
+    assert dcap_qvl.verify(QUOTE, collateral, INSIDE).status == "ConfigurationAndSWHardeningNeeded"
+    assert seen == [f"/sgx/certification/v4/{p}" for p in ("pckcrl", "tcb", "qe/identity", "rootcacrl")]
+
+
+def quote_url(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text)

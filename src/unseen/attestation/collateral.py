@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from unseen.attestation.config import CollateralSource
-from unseen.attestation.verdict import refuse
+from unseen.attestation.verdict import AttestationError, refuse
 
 if TYPE_CHECKING:
     import dcap_qvl
@@ -126,21 +126,40 @@ def fetch_from_pccs(base_url: str, fmspc: str, timeout_s: float, transport: Any 
         tcb = get(client, "/tcb", {"fmspc": fmspc})
         qe = get(client, "/qe/identity", {})
         root_crl = get(client, "/rootcacrl", {})
-    tcb_doc = json.loads(tcb.text)
-    qe_doc = json.loads(qe.text)
-    root_crl_bytes = root_crl.content
-    with contextlib.suppress(ValueError):  # some PCCS answer the root CA CRL hex-encoded
-        root_crl_bytes = bytes.fromhex(root_crl.text)
-    return json.dumps(
-        {
-            "pck_crl_issuer_chain": header(pck_crl, "SGX-PCK-CRL-Issuer-Chain"),
-            "root_ca_crl": root_crl_bytes.hex(),
-            "pck_crl": pck_crl.content.hex(),
-            "tcb_info_issuer_chain": header(tcb, "TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"),
-            "tcb_info": json.dumps(tcb_doc["tcbInfo"], separators=(",", ":")),
-            "tcb_info_signature": tcb_doc["signature"],
-            "qe_identity_issuer_chain": header(qe, "SGX-Enclave-Identity-Issuer-Chain"),
-            "qe_identity": json.dumps(qe_doc["enclaveIdentity"], separators=(",", ":")),
-            "qe_identity_signature": qe_doc["signature"],
-        }
-    )
+    try:
+        tcb_doc = json.loads(tcb.text)
+        qe_doc = json.loads(qe.text)
+        root_crl_bytes = root_crl.content
+        with contextlib.suppress(ValueError):  # some PCCS answer the root CA CRL hex-encoded
+            root_crl_bytes = bytes.fromhex(root_crl.text)
+        collateral = json.dumps(
+            {
+                "pck_crl_issuer_chain": header(pck_crl, "SGX-PCK-CRL-Issuer-Chain"),
+                "root_ca_crl": root_crl_bytes.hex(),
+                "pck_crl": pck_crl.content.hex(),
+                "tcb_info_issuer_chain": header(tcb, "TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"),
+                "tcb_info": _signed_member(tcb.text, "tcbInfo"),
+                "tcb_info_signature": tcb_doc["signature"],
+                "qe_identity_issuer_chain": header(qe, "SGX-Enclave-Identity-Issuer-Chain"),
+                "qe_identity": _signed_member(qe.text, "enclaveIdentity"),
+                "qe_identity_signature": qe_doc["signature"],
+            }
+        )
+    except AttestationError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise refuse("collateral", f"Intel's JSON from {base_url}", f"unreadable ({type(exc).__name__})") from None
+    return collateral
+
+
+def _signed_member(text: str, key: str) -> str:
+    """The signed object exactly as the PCCS sent it: Intel signs these bytes, so re-encoding would break it.
+    The answer's layout is ``{"<key>":{...},"signature":"<hex>"}``."""
+    body = text.strip()
+    start, end = f'{{"{key}":', ',"signature":'
+    cut = body.rfind(end)
+    if not body.startswith(start) or cut < 0:
+        raise refuse("collateral", f'{{"{key}": ..., "signature": ...}}', "another layout")
+    member = body[len(start) : cut]
+    json.loads(member)  # well-formed, or JSONDecodeError (a ValueError) for the caller
+    return member

@@ -88,8 +88,11 @@ class PeerClients:
     def channel(self, party_id: int) -> grpc.Channel:
         with self._lock:
             channel = self._channels.get(party_id)
+        if channel is None:
+            self._attest(party_id)  # outside the lock: a slow partner's handshake must not hold up the others
+        with self._lock:
+            channel = self._channels.get(party_id)
             if channel is None:
-                self._attest(party_id)
                 options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", server_name(party_id))]
                 channel = grpc.secure_channel(self.address(party_id), self._credentials, options=options)
                 self._channels[party_id] = channel
