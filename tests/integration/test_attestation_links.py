@@ -61,6 +61,8 @@ def test_a_partner_with_another_measurement_is_refused_by_the_client(attested: S
     assert "party 10001" in result.stderr and f"mrenclave: expected {GOOD}, got {BAD}" in result.stderr
     assert f"refused party 10001: attestation failed: mrenclave: expected {GOOD}, got {BAD}" in attested.node_log(9999)
     assert "accepted job" not in attested.node_log(10001)
+    job_line = [line for line in attested.node_log(9999).splitlines() if " failed: party 10001" in line]
+    assert job_line and f"mrenclave: expected {GOOD}, got {BAD}" in job_line[-1]  # the job's end, in the node log
 
 
 def test_a_caller_with_another_measurement_is_refused_by_the_server(attested: Site) -> None:

@@ -58,12 +58,6 @@ class PeerAttestation:
     def policy_for(self, party: int) -> AttestationConfig | None:
         return peer_policy(self._node, self._peers.get(party))
 
-    @property
-    def required(self) -> bool:
-        return any(self.policy_for(party) is not None for party in self._peers) or (
-            self._node is not None and self._node.mode != AttestationMode.NONE
-        )
-
     def verdict(self, party: int, cert_der: bytes, now: int | None = None) -> Verdict | None:
         """The verdict on ``party``'s certificate, from the cache while its collateral is current."""
         config = self.policy_for(party)
