@@ -317,3 +317,42 @@ def quote_url(text: str) -> str:
     from urllib.parse import quote
 
     return quote(text)
+
+
+def test_tcg_dice_binding_goes_through_the_claims() -> None:
+    from unseen.attestation.binding import check_binding
+
+    key_holder = certificate_with(legacy_extension(QUOTE))
+    claims = dice_claims(public_key_hash(key_holder))
+    evidence = find_evidence(certificate_with(dice_extension(QUOTE, claims)))
+    assert evidence is not None
+    bound = report_data_for(hashlib.sha256(claims).digest())
+    assert check_binding(key_holder, evidence, bound) is None
+    reason = check_binding(key_holder, evidence, report_data_for(public_key_hash(key_holder)))
+    assert reason is not None and reason.field == "report_data"  # the key's hash itself is not the DICE binding
+    other = certificate_with(legacy_extension(QUOTE))
+    reason = check_binding(other, evidence, bound)
+    assert reason is not None and reason.field == "claims pubkey-hash"
+
+
+def test_two_evidence_extensions_or_oversized_evidence_are_refused() -> None:
+    from cryptography.hazmat.primitives import hashes
+
+    ca_key, ca_cert = create_ca("test CA")
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(ca_cert.subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    )
+    both = builder.add_extension(legacy_extension(QUOTE), critical=False).add_extension(
+        legacy_extension(QUOTE, as_gramine_emits=False), critical=False
+    )
+    with pytest.raises(AttestationError, match="one evidence extension"):
+        find_evidence(both.sign(ca_key, hashes.SHA256()))
+    huge = builder.add_extension(legacy_extension(bytes(40_000)), critical=False)
+    with pytest.raises(AttestationError, match="evidence size"):
+        find_evidence(huge.sign(ca_key, hashes.SHA256()))
