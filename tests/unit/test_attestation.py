@@ -255,7 +255,7 @@ def test_verdicts_are_cached_until_the_collateral_expires(collateral_dir: Path, 
 
     from unseen.transport.peer_attestation import PeerAttestation
 
-    attestation = {
+    attestation: dict[str, object] = {
         "mode": "sgx-dcap",
         "policy": {"mrenclave": [MRENCLAVE], "collateral": {"directory": str(collateral_dir)}},
     }
