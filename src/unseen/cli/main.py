@@ -25,6 +25,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "test": ("unseen.cli.toy", "Check an installation with small real jobs."),
     "board": ("unseen.cli.board", "The web board of a node: jobs, DAGs, logs and metric charts."),
     "cert": ("unseen.cli.cert", "Make TLS identities and exchange trust with partners."),
+    "attest": ("unseen.cli.attest", "Attestation evidence in node certificates (SGX DCAP via Gramine, or simulated)."),
 }
 """Command group -> (its module, whose ``app`` is a ``typer.Typer``; the help line shown in ``unseen --help``)."""
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from unseen.attestation.config import AttestationConfig
 from unseen.config.paths import socket_path
 from unseen.storage.urls import DatabaseError, parse_database_url
 from unseen.transport.mailbox import MailLimits
@@ -69,6 +70,8 @@ class PeerConfig(BaseModel):
     def anchor_kind(self) -> AnchorKind:
         return "ca" if self.ca is not None else "pinned"
 
+    attestation: AttestationConfig | None = Field(None, description="what this partner's evidence must show")
+
 
 class TlsConfig(BaseModel):
     """The node's own certificate and key. There is no shared CA bundle: each peer carries its own anchor."""
@@ -109,6 +112,9 @@ class NodeConfig(BaseModel):
     )
     tls: TlsConfig
     peers: dict[PartyId, PeerConfig] = Field(default_factory=dict, description="party id -> federation endpoint")
+    attestation: AttestationConfig | None = Field(
+        None, description="evidence this node makes, and the policy partners must meet (docs/attestation.md)"
+    )
     api_token_file: Path = Field(Path("api.token"), description="bearer token the CLI presents")
     max_message_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="largest federation message accepted")
     recv_timeout_s: float = Field(600.0, gt=0, description="how long a task waits for a message by default")

@@ -23,6 +23,7 @@ from unseen.node.messaging import (
 from unseen.node.service import JobService
 from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.repository import MetricPoint
+from unseen.transport import peer_attestation
 from unseen.transport.awaiting import AwaitableMailbox
 from unseen.transport.delivery import Delivery, DeliveryFailedError
 from unseen.transport.framing import CHUNK_SIZE, FramingError, decode_frame, header_of
@@ -56,10 +57,16 @@ class PeerIdentity:
         if not certs:
             _abort(context, grpc.StatusCode.UNAUTHENTICATED, "no client certificate")
         try:
-            return self.trust.caller_party(certs[0])
+            party = self.trust.caller_party(certs[0])
         except (CertificateError, ValueError) as exc:
             log.warning("refused a call from %s: %s", ids.printable(context.peer() or "?"), exc)
             _abort(context, grpc.StatusCode.UNAUTHENTICATED, f"certificate refused: {exc}")
+        attestation = peer_attestation.active()  # then its evidence, against the policy for that party
+        refusal = attestation.refusal(party, certs[0]) if attestation is not None else None
+        if refusal is not None:
+            log.warning("refused a call from party %d: %s", party, refusal)
+            _abort(context, grpc.StatusCode.PERMISSION_DENIED, refusal)
+        return party
 
 
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -> NoReturn:

@@ -41,6 +41,7 @@ from unseen.storage.database import DatabaseClaim, claim_database, migrate, open
 from unseen.storage.repository import NodeStore
 from unseen.storage.tables import TableStore
 from unseen.storage.urls import DatabaseError
+from unseen.transport import peer_attestation
 from unseen.transport.awaiting import AwaitableMailbox
 from unseen.transport.delivery import Delivery
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT
@@ -159,6 +160,7 @@ class Node:
         self.mailbox: AwaitableMailbox[Delivery] = AwaitableMailbox(config.mail_limits)
         self.zygote = TaskZygote(config.zygote_socket) if config.warm_tasks else None
         self.executor = TaskExecutor(self.store, config.jobs_dir, self.zygote)
+        peer_attestation.install(peer_attestation.PeerAttestation(config))
         self.service = JobService(config, self.store, self.executor, self.mailbox, self.peers)
         audit = AuditLog(config.audit_dir) if config.audit_dir else None
         self.router = MessageRouter(self.service, self.mailbox, audit)

@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from unseen.config.node import PeerConfig
+from unseen.transport import peer_attestation
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT, Frame
 from unseen.transport.methods import push_method, push_one_method
 from unseen.transport.proto import federation_pb2 as pb
@@ -131,6 +132,13 @@ class PeerClients:
                 f"party {party_id}: {exc}",
                 grpc.StatusCode.UNAUTHENTICATED,
             ) from None
+        checker = peer_attestation.active()  # then its evidence, before the channel carries any data
+        try:
+            if checker is not None:
+                checker.check_server(party_id, pem, address)
+        except peer_attestation.AttestationRefusedError as exc:
+            log.warning("refused party %d's server at %s: %s", party_id, address, exc)
+            raise PeerError(str(exc), grpc.StatusCode.PERMISSION_DENIED) from None
 
     def address(self, party_id: int) -> str:
         peer = self._peers.get(party_id)
