@@ -31,9 +31,9 @@ def attested(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         tmp_path_factory.mktemp("attest"), [9999, 10000, 10001], start=False, attestation=attestation(GOOD)
     )
     site.set_node_option(10001, attestation=attestation(BAD))
-    ca = site.standalone.root / "ca"
     for party in site.parties:
         config = site.standalone.node_config_path(party)
+        ca = site.standalone.node_dir(party) / "ca"  # each party's own CA (docs/trust.md)
         issued = site.cli(
             "attest", "issue", "-c", str(config), "--ca-cert", str(ca / "ca.crt"), "--ca-key", str(ca / "ca.key")
         )

@@ -240,10 +240,10 @@ def node_config(tmp: Path, attestation: dict[str, object]) -> NodeConfig:
             "home": str(tmp),
             "rest_port": 1,
             "federation_port": 2,
-            "tls": {"cert": "c", "key": "k", "trusted_cas": ["ca"]},
+            "tls": {"cert": "c", "key": "k"},
             "peers": {
-                10000: {"host": "127.0.0.1", "port": 3},
-                10001: {"host": "127.0.0.1", "port": 4, "attestation": {"mode": "none"}},
+                10000: {"host": "127.0.0.1", "port": 3, "ca": "ca"},
+                10001: {"host": "127.0.0.1", "port": 4, "ca": "ca", "attestation": {"mode": "none"}},
             },
             "attestation": attestation,
         }

@@ -66,6 +66,11 @@ def issue_attested_certificate(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
         )
+        .add_extension(
+            # verifiers (cryptography's x509.verification among them) require it in an end-entity certificate
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_cert.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
         .add_extension(evidence, critical=False)
         .sign(issuer_key, hashes.SHA256())
     )
