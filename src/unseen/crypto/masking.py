@@ -82,7 +82,7 @@ def expand_into(seed: bytes, out: np.ndarray) -> None:
         raise ValueError("a mask seed must be 256 bits")
     if out.dtype not in RING_DTYPES.values() or not out.flags.c_contiguous:
         raise ValueError("masks are expanded into a contiguous uint32 or uint64 array")
-    target = memoryview(out.reshape(-1)).cast("B")
+    target = out.reshape(-1).view(np.uint8).data
     encryptor = Cipher(algorithms.ChaCha20(seed, _ZERO_NONCE), mode=None).encryptor()
     for start in range(0, len(target), _STREAM_BLOCK):
         piece = target[start : start + _STREAM_BLOCK]
