@@ -56,6 +56,7 @@ class Settings:
     throughput_epochs: int = 5
     throughput_hidden: int = 256
     warmup: int = 1
+    repeats: int = 1  # secagg part: plain and secure jobs per worker count, interleaved
 
 
 QUICK = Settings(workers=(3, 5), digits_rounds=5, secagg_rounds=2, throughput_rounds=2, throughput_epochs=2)
@@ -190,6 +191,13 @@ def run_job(arbiter: int, workers: list[int], params: dict[str, Any], name: str)
     return JobRun(rounds_of(arbiter, "arbiter"), by_worker, wall)
 
 
+def pooled(jobs: list[JobRun]) -> JobRun:
+    """The timed rounds of several jobs of the same workers as one job's."""
+    arbiter = [r for job in jobs for r in job.arbiter]
+    workers = {p: [r for job in jobs for r in job.workers[p]] for p in jobs[0].workers}
+    return JobRun(arbiter, workers, sum(job.wall_s for job in jobs))
+
+
 @dataclass
 class Breakdown:
     """Medians over the timed rounds; per round, the slowest worker sets each phase's end."""
@@ -253,10 +261,13 @@ def part_secagg(settings: Settings, site: Site, rows: list[Row], samples: dict[s
         workers = site.parties[:count]
         base = {"model": "synthetic", "parameters": settings.parameters, "rounds": settings.secagg_rounds}
         base |= {"warmup": settings.warmup}
-        plain = breakdown(run_job(arbiter, workers, base, f"bench-plain-{count}"))
         neighbours = min(settings.neighbours, (count - 1) // 2 * 2)
         secure_params = base | {"secure": True, "neighbours": neighbours}
-        secure = breakdown(run_job(arbiter, workers, secure_params, f"bench-secagg-{count}"))
+        plain_jobs, secure_jobs = [], []
+        for repeat in range(settings.repeats):  # interleaved, so a neighbour's burst of load hits both alike
+            plain_jobs.append(run_job(arbiter, workers, base, f"bench-plain-{count}-{repeat}"))
+            secure_jobs.append(run_job(arbiter, workers, secure_params, f"bench-secagg-{count}-{repeat}"))
+        plain, secure = breakdown(pooled(plain_jobs)), breakdown(pooled(secure_jobs))
         samples[f"secagg_{count}"] = {"plain": asdict(plain), "secure": asdict(secure), "neighbours": neighbours}
         goal = 1.3 if count == 10 else None
         label = f"{count} workers, 1M params"
@@ -366,6 +377,7 @@ def main() -> None:
     parser.add_argument("--parts", default="digits,secagg,throughput", help="comma-separated parts to run")
     parser.add_argument("--workers", help="worker counts for the secagg part, e.g. 3,5,10,20,50")
     parser.add_argument("--rounds", type=int, help="timed rounds of the secagg part")
+    parser.add_argument("--repeats", type=int, help="secagg part: interleaved plain/secure job pairs per count")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     settings = QUICK if args.quick else Settings()
@@ -373,6 +385,8 @@ def main() -> None:
         settings = Settings(**{**asdict(settings), "workers": tuple(int(w) for w in args.workers.split(","))})
     if args.rounds:
         settings = Settings(**{**asdict(settings), "secagg_rounds": args.rounds})
+    if args.repeats:
+        settings = Settings(**{**asdict(settings), "repeats": args.repeats})
     parts = [p for p in args.parts.split(",") if p]
     nodes = max(4, *(w + 1 for w in settings.workers)) if "secagg" in parts else 4
     rows: list[Row] = []
