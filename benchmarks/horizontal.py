@@ -378,6 +378,7 @@ def main() -> None:
     parser.add_argument("--workers", help="worker counts for the secagg part, e.g. 3,5,10,20,50")
     parser.add_argument("--rounds", type=int, help="timed rounds of the secagg part")
     parser.add_argument("--repeats", type=int, help="secagg part: interleaved plain/secure job pairs per count")
+    parser.add_argument("--neighbours", type=int, help="secagg part: SecAgg+ k at most this (even; default 8)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     settings = QUICK if args.quick else Settings()
@@ -385,6 +386,8 @@ def main() -> None:
         settings = Settings(**{**asdict(settings), "workers": tuple(int(w) for w in args.workers.split(","))})
     if args.rounds:
         settings = Settings(**{**asdict(settings), "secagg_rounds": args.rounds})
+    if args.neighbours is not None:
+        settings = Settings(**{**asdict(settings), "neighbours": args.neighbours})
     if args.repeats:
         settings = Settings(**{**asdict(settings), "repeats": args.repeats})
     parts = [p for p in args.parts.split(",") if p]
