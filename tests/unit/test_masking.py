@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from scipy import stats  # type: ignore[import-untyped]  # scikit-learn brings scipy, without stubs
 
 from unseen.crypto import masking
@@ -89,3 +90,20 @@ def test_a_masked_vector_is_indistinguishable_from_uniform_in_the_ring() -> None
     assert chi > P_THRESHOLD and ks > P_THRESHOLD
     chi_plain, ks_plain = _uniformity(encoded)
     assert chi_plain < 1e-6 and ks_plain < 1e-6
+
+
+@pytest.mark.parametrize(("length", "bits"), [(1, 64), (131_073, 64), (300_001, 32), (0, 64)])
+def test_a_mask_expanded_in_place_is_the_whole_chacha20_keystream(length: int, bits: int) -> None:
+    # 131,073 uint64 values span two 1 MiB keystream blocks and end mid-block: the blocks must join seamlessly
+    seed = bytes(range(32))
+    dtype = masking.ring_dtype(bits)
+    encryptor = Cipher(algorithms.ChaCha20(seed, bytes(16)), mode=None).encryptor()
+    stream = encryptor.update(bytes(length * dtype.itemsize))
+    expected = np.frombuffer(stream, dtype=dtype.newbyteorder("<")).astype(dtype)
+    np.testing.assert_array_equal(masking.expand(seed, length, bits), expected)
+    target = np.arange(length, dtype=dtype)
+    scratch = np.empty_like(target)
+    masking.add_mask(target, seed, -1, scratch)
+    np.testing.assert_array_equal(target, np.arange(length, dtype=dtype) - expected)
+    with pytest.raises(ValueError, match="contiguous"):
+        masking.expand_into(seed, np.empty((4, 4), dtype=dtype)[:, ::2])

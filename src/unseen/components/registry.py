@@ -17,6 +17,7 @@ from unseen.ids import safe
 EXTRA_COMPONENTS_ENV = "UNSEEN_COMPONENTS"
 
 _BUILTIN: dict[str, str] = {
+    "bench_horizontal": "unseen.components.bench_horizontal",
     "bench_transfer": "unseen.components.bench_transfer",
     "evaluation": "unseen.components.evaluation",
     "feature_scale": "unseen.components.feature_scale",

@@ -257,10 +257,10 @@ class _ServerRound:
                 f"unmasking: too few shares survive to recover {', '.join(map(str, short))}; missing: "
                 + ", ".join(f"{p} ({why})" for p, why in sorted(self.missing.items()))
             )
-        bits = self.cfg.ring_bits
+        scratch = np.empty_like(total)
         for owner in u3:
             seed_b = shamir.combine(b_shares[owner], threshold(len(self.graph[owner])))
-            total -= masking.expand(seed_b, self.length, bits)
+            masking.add_mask(total, seed_b, -1, scratch)
         for gone in dropped:
             private = X25519PrivateKey.from_private_bytes(
                 shamir.combine(sk_shares[gone], threshold(len(self.graph[gone])))
@@ -268,11 +268,7 @@ class _ServerRound:
             for peer in self.graph[gone]:
                 if peer in u3:
                     seed = masking.agree(private, self.public_keys[peer][1], MASK_PURPOSE)
-                    pair = masking.expand(seed, self.length, bits)
-                    if _sign(peer, gone) > 0:
-                        total -= pair
-                    else:
-                        total += pair
+                    masking.add_mask(total, seed, -_sign(peer, gone), scratch)
         return total
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from unseen.runtime.federation import Gathered, broadcast_in_turn, refusal, remaining
+from unseen.runtime.federation import Gathered, broadcast_concurrently, refusal, remaining
 from unseen.runtime.parties import PartyRef
 from unseen.runtime.spec import TOKEN_HEADER
 from unseen.storage.points import MetricPoint
@@ -70,14 +70,19 @@ class NodeChannel:
         self._send_encoded(tag, codec.encode(value), to)
 
     def broadcast(self, tag: str, value: codec.Value, to: Sequence[PartyRef]) -> dict[PartyRef, str]:
-        """One encoding for every recipient, and a large body written to the send buffer once for all of them.
-        A recipient the node cannot reach is reported; the others are still served."""
+        """One encoding for every recipient, and a large body written to the send buffer once for all of them;
+        up to ``GATHER_CONCURRENCY`` recipients served at once (as a gather: a bound on the node's task
+        threads one broadcast takes). A recipient the node cannot reach is reported; the others are served."""
         encoded = codec.encode(value)
         if encoded.header.size <= CHUNK_SIZE:
-            return broadcast_in_turn(lambda t, _v, party: self._send_encoded(t, encoded, party), tag, value, to)
-        with self._buffer.lock:
+            return broadcast_concurrently(
+                lambda t, _v, party: self._send_encoded(t, encoded, party), tag, value, to, GATHER_CONCURRENCY
+            )
+        with self._buffer.lock:  # the node only reads the buffer: every recipient's call may read it at once
             self._buffer.write(encoded.body)
-            return broadcast_in_turn(lambda t, _v, party: self._send_written(t, encoded, party), tag, value, to)
+            return broadcast_concurrently(
+                lambda t, _v, party: self._send_written(t, encoded, party), tag, value, to, GATHER_CONCURRENCY
+            )
 
     def gather(self, tag: str, frm: Sequence[PartyRef], deadline: float) -> Gathered:
         """Receive from every party at once (at most ``GATHER_CONCURRENCY`` calls in flight, so a gather from

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -88,6 +89,35 @@ def gather_in_turn(
                 raise
             result.missing[party] = why
     return result
+
+
+def broadcast_concurrently(
+    send: Callable[[str, Value, PartyRef], None],
+    tag: str,
+    value: Value,
+    to: Sequence[PartyRef],
+    concurrency: int,
+) -> dict[PartyRef, str]:
+    """:func:`broadcast_in_turn`'s meaning with up to ``concurrency`` sends in flight.
+
+    A send returns once the receiving node has accepted the message, a round trip across the federation;
+    one after another, a 4 MB model took 4-10 s to reach 50 workers. Each recipient is its own stream, so
+    the order between recipients does not matter.
+    """
+    recipients = list(dict.fromkeys(to))
+    if concurrency <= 1 or len(recipients) <= 1:
+        return broadcast_in_turn(send, tag, value, recipients)
+
+    def one(party: PartyRef) -> str | None:
+        try:
+            send(tag, value, party)
+        except (OSError, RuntimeError) as exc:
+            return str(exc)[:200]
+        return None
+
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(recipients))) as pool:
+        outcomes = list(pool.map(one, recipients))
+    return {party: why for party, why in zip(recipients, outcomes, strict=True) if why is not None}
 
 
 def broadcast_in_turn(
