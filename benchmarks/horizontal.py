@@ -73,7 +73,7 @@ class Row:
 
     @property
     def ratio(self) -> float | None:
-        return None if self.baseline in (None, 0) else self.value / float(self.baseline)  # type: ignore[arg-type]
+        return None if self.baseline is None or self.baseline == 0 else self.value / float(self.baseline)
 
     @property
     def met(self) -> bool | None:

@@ -77,7 +77,8 @@ class _Sender(NodeChannel):
         self.peak = 0
         self.sent: list[int] = []
         self._lock = threading.Lock()
-        self._buffer = _Buffer()  # type: ignore[assignment]
+        self.stand_in = _Buffer()
+        self._buffer = self.stand_in  # type: ignore[assignment]
 
     def _deliver(self, to: PartyRef) -> None:
         with self._lock:
@@ -93,10 +94,10 @@ class _Sender(NodeChannel):
             with self._lock:
                 self.in_flight -= 1
 
-    def _send_encoded(self, tag: str, encoded: object, to: PartyRef) -> None:  # type: ignore[override]
+    def _send_encoded(self, tag: str, encoded: object, to: PartyRef) -> None:
         self._deliver(to)
 
-    def _send_written(self, tag: str, encoded: object, to: PartyRef) -> None:  # type: ignore[override]
+    def _send_written(self, tag: str, encoded: object, to: PartyRef) -> None:
         assert self._buffer.lock.locked()  # the body stays in the buffer until every recipient has it
         self._deliver(to)
 
@@ -108,4 +109,4 @@ def test_the_channel_broadcasts_concurrently_and_reports_the_unreachable(value: 
     assert list(unreachable) == [PARTIES[5]] and "unreachable" in unreachable[PARTIES[5]]
     assert sorted(channel.sent) == [p for p in range(20) if p != 5]  # every other recipient still served
     assert channel.peak == GATHER_CONCURRENCY  # concurrent, and never more than the bound
-    assert channel._buffer.writes == (1 if value.nbytes > CHUNK_SIZE else 0)  # written once for all
+    assert channel.stand_in.writes == (1 if value.nbytes > CHUNK_SIZE else 0)  # written once for all
