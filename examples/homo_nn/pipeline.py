@@ -19,7 +19,7 @@ WORKERS = (9999, 10000, 10001)
 
 def upload(party: int) -> None:
     command = ["unseen", "data", "upload", "-f", str(HERE / f"digits_{party}.csv"), "-t", "experiment.digits",
-               "--id-column", "id", "--label-column", "y", "--overwrite", "-p", str(party)]  # fmt: skip
+               "--id-column", "id", "--label-column", "y", "--label-type", "multiclass", "--overwrite", "-p", str(party)]  # fmt: skip
     subprocess.run(command, check=True)
 
 

@@ -18,7 +18,9 @@ See docs/horizontal.md.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -330,6 +332,30 @@ class _Logged:
         return self.trainer.evaluate(weights)
 
 
+PROGRESS_NAMES = {"workers": "workers", "seconds": "round_seconds", "eval_loss": "global_loss",
+                  "eval_accuracy": "global_accuracy", "epsilon": "epsilon"}  # fmt: skip
+
+
+def _progress_logger(ctx: Context) -> Any:
+    """Log the aggregator's summary of each round at this worker, so the initiator's CLI can show progress.
+
+    The summary comes from another party: only finite numbers in range are kept, under fixed names."""
+
+    def log(progress: Mapping[str, object]) -> None:
+        done, total = progress.get("round"), progress.get("rounds")
+        if not (isinstance(done, int) and isinstance(total, int) and 0 < done <= total <= 1 << 20):
+            return
+        ctx.metrics.log("round", done, step=done - 1)
+        ctx.metrics.log("rounds", total, step=done - 1)
+        for key, name in PROGRESS_NAMES.items():
+            value = progress.get(key)
+            number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+            if math.isfinite(number) and abs(number) < 1e12:
+                ctx.metrics.log(name, number, step=done - 1)
+
+    return log
+
+
 def _summers(params: HomoNNParams, wait_s: float) -> tuple[Any, Any]:
     from unseen.horizontal.summation import PlainSum
 
@@ -381,7 +407,9 @@ def run(ctx: Context, params: HomoNNParams) -> None:
     labels = _labels(params, y)
     x_train, y_train, x_val, y_val = _holdout(x, labels, params.data.validation_fraction, params.seed)
     trainer = make_trainer(params, x_train, y_train, x_val, y_val)
-    result = run_worker(ctx.sub("fl"), _Logged(trainer, ctx), summer=client, dp=_dp(params))
+    result = run_worker(
+        ctx.sub("fl"), _Logged(trainer, ctx), summer=client, dp=_dp(params), on_progress=_progress_logger(ctx)
+    )
     if result.status != "done" or result.weights is None:
         raise RuntimeError(f"this worker left the job: {result.reason or 'the aggregator dismissed it'}")
     label = params.data.label_column or table.label_column
@@ -418,7 +446,6 @@ def _aggregate(ctx: Context, params: HomoNNParams, server: Any) -> None:
         round_deadline_s=params.round_deadline_s, eval_every=params.eval_every, patience=params.patience,
         min_delta=params.min_delta, checkpoint_path=checkpoint, seed=params.seed,
     )  # fmt: skip
-    ctx.metrics.log("rounds", params.rounds)
     result = run_aggregator(ctx.sub("fl"), make_strategy(params), initial_weights(params), config, server, _dp(params))
     history = [
         {"round": r.server_round, "workers": r.contributors, "seconds": r.seconds, "eval_loss": r.eval_loss,
