@@ -116,7 +116,7 @@ def test_a_model_module_the_operator_did_not_allow_fails_the_job_at_proposal(fou
 
 
 def test_a_worker_node_killed_mid_job_leaves_the_job_completing_without_it(four: Site) -> None:
-    job_id = submit(four, job_of("job.yaml", rounds=400, round_deadline_s=5, min_workers=2, eval_every=50))
+    job_id = submit(four, job_of("job.yaml", rounds=60, round_deadline_s=30, min_workers=2, eval_every=20))
     arbiter = four.client(ARBITER)
 
     def rounds_done() -> int:
