@@ -61,3 +61,12 @@ def test_progress_lines_come_from_the_latest_round_metrics() -> None:
         {"component": "evaluation_0", "name": "accuracy", "step": None, "value": 0.9},
     ]
     assert round_progress(metrics) == {"homo_nn_0": "round 2/20, 0.25 s/round, loss 0.5000, accuracy 0.8750, 3 workers"}
+
+
+def test_the_board_lists_a_safetensors_models_tensors_from_its_header(tmp_path: Path) -> None:
+    from unseen.board.views import model_parts
+
+    arrays = {"dense_0/kernel": np.zeros((64, 8), dtype=np.float32)}
+    ModelStore(tmp_path).save("j1", "homo_nn_0", "model", ModelPart({"framework": "keras"}, arrays, "safetensors"))
+    (part,) = model_parts(tmp_path, "j1", "homo_nn_0")
+    assert part["arrays"] == [{"name": "dense_0/kernel", "shape": [64, 8], "dtype": "F32"}]
