@@ -28,7 +28,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 
-EPOCHS, BATCH, LR = 20, 32, 0.2
+EPOCHS, BATCH, LR = 40, 32, 0.1
 LAYERS = [64, 32, 10]
 ARBITER = PartyRef(Role.ARBITER, 1)
 WORKERS = [PartyRef(Role.GUEST, 2), PartyRef(Role.HOST, 3), PartyRef(Role.HOST, 4)]
