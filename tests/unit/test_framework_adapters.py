@@ -17,6 +17,8 @@ from sklearn.model_selection import train_test_split
 
 from unseen.horizontal.aggregator import AggregatorResult, FederatedConfig, run_aggregator
 from unseen.horizontal.fedavg import FedAvg
+from unseen.horizontal.fedprox import FedProx
+from unseen.horizontal.param_server import SGD, ParameterServer
 from unseen.horizontal.strategy import Instruction, Strategy
 from unseen.horizontal.weights import Weights
 from unseen.horizontal.worker import LocalTrainer, WorkerResult, run_worker
@@ -109,3 +111,65 @@ def test_fedavg_on_digits_reaches_central_accuracy_within_two_points(framework: 
     federated_accuracy = tester.evaluate(federated).accuracy
     assert central_accuracy > 0.9
     assert federated_accuracy >= central_accuracy - 0.02, f"FedAvg {federated_accuracy:.4f} vs {central_accuracy:.4f}"
+
+
+def test_torch_weights_cross_without_a_copy_and_load_in_place() -> None:
+    from unseen.horizontal import torch as adapter
+
+    module = adapter.mlp([4, 3, 2])
+    weights = adapter.get_weights(module)
+    param = module.state_dict()["0.weight"]
+    assert np.shares_memory(weights["0.weight"], param.numpy())
+    adapter.set_weights(module, {n: np.full_like(a, 0.5) for n, a in weights.items()})
+    assert module.state_dict()["0.weight"].data_ptr() == param.data_ptr()  # same tensor, new values
+    assert float(param[0, 0]) == 0.5
+    with pytest.raises(ValueError, match="shape"):
+        adapter.set_weights(module, {n: np.zeros((9,) * a.ndim, a.dtype) for n, a in weights.items()})
+
+
+def test_torch_gradient_is_the_mean_loss_gradient_of_the_batches_used() -> None:
+    from unseen.horizontal import torch as adapter
+
+    x_train, _, y_train, _ = _digits()
+    x, y = x_train[:64], y_train[:64]
+    module = adapter.mlp(LAYERS)
+    weights = {n: a.copy() for n, a in adapter.get_weights(module).items()}
+    trainer = adapter.TorchTrainer(module, x, y, seed=0)
+    result = trainer.gradient(weights, Instruction("gradient", 0, batch_size=64, steps=1))
+    reference = adapter.mlp(LAYERS)
+    adapter.set_weights(reference, weights)
+    loss = torch.nn.functional.cross_entropy(reference(torch.from_numpy(x)), torch.from_numpy(y.astype(np.int64)))
+    loss.backward()
+    assert result.num_samples == 64
+    np.testing.assert_allclose(result.gradient["0.weight"], reference[0].weight.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_opacus_dp_sgd_reports_the_accountants_epsilon() -> None:
+    from opacus.accountants import RDPAccountant
+
+    from unseen.horizontal import torch as adapter
+
+    x_train, _, y_train, _ = _digits()
+    dp = adapter.SampleDP(noise_multiplier=1.1, max_grad_norm=1.0, delta=1e-5)
+    trainer = adapter.TorchTrainer(adapter.mlp(LAYERS), x_train, y_train, lr=LR, seed=0, dp=dp)
+    weights = {n: a.copy() for n, a in adapter.get_weights(trainer.module).items()}
+    for server_round in range(2):
+        weights = trainer.fit(weights, Instruction("fit", server_round, local_epochs=1, batch_size=BATCH)).weights
+    batches = len(range(0, len(y_train), BATCH))  # Opacus samples each row with probability 1 / batches
+    accountant = RDPAccountant()
+    accountant.history = [(1.1, 1 / batches, 2 * batches)]
+    assert trainer.epsilon == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
+    assert 0 < (trainer.epsilon or 0) < 10
+
+
+def test_fedprox_and_the_parameter_server_train_through_both_adapters() -> None:
+    x_train, x_test, y_train, y_test = _digits()
+    parts = [(x_train[p], y_train[p]) for p in _split(y_train, skewed=True)]
+    for framework in ("torch", "keras"):
+        fw = _Framework(framework)
+        tester = fw.trainer(x_test, y_test, seed=0)
+        start = tester.evaluate(fw.initial).accuracy
+        prox = _federated(fw, parts, FedProx(local_epochs=1, batch_size=BATCH, proximal_mu=0.1), 15)
+        server = _federated(fw, parts, ParameterServer(SGD(lr=0.5, momentum=0.9), steps=2, batch_size=64), 30)
+        assert tester.evaluate(prox).accuracy > max(start, 0.85), framework
+        assert tester.evaluate(server).accuracy > max(start, 0.6), framework
