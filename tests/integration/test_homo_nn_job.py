@@ -134,3 +134,18 @@ def test_a_worker_node_killed_mid_job_leaves_the_job_completing_without_it(four:
         assert status == "success", f"party {party}: {status}"
     left = [m for m in arbiter.get(f"/jobs/{job_id}/metrics", component="homo_nn_0") if m["name"] == "workers"]
     assert left[-1]["value"] == 2
+
+
+def test_a_predict_step_scores_rows_with_the_stored_model(four: Site) -> None:
+    job = job_of("job.yaml", rounds=3)
+    train = next(c for c in job["components"] if c["name"] == "homo_nn_0")
+    inputs = {"data": "reader_0.data", "model": "homo_nn_0.model"}
+    params = {**train["params"], "mode": "predict"}
+    predict = {"name": "homo_nn_1", "component": "homo_nn", "inputs": inputs, "params": params}
+    job["components"].insert(2, predict)
+    job["components"][-1]["inputs"] = {"data": "homo_nn_1.predictions"}
+    job_id = submit(four, job)
+    finished = finish(four, job_id)
+    assert finished["status"] == "success", finished["reason"]
+    evaluation = four.client(9999).get(f"/jobs/{job_id}/metrics", component="evaluation_0")
+    assert {m["name"]: m["value"] for m in evaluation}["accuracy"] > 0.6  # 3 rounds: about 0.73

@@ -18,7 +18,9 @@ from unseen.storage.models_store import ModelPart, ModelStore
 def test_a_user_model_declares_its_module_and_built_ins_declare_none() -> None:
     spec = get_component("homo_nn")
     assert spec.code_modules is code_modules
-    assert spec.tolerates_failed == frozenset({Role.GUEST, Role.HOST})
+    train = HomoNNParams.model_validate({"model": {"input_dim": 4}})
+    assert spec.tolerated(train) == frozenset({Role.GUEST, Role.HOST})
+    assert spec.tolerated(train.model_copy(update={"mode": "predict"})) == frozenset()
     user = HomoNNParams.model_validate({"model": {"name": "shop.models:build", "input_dim": 4}})
     assert code_modules(user) == ("shop.models",)
     assert code_modules(HomoNNParams.model_validate({"model": {"name": "mlp", "input_dim": 4}})) == ()

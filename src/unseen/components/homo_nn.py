@@ -152,6 +152,11 @@ class HomoNNParams(BaseModel):
         return self
 
 
+def tolerated_roles(params: HomoNNParams) -> frozenset[Role]:
+    """Training may lose workers (the aggregator's quorum decides); a predict step may not."""
+    return frozenset({Role.GUEST, Role.HOST}) if params.mode == "train" else frozenset()
+
+
 def code_modules(params: HomoNNParams) -> tuple[str, ...]:
     """The user module the task would import (checked against the node's allow-list at proposal)."""
     module = params.model.module
@@ -469,8 +474,11 @@ def _predict(ctx: Context, params: HomoNNParams) -> None:
     x, y, _ = _rows(params, table, need_labels=False)
     trainer = make_trainer(params, x, np.zeros(len(x), dtype=np.int64) if y is None else _labels(params, y), None, None)
     fresh = initial_weights(params)
-    check_same_layout(fresh, part.arrays, "the stored model")
-    outputs = trainer.predict(part.arrays, x)
+    stored = {name: part.arrays[name] for name in fresh if name in part.arrays}  # safetensors keeps names sorted
+    if len(stored) != len(part.arrays):
+        raise ValueError("the stored model holds tensors this model does not have")
+    check_same_layout(fresh, stored, "the stored model")
+    outputs = trainer.predict(stored, x)
     ctx.write_output("predictions", _predictions(params, outputs, table, y))
     ctx.logger.info("homo_nn: %d rows predicted", len(x))
 
@@ -485,6 +493,6 @@ SPEC = ComponentSpec(
     description="horizontal FL of a neural network (PyTorch or Keras): FedAvg/FedProx/parameter server, "
     "secure aggregation, DP",
     optional_inputs=("model",),
-    tolerates_failed=frozenset({Role.GUEST, Role.HOST}),
+    tolerates_failed=tolerated_roles,
     code_modules=code_modules,
 )

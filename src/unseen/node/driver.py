@@ -22,6 +22,7 @@ from unseen.components.registry import get_component
 from unseen.job.config import JobConfig
 from unseen.node.service import JobService
 from unseen.node.watchdog import REASON_MAX_CHARS
+from unseen.runtime.parties import Role
 from unseen.storage.models import Status
 from unseen.storage.repository import NodeStore
 from unseen.transport.peers import PeerError
@@ -111,8 +112,11 @@ class JobDriver(threading.Thread):
                 raise JobFailedError(Status.FAILED, f"party {party} refused the job: {reply.reason}")
 
     def _tolerated(self, name: str, role: str) -> bool:
-        component = self.job.component(name)
-        return role in {r.value for r in get_component(component.component).tolerates_failed}
+        spec = get_component(self.job.component(name).component)
+        if not spec.tolerates_failed:
+            return False
+        ref = Role(role)
+        return ref in spec.tolerated(self.job.params_for(name, ref))
 
     def _may_lose(self, party: int) -> bool:
         """Whether every task ``party`` still has to run plays a role its component can do without."""
