@@ -32,3 +32,20 @@ def test_every_example_job_is_valid() -> None:
     assert len(jobs) >= 2
     for job in jobs:
         load_job_config(job)
+
+
+def _pipeline(name: str) -> object:
+    spec = importlib.util.spec_from_file_location(f"{name}_pipeline", EXAMPLES / name / "pipeline.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_homo_nn_pipeline_compiles_to_each_yaml_variant() -> None:
+    module = _pipeline("homo_nn")
+    build = getattr(module, "build")  # noqa: B009 - the module is loaded from a file
+    folder = EXAMPLES / "homo_nn"
+    assert build().compile() == load_job_config(folder / "job.yaml")
+    assert build("keras").compile() == load_job_config(folder / "job_keras.yaml")
+    assert build("torch", True).compile() == load_job_config(folder / "job_secagg.yaml")

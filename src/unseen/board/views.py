@@ -288,9 +288,33 @@ def model_parts(models_dir: Path, job_id: str, component: str) -> list[dict[str,
             part["meta"] = text if len(text) <= OTHER_JSON_MAX_CHARS else text[:OTHER_JSON_MAX_CHARS] + "\n… (cut)"
         except (OSError, ValueError):
             part["meta"] = ""
-        part["arrays"] = _npz_headers(slot / "arrays.npz")
+        tensors = slot / "tensors.safetensors"
+        part["arrays"] = _safetensors_header(tensors) if tensors.is_file() else _npz_headers(slot / "arrays.npz")
         parts.append(part)
     return parts
+
+
+SAFETENSORS_HEADER_MAX = 1 << 20
+
+
+def _safetensors_header(path: Path) -> list[dict[str, Any]]:
+    """Names, shapes and dtypes from a safetensors file's JSON header (at most 1 MiB, the first 200 tensors)."""
+    try:
+        with path.open("rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if not 0 < size <= SAFETENSORS_HEADER_MAX:
+                return []
+            header = json.loads(handle.read(size))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(header, dict):
+        return []
+    arrays = []
+    for name, info in list(header.items())[:201]:
+        if name == "__metadata__" or not isinstance(info, dict):
+            continue
+        arrays.append({"name": str(name), "shape": list(info.get("shape", [])), "dtype": str(info.get("dtype", ""))})
+    return arrays[:200]
 
 
 def _npz_headers(path: Path) -> list[dict[str, Any]]:

@@ -84,10 +84,18 @@ def list_jobs(
 
 
 @app.command()
-def query(job_id: JobOption, party: PartyOption = None) -> None:
+def query(
+    job_id: JobOption,
+    party: PartyOption = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="show each component's progress (rounds, loss) until the job ends")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="with --follow: seconds to follow at most")] = 86_400.0,
+) -> None:
     """A job's state and each party's tasks."""
     try:
-        job = client_for_job(job_id, party).get(f"/jobs/{job_id}")
+        client = client_for_job(job_id, party)
+        job = wait_for_job(client, job_id, timeout, show=typer.echo) if follow else client.get(f"/jobs/{job_id}")
     except ClientError as exc:
         raise fail(str(exc)) from None
     duration = f"{job['duration_s']:.1f} s" if job["duration_s"] is not None else "-"

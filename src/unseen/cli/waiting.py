@@ -11,6 +11,7 @@ from unseen.cli.client import ClientError, NodeClient
 FINAL = {"success", "failed", "canceled", "timeout"}
 FIRST_POLL_S = 0.05  # a small job ends within a second: look often at first ...
 POLL_S = 0.3  # ... then every 0.3 s, each poll a request the node (maybe this machine) answers
+METRICS_POLL_S = 1.0  # round progress (homo_nn) is read from the node's metrics at most this often
 
 
 def component_progress(tasks: list[dict[str, Any]]) -> dict[str, str]:
@@ -54,6 +55,32 @@ def convergence_notes(points: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def round_progress(metrics: list[dict[str, Any]]) -> dict[str, str]:
+    """A line per component that logs rounds (homo_nn): ``round 4/20, 0.31 s/round, loss 0.4120, accuracy 0.9012,
+    3 workers``, from the latest step of each metric this node holds."""
+    latest: dict[str, dict[str, tuple[int, Any]]] = {}
+    for metric in metrics:
+        raw = metric.get("step")
+        step = raw if isinstance(raw, int) else -1
+        seen = latest.setdefault(str(metric.get("component")), {})
+        name = str(metric.get("name"))
+        if name not in seen or step >= seen[name][0]:
+            seen[name] = (step, metric.get("value"))
+    lines: dict[str, str] = {}
+    for component, values in latest.items():
+        if "round" not in values or "rounds" not in values:
+            continue
+        parts = [f"round {values['round'][1]}/{values['rounds'][1]}"]
+        for name, template in (("round_seconds", "{:.2f} s/round"), ("global_loss", "loss {:.4f}"),
+                               ("global_accuracy", "accuracy {:.4f}"), ("workers", "{:g} workers"),
+                               ("epsilon", "epsilon {:.3f}")):  # fmt: skip
+            value = values.get(name, (0, None))[1]
+            if isinstance(value, int | float):
+                parts.append(template.format(value))
+        lines[component] = ", ".join(parts)
+    return lines
+
+
 def wait_for_job(
     client: NodeClient, job_id: str, timeout: float, show: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
@@ -61,13 +88,23 @@ def wait_for_job(
     deadline = time.monotonic() + timeout
     shown: dict[str, str] = {}
     pause = FIRST_POLL_S
+    rounds_shown: dict[str, str] = {}
+    last_metrics = 0.0
     while True:
         job: dict[str, Any] = client.get(f"/jobs/{job_id}")
         if show is not None:
-            for component, line in component_progress(job["tasks"]).items():
+            progress = component_progress(job["tasks"])
+            for component, line in progress.items():
                 if shown.get(component) != line:
                     show(f"  {component}: {line}")
                     shown[component] = line
+            running = any("running" in line for line in progress.values())
+            if running and time.monotonic() - last_metrics >= METRICS_POLL_S:
+                last_metrics = time.monotonic()
+                for component, line in round_progress(client.get(f"/jobs/{job_id}/metrics")).items():
+                    if rounds_shown.get(component) != line:
+                        show(f"  {component}: {line}")
+                        rounds_shown[component] = line
         if job["status"] in FINAL:
             return job
         if time.monotonic() > deadline:

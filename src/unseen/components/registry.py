@@ -23,6 +23,7 @@ _BUILTIN: dict[str, str] = {
     "feature_scale": "unseen.components.feature_scale",
     "hetero_lr": "unseen.components.hetero_lr",
     "hetero_secureboost": "unseen.components.hetero_secureboost",
+    "homo_nn": "unseen.components.homo_nn",
     "psi": "unseen.components.psi",
     "reader": "unseen.components.reader",
     "toy_secure_sum": "unseen.components.toy_secure_sum",

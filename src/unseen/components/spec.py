@@ -34,3 +34,16 @@ class ComponentSpec:
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
     description: str = field(default="")
+    # Roles whose tasks may fail or whose node may be lost without failing the job: the component itself decides
+    # whether what remains is enough (homo_nn's aggregator: min_workers). Downstream components still need theirs.
+    optional_inputs: tuple[str, ...] = field(default=())  # of ``inputs``, those a job may leave unwired
+    tolerates_failed: frozenset[Role] | Callable[[Any], frozenset[Role]] = field(default=frozenset())
+    # The Python modules a task with these (validated) params would import beyond the installed components: each
+    # node checks them against its operator's allow-list when a job is proposed, before anything runs.
+    code_modules: Callable[[Any], tuple[str, ...]] | None = field(default=None)
+
+    def tolerated(self, params: BaseModel) -> frozenset[Role]:
+        """The roles that may lose tasks for a task with these params (a callable decides per params)."""
+        if callable(self.tolerates_failed):
+            return self.tolerates_failed(params)
+        return self.tolerates_failed

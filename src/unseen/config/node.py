@@ -131,6 +131,11 @@ class NodeConfig(BaseModel):
     )
     log_backups: int = Field(5, ge=1, le=100, description="rotated logs kept: node.log.1 (newest) to node.log.N")
     audit_dir: Path | None = Field(None, description="if set, every received message is recorded here, decoded")
+    allowed_model_modules: list[str] = Field(
+        default_factory=list,
+        description="Python modules a job may name as its model builder (homo_nn model.name: module:function); "
+        "a proposed job naming any other module is refused. Empty: built-in models only",
+    )
     rest_max_connections: int = Field(1000, ge=8, description="open REST connections at most; idle ones go first")
     rest_header_timeout_s: float = Field(10.0, gt=0, description="time a client has to send a request's headers")
     rest_body_timeout_s: float = Field(30.0, gt=0, description="longest pause within a request body")

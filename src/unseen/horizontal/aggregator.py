@@ -129,6 +129,7 @@ class _Loop:
             )
         self.ledger = PrivacyLedger(dp, config.fraction) if dp is not None else None
         self.noise_rng = new_rng()
+        self.progress: dict[str, JsonValue] = {}  # the last round, as every worker is told with its next order
         self._resume()
 
     # -- checkpoint ------------------------------------------------------------------------------
@@ -227,6 +228,8 @@ class _Loop:
                 server_round, len(selected), 0, [], time.monotonic() - started, None, None, None, epsilon
             )
         order: dict[str, JsonValue] = {"action": "train", "instruction": instruction, "evaluate": evaluate}
+        if self.progress:
+            order["progress"] = self.progress
         reached = self._orders(rctx, selected, order)
         summed = self._collect(rctx, server_round, reached, contribution.length(self.weights))
         missing = {p: why for p, why in summed.missing.items()} | {
@@ -302,7 +305,10 @@ class _Loop:
         """The workers evaluate the final model, report the (summed) result and keep the model."""
         rctx = self.ctx.sub(f"round-{server_round}")
         workers = list(self.live)
-        reached = self._orders(rctx, workers, {"action": "final"})
+        final: dict[str, JsonValue] = {"action": "final"}
+        if self.progress:
+            final["progress"] = self.progress
+        reached = self._orders(rctx, workers, final)
         if not reached:
             return None, None
         try:
@@ -321,6 +327,14 @@ class _Loop:
 
     def _log(self, record: RoundRecord) -> None:
         step = record.server_round
+        self.progress = {"round": step + 1, "rounds": self.config.rounds, "workers": record.contributors,
+                         "seconds": round(record.seconds, 4)}  # fmt: skip
+        for name in ("eval_loss", "eval_accuracy", "epsilon"):
+            value = getattr(record, name)
+            if value is not None and math.isfinite(value):
+                self.progress[name] = value
+        metrics_bytes = sum(int(np.asarray(t).nbytes) for t in self.weights.values()) * record.selected
+        self.ctx.metrics.log("bytes_sent", metrics_bytes, step=step)
         metrics = self.ctx.metrics
         metrics.log("round_seconds", record.seconds, step=step)
         metrics.log("workers", record.contributors, step=step)

@@ -8,6 +8,7 @@ settings: it refuses an aggregator whose plan says secure aggregation or DP is o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -76,7 +77,10 @@ def run_worker(
     summer: SumClient | None = None,
     dp: DPConfig | None = None,
     wait_s: float | None = None,
+    on_progress: Callable[[Mapping[str, object]], None] | None = None,
 ) -> WorkerResult:
+    """``on_progress`` receives the aggregator's summary of the last round (round, rounds, workers, seconds,
+    eval_loss, eval_accuracy, epsilon) as it arrives with each order: untrusted, for display only."""
     summer = summer or PlainSum()
     wait = ctx.recv_timeout if wait_s is None else wait_s
     aggregator = ctx.arbiter
@@ -99,6 +103,9 @@ def run_worker(
             raise RoundFailedError(f"the aggregator stopped the job: {str(order.get('reason', ''))[:2000]}")
         if action not in ("train", "final"):
             raise ValueError(f"unknown order {str(action)[:32]!r} from the aggregator")
+        progress = order.get("progress")
+        if on_progress is not None and isinstance(progress, dict):
+            on_progress(progress)
         weights = _weights(rctx.recv("weights", frm=aggregator, timeout=wait), template)
         template = weights
         if action == "final":

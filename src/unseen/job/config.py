@@ -529,7 +529,7 @@ def _input_slot_problems(index: int, component: ComponentConfig, spec: Component
     problems += [
         f"{where}.{slot}: required input is not wired; add `{slot}: <instance>.<output slot>`"
         for slot in spec.inputs
-        if slot not in component.inputs
+        if slot not in component.inputs and slot not in spec.optional_inputs
     ]
     return problems
 

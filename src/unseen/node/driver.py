@@ -3,6 +3,11 @@
 It runs as one thread per job on the initiator's node. It polls each party for its tasks' states instead
 of waiting for pushes, so a party that crashes or goes silent is noticed within a bounded time and the job
 fails with that party named, rather than hanging.
+
+A component whose spec declares ``tolerates_failed`` roles (homo_nn: the workers) may lose a task of those
+roles, or a whole party whose remaining tasks all play them: the job goes on (the component itself decides
+whether enough remain; homo_nn's aggregator needs ``min_workers``), and the lost party is not asked to start
+anything more. Losing anything else fails the job, naming the party.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import time
 from collections.abc import Iterable
 
 from unseen import ids
+from unseen.components.registry import get_component
 from unseen.job.config import JobConfig
 from unseen.node.service import JobService
 from unseen.node.watchdog import REASON_MAX_CHARS
+from unseen.runtime.parties import Role
 from unseen.storage.models import Status
 from unseen.storage.repository import NodeStore
 from unseen.transport.peers import PeerError
@@ -41,6 +48,8 @@ class JobDriver(threading.Thread):
         self._stop_reason: str | None = None
         self._wake = threading.Event()
         self._silent_since: dict[int, float] = {}
+        self._lost: set[int] = set()  # parties given up on, whose remaining tasks all play tolerated roles
+        self._done: set[str] = set()
 
     def request_stop(self, reason: str) -> None:
         self._stop_reason = reason
@@ -69,7 +78,7 @@ class JobDriver(threading.Thread):
         self._propose()
         order = [c.name for c in self.job.topological_order()]
         started: list[str] = []
-        done: set[str] = set()
+        done = self._done
         while len(done) < len(order):
             self._check_interrupts(deadline)
             for name in order:
@@ -110,8 +119,29 @@ class JobDriver(threading.Thread):
             if not reply.accepted:
                 raise JobFailedError(Status.FAILED, f"party {party} refused the job: {reply.reason}")
 
+    def _tolerated(self, name: str, role: str) -> bool:
+        spec = get_component(self.job.component(name).component)
+        if not spec.tolerates_failed:
+            return False
+        ref = Role(role)
+        return ref in spec.tolerated(self.job.params_for(name, ref))
+
+    def _may_lose(self, party: int) -> bool:
+        """Whether every task ``party`` still has to run plays a role its component can do without."""
+        return all(
+            self._tolerated(component.name, ref.role.value)
+            for component in self.job.components
+            if component.name not in self._done
+            for ref in self.job.participants_of(component.name)
+            if ref.party_id == party
+        )
+
     def _start_component(self, name: str) -> None:
         for ref in self.job.participants_of(name):
+            if ref.party_id in self._lost:
+                if not self._tolerated(name, ref.role.value):
+                    raise JobFailedError(Status.FAILED, f"{name} cannot start: party {ref.party_id} was lost")
+                continue
             request = pb.TaskRef(job_id=self.job_id, component=name, role=ref.role.value, party=ref.party_id)
             reply = self._call(ref.party_id, "StartTask", request)
             assert isinstance(reply, pb.TaskReply)
@@ -123,14 +153,19 @@ class JobDriver(threading.Thread):
         """Mirror remote tasks' states into this node's database; a party silent too long fails the job."""
         store = self.service.store
         for party in self.parties:
-            if party == self.service.party_id:
+            if party == self.service.party_id or party in self._lost:
                 continue
             try:
                 states = self.service.call(party, "QueryTasks", pb.JobRef(job_id=self.job_id))
             except PeerError as exc:
                 first = self._silent_since.setdefault(party, time.monotonic())
                 if time.monotonic() - first > 3 * self.service.config.rpc_timeout_s:
-                    raise JobFailedError(Status.FAILED, f"lost contact with party {party}: {exc}") from None
+                    if not self._may_lose(party):
+                        raise JobFailedError(Status.FAILED, f"lost contact with party {party}: {exc}") from None
+                    self._lost.add(party)
+                    reason = f"lost contact with party {party}: {ids.printable(str(exc))}"[:REASON_MAX_CHARS]
+                    log.warning("job %s goes on without party %d: %s", self.job_id, party, reason)
+                    close_rows(store, self.job_id, party, reason, Status.FAILED)
                 continue
             self._silent_since.pop(party, None)
             mirror_states(store, self.job_id, party, states)
@@ -139,11 +174,20 @@ class JobDriver(threading.Thread):
         tasks = [t for t in self.service.store.tasks(self.job_id) if t.component == name]
         for task in tasks:
             if task.status in (Status.FAILED, Status.CANCELED, Status.TIMEOUT):
+                if self._tolerated(name, task.role):
+                    continue
                 where = f"{task.role}:{task.party_id}"
                 raise JobFailedError(
                     Status.FAILED, f"{name} {task.status} at {where}: {task.reason or 'no reason given'}"
                 )
-        return bool(tasks) and all(t.status == Status.SUCCESS for t in tasks)
+        return (
+            bool(tasks)
+            and all(
+                t.status == Status.SUCCESS or (Status(t.status).is_final and self._tolerated(name, t.role))
+                for t in tasks
+            )
+            and any(t.status == Status.SUCCESS for t in tasks)
+        )
 
     def _finish(self, status: Status, reason: str) -> None:
         """Record the job's end, then tell every party (this one included) to end its share of it."""
@@ -183,14 +227,12 @@ def mirror_states(store: NodeStore, job_id: str, party: int, states: pb.TaskStat
         )
 
 
-def close_rows(store: NodeStore, job_id: str, party: int, reason: str) -> None:
+def close_rows(store: NodeStore, job_id: str, party: int, reason: str, status: Status = Status.CANCELED) -> None:
     """Give every task row of ``party`` in an ended job that is still active a final state and an end time."""
     now = time.time()
     for task in store.tasks(job_id, party_id=party):
         if not Status(task.status).is_final:
-            store.update_task(
-                job_id, task.component, task.role, party, status=Status.CANCELED, reason=reason, ended_at=now
-            )
+            store.update_task(job_id, task.component, task.role, party, status=status, reason=reason, ended_at=now)
 
 
 def end_on_parties(service: JobService, job_id: str, status: Status, reason: str, parties: Iterable[int]) -> list[int]:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from unseen import ids
+from unseen.components.registry import get_component
 from unseen.config.node import NodeConfig
 from unseen.job.config import JobConfig, JobConfigError, loads_job_config, loads_job_config_json
 from unseen.node.allocator import release_freed_memory
@@ -214,6 +215,9 @@ class JobService:
         mine = [p for p in job.participants() if p.party_id == self.party_id]
         if not mine:
             return refuse(f"party {self.party_id} plays no role in this job")
+        disallowed = self._disallowed_code(job)
+        if disallowed is not None:
+            return refuse(disallowed)
         existing = self.store.find_job(request.job_id)
         if existing is not None:
             if existing.initiator_party == peer_party == self.party_id:
@@ -237,6 +241,25 @@ class JobService:
         self.initiator_contacts.heard(request.job_id, peer_party)
         log.info("accepted job %s from party %d as %s", request.job_id, peer_party, ", ".join(map(str, mine)))
         return pb.ProposalReply(accepted=True)
+
+    def _disallowed_code(self, job: JobConfig) -> str | None:
+        """A module one of this party's tasks would import that this node's operator did not allow, as a reason."""
+        allowed = set(self.config.allowed_model_modules)
+        for component in job.components:
+            spec = get_component(component.component)
+            if spec.code_modules is None:
+                continue
+            for ref in job.participants_of(component.name):
+                if ref.party_id != self.party_id:
+                    continue
+                for module in spec.code_modules(job.params_for(component.name, ref.role)):
+                    if module not in allowed:
+                        return (
+                            f"party {self.party_id} does not allow model module {ids.safe(module)} "
+                            f"({component.name} as {ref.role.value}); its operator must list it in "
+                            "allowed_model_modules"
+                        )
+        return None
 
     def _initiator_check(self, peer_party: int, job_id: str) -> str | None:
         record = self.store.find_job(job_id)

@@ -1,4 +1,5 @@
-"""Models at rest, in formats that run no code when loaded: JSON for structure, npz (no pickle) for arrays.
+"""Models at rest, in formats that run no code when loaded: JSON for structure, npz (no pickle) or safetensors
+for arrays (``ModelPart.tensors``; neural networks use safetensors, which any framework loads without code).
 
 Each party stores only its own part of a federated model (its own coefficients, its own trees), under
 the job and component that trained it.
@@ -11,7 +12,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from unseen import ids
 
 _PART_NAME = "part.json"
 _ARRAYS_NAME = "arrays.npz"
+_TENSORS_NAME = "tensors.safetensors"
 
 
 @dataclass
@@ -27,6 +29,7 @@ class ModelPart:
 
     meta: dict[str, Any] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    tensors: Literal["npz", "safetensors"] = "npz"
 
 
 class ModelStore:
@@ -47,9 +50,17 @@ class ModelStore:
             if array.dtype == object:
                 raise TypeError("object arrays cannot be stored: they would need pickle to load")
         _atomic_write(folder / _PART_NAME, json.dumps(part.meta, allow_nan=False).encode())
+        if part.tensors == "safetensors":
+            from safetensors.numpy import save
+
+            contiguous = {name: np.ascontiguousarray(array) for name, array in part.arrays.items()}
+            _atomic_write(folder / _TENSORS_NAME, save(contiguous))
+            (folder / _ARRAYS_NAME).unlink(missing_ok=True)
+            return folder
         with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz", delete=False) as handle:
             np.savez(handle, allow_pickle=False, **part.arrays)
         os.replace(handle.name, folder / _ARRAYS_NAME)
+        (folder / _TENSORS_NAME).unlink(missing_ok=True)
         return folder
 
     def slots(self, job_id: str) -> list[tuple[str, str]]:
@@ -64,6 +75,10 @@ class ModelStore:
         if not (folder / _PART_NAME).is_file():
             raise FileNotFoundError(f"no model '{slot}' of {component} in job {job_id} at this party")
         meta = json.loads((folder / _PART_NAME).read_text())
+        if (folder / _TENSORS_NAME).is_file():
+            from safetensors.numpy import load_file
+
+            return ModelPart(meta, dict(load_file(folder / _TENSORS_NAME)), "safetensors")
         with np.load(folder / _ARRAYS_NAME, allow_pickle=False) as arrays:
             return ModelPart(meta, {name: arrays[name] for name in arrays.files})
 

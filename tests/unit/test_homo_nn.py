@@ -1,0 +1,78 @@
+"""homo_nn's pieces that need no node: params, the allow-list declaration, safetensors storage, progress lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from unseen.cli.waiting import round_progress
+from unseen.components.homo_nn import HomoNNParams, code_modules
+from unseen.components.registry import get_component
+from unseen.runtime.parties import Role
+from unseen.storage.models_store import ModelPart, ModelStore
+
+
+def test_a_user_model_declares_its_module_and_built_ins_declare_none() -> None:
+    spec = get_component("homo_nn")
+    assert spec.code_modules is code_modules
+    train = HomoNNParams.model_validate({"model": {"input_dim": 4}})
+    assert spec.tolerated(train) == frozenset({Role.GUEST, Role.HOST})
+    assert spec.tolerated(train.model_copy(update={"mode": "predict"})) == frozenset()
+    user = HomoNNParams.model_validate({"model": {"name": "shop.models:build", "input_dim": 4}})
+    assert code_modules(user) == ("shop.models",)
+    assert code_modules(HomoNNParams.model_validate({"model": {"name": "mlp", "input_dim": 4}})) == ()
+
+
+@pytest.mark.parametrize(
+    "name", ["os.system", "a;b:c", "__import__('os'):x", "mod:func:more", "x" * 70 + ":f", "resnet7"]
+)
+def test_model_names_outside_the_grammar_are_refused(name: str) -> None:
+    with pytest.raises(ValidationError):
+        HomoNNParams.model_validate({"model": {"name": name, "input_dim": 4}})
+
+
+def test_sample_dp_needs_torch() -> None:
+    with pytest.raises(ValidationError, match="framework: torch"):
+        HomoNNParams.model_validate({"framework": "keras", "model": {"input_dim": 4}, "dp": {"mode": "sample"}})
+
+
+def test_a_model_stored_as_safetensors_loads_back_without_npz(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    arrays: dict[str, np.ndarray] = {
+        "0.weight": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "steps": np.array(3, dtype=np.int64),
+    }
+    folder = store.save("j1", "homo_nn_0", "model", ModelPart({"framework": "torch"}, arrays, "safetensors"))
+    assert sorted(p.name for p in folder.iterdir()) == ["part.json", "tensors.safetensors"]
+    loaded = store.load("j1", "homo_nn_0", "model")
+    assert loaded.tensors == "safetensors" and loaded.meta == {"framework": "torch"}
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(loaded.arrays[name], array)
+        assert loaded.arrays[name].dtype == array.dtype
+
+
+def test_progress_lines_come_from_the_latest_round_metrics() -> None:
+    metrics: list[dict[str, Any]] = [
+        {"component": "homo_nn_0", "name": "round", "step": 0, "value": 1},
+        {"component": "homo_nn_0", "name": "round", "step": 1, "value": 2},
+        {"component": "homo_nn_0", "name": "rounds", "step": 1, "value": 20},
+        {"component": "homo_nn_0", "name": "round_seconds", "step": 1, "value": 0.25},
+        {"component": "homo_nn_0", "name": "global_loss", "step": 1, "value": 0.5},
+        {"component": "homo_nn_0", "name": "global_accuracy", "step": 1, "value": 0.875},
+        {"component": "homo_nn_0", "name": "workers", "step": 1, "value": 3.0},
+        {"component": "evaluation_0", "name": "accuracy", "step": None, "value": 0.9},
+    ]
+    assert round_progress(metrics) == {"homo_nn_0": "round 2/20, 0.25 s/round, loss 0.5000, accuracy 0.8750, 3 workers"}
+
+
+def test_the_board_lists_a_safetensors_models_tensors_from_its_header(tmp_path: Path) -> None:
+    from unseen.board.views import model_parts
+
+    arrays = {"dense_0/kernel": np.zeros((64, 8), dtype=np.float32)}
+    ModelStore(tmp_path).save("j1", "homo_nn_0", "model", ModelPart({"framework": "keras"}, arrays, "safetensors"))
+    (part,) = model_parts(tmp_path, "j1", "homo_nn_0")
+    assert part["arrays"] == [{"name": "dense_0/kernel", "shape": [64, 8], "dtype": "F32"}]
