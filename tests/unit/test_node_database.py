@@ -21,7 +21,7 @@ def node_config(tmp_path: Path, url: str) -> NodeConfig:
             "rest_port": 19380,
             "federation_port": 19381,
             "database_url": url,
-            "tls": {"cert": "c.pem", "key": "k.pem", "trusted_cas": ["ca.pem"]},
+            "tls": {"cert": "c.pem", "key": "k.pem"},
         }
     )
 
