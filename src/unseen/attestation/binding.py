@@ -12,14 +12,21 @@ import hashlib
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from unseen.attestation.evidence import Evidence
 from unseen.attestation.verdict import Reason
 
 
-def public_key_hash(cert: x509.Certificate) -> bytes:
-    der = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+def key_hash(key: CertificatePublicKeyTypes) -> bytes:
+    """The hash evidence must carry for ``key``: what a node writes when it makes evidence, and what a peer
+    checks against the certificate's key (one function, so the two sides cannot drift apart)."""
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).digest()
+
+
+def public_key_hash(cert: x509.Certificate) -> bytes:
+    return key_hash(cert.public_key())
 
 
 def report_data_for(digest: bytes) -> bytes:

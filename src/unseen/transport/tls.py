@@ -136,23 +136,34 @@ def issue_party_certificate(
     hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
     extra_extensions: tuple[x509.ExtensionType, ...] = (),
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A certificate for one party's node, good as both TLS server and client.
+    """A new key and a certificate for one party's node, good as both TLS server and client.
 
     ``extra_extensions`` is where RA-TLS puts attestation evidence.
     """
     key = ec.generate_private_key(ec.SECP256R1())
-    names = _party_names(party_id, hosts)
+    return key, certify_party_key(ca_key, ca_cert, party_id, key.public_key(), hosts, extra_extensions)
+
+
+def certify_party_key(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    party_id: int,
+    public_key: ec.EllipticCurvePublicKey,
+    hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
+    extra_extensions: tuple[x509.ExtensionType, ...] = (),
+) -> x509.Certificate:
+    """The party certificate for a key that already exists (an enclave's, whose evidence names it first)."""
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, server_name(party_id))]))
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + CERT_LIFETIME)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.SubjectAlternativeName(_party_names(party_id, hosts)), critical=False)
         .add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
@@ -164,7 +175,7 @@ def issue_party_certificate(
     )
     for extension in extra_extensions:
         builder = builder.add_extension(extension, critical=False)
-    return key, builder.sign(ca_key, hashes.SHA256())
+    return builder.sign(ca_key, hashes.SHA256())
 
 
 def party_id_of(cert_pem: bytes) -> int:
