@@ -36,10 +36,10 @@ from typing import Any
 import grpc
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from unseen.attestation.certificate import issue_attested_certificate
-from unseen.attestation.config import AttestationConfig
 from unseen.attestation.evidence import legacy_extension
+from unseen.config.attestation import AttestationConfig
 from unseen.config.node import NodeConfig
+from unseen.transport.attested_certificate import issue_attested_certificate
 from unseen.transport.peer_attestation import PeerAttestation
 from unseen.transport.peers import fetch_server_certificate
 from unseen.transport.tls import TlsPaths, create_ca, write_certificate, write_private_key

@@ -44,7 +44,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from unseen.cli.client import NodeClient
 from unseen.cli.toy import toy_job
-from unseen.config.standalone import StandaloneSite
+from unseen.node.standalone import StandaloneSite
 
 RESULTS = Path(__file__).resolve().parent / "results" / "database.json"
 GUEST, HOST = 9999, 10000

@@ -115,7 +115,7 @@ def rss_mib(pid: int) -> tuple[float, float]:
 
 class Site:
     def __init__(self, home: Path, nodes: int) -> None:
-        from unseen.config.standalone import StandaloneSite
+        from unseen.node.standalone import StandaloneSite
 
         self.parties = [FIRST_PARTY + i for i in range(nodes)]
         self.site = StandaloneSite(home / "standalone")

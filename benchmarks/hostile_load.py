@@ -42,11 +42,12 @@ from typing import Any
 
 import grpc
 
-from unseen.config.standalone import StandaloneSite
+from unseen.node.standalone import StandaloneSite
 from unseen.transport.methods import push_method
 from unseen.transport.peers import PeerClients, PeerError
 from unseen.transport.proto import federation_pb2 as pb
-from unseen.transport.tls import server_name
+from unseen.transport.tls import TlsPaths, server_name
+from unseen.transport.trust import PeerTrust
 
 RESULTS = Path(__file__).resolve().parent / "results" / "hostile_load.json"
 ATTACKER, TARGET, HONEST = 9999, 10000, 10001
@@ -101,7 +102,7 @@ class Site:
 
     def clients(self, party: int) -> PeerClients:
         config = self.standalone.node_config(party)
-        return PeerClients(config.peers, config.tls_paths, config.peer_trust())
+        return PeerClients(config.peers, TlsPaths.of(config.tls), PeerTrust.of(config.peers))
 
     def channel(self, party: int, target: int, connection: int) -> grpc.Channel:
         """A channel of its own (one TCP connection) to ``target`` with ``party``'s certificate."""

@@ -215,7 +215,7 @@ class Site:
         self.warm = warm
 
     def start(self) -> None:
-        from unseen.config.standalone import StandaloneSite
+        from unseen.node.standalone import StandaloneSite
 
         parties = [GUEST, HOST, ARBITER]
         site = StandaloneSite(self.root)
@@ -258,7 +258,7 @@ class Site:
 
     def job(self, job_id: str) -> dict[str, Any]:
         from unseen.cli.client import NodeClient
-        from unseen.config.standalone import StandaloneSite
+        from unseen.node.standalone import StandaloneSite
 
         config = StandaloneSite(self.root).node_config(GUEST)
         token = config.api_token_file.read_text().strip()

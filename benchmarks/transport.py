@@ -431,7 +431,7 @@ def run_toy(command: str, home: Path, guest: int, host: int) -> float:
 
 def run_site(settings: Settings, home: Path, raw: RawReference) -> Ours:
     """Start both nodes, run our jobs, take the raw baseline's second pass, time the toy; always stop the nodes."""
-    from unseen.config.standalone import StandaloneSite
+    from unseen.node.standalone import StandaloneSite
 
     script = Path(sys.executable).with_name("unseen")
     command = str(script) if script.is_file() else shutil.which("unseen")

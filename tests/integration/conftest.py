@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from unseen.cli.client import NodeClient
-from unseen.config.standalone import StandaloneSite
+from unseen.node.standalone import StandaloneSite
 
 PLUGINS = Path(__file__).with_name("plugins")
 UNSEEN = shutil.which("unseen") or str(Path(sys.executable).with_name("unseen"))

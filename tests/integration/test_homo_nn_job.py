@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -130,8 +131,47 @@ def test_a_predict_step_scores_rows_with_the_stored_model(four: Site) -> None:
     assert {m["name"]: m["value"] for m in evaluation}["accuracy"] > 0.6  # 3 rounds: about 0.73
 
 
+def test_the_keras_example_trains_and_stores_the_global_model_at_every_worker(four: Site) -> None:
+    """examples/homo_nn/job_keras.yaml as a user submits it (`job submit --wait`), on the torch backend."""
+    result = four.cli("job", "submit", "-c", str(EXAMPLE / "job_keras.yaml"), "--wait", timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    job_id = result.stdout.split()[1]
+    rounds = yaml.safe_load((EXAMPLE / "job_keras.yaml").read_text())["components"][1]["params"]["rounds"]
+    assert f"round {rounds}/{rounds}" in result.stdout, result.stdout  # the live progress reached the last round
+    evaluation = four.client(9999).get(f"/jobs/{job_id}/metrics", component="evaluation_0")
+    accuracy = {m["name"]: m["value"] for m in evaluation}["accuracy"]
+    assert accuracy > 0.8, accuracy  # as the torch job's; a central MLP reaches about 0.95 here
+    stored = []
+    for party in WORKERS:
+        folder = four.standalone.node_config(party).models_dir / job_id / "homo_nn_0" / "model"
+        assert (folder / "tensors.safetensors").is_file(), f"no stored model at {party}"
+        parts = four.client(party).get(f"/jobs/{job_id}/models", component="homo_nn_0")
+        assert parts[0]["meta"]["framework"] == "keras", parts[0]["meta"]
+        stored.append({k: np.asarray(v) for k, v in parts[0]["arrays"].items()})
+    for other in stored[1:]:
+        assert other.keys() == stored[0].keys()
+        for name, tensor in stored[0].items():
+            np.testing.assert_array_equal(tensor, other[name])
+
+
+def test_a_parameter_server_job_shows_round_progress_while_waiting_and_following(four: Site, tmp_path: Path) -> None:
+    """The parameter-server mode reports its rounds as FedAvg does: round i of n, time, loss, accuracy, workers."""
+    job = job_of("job.yaml", rounds=5, strategy={"name": "param_server", "steps": 2})
+    config = tmp_path / "job_ps.yaml"
+    config.write_text(yaml.safe_dump(job))
+    submitted = four.cli("job", "submit", "-c", str(config), "--wait", timeout=300)
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    job_id = submitted.stdout.split()[1]
+    followed = four.cli("job", "query", "-j", job_id, "--follow", "-p", "9999")
+    assert followed.returncode == 0, followed.stderr
+    for output in (submitted.stdout, followed.stdout):
+        line = next((x for x in output.splitlines() if "homo_nn_0: round 5/5" in x), None)
+        assert line is not None, output
+        assert re.search(r"round 5/5, [0-9.]+ s/round, loss [0-9.]+, accuracy [0-9.]+, 3 workers$", line), line
+
+
 def test_a_worker_node_killed_mid_job_leaves_the_job_completing_without_it(four: Site) -> None:
-    """Last in this module: it kills 10001's node."""
+    """Last in this module: it kills 10001's node. The job succeeds, and its reason names the lost worker."""
     job_id = submit(four, job_of("job.yaml", rounds=60, round_deadline_s=30, min_workers=2, eval_every=20))
     arbiter = four.client(ARBITER)
 
@@ -150,3 +190,9 @@ def test_a_worker_node_killed_mid_job_leaves_the_job_completing_without_it(four:
         assert status == "success", f"party {party}: {status}"
     left = [m for m in arbiter.get(f"/jobs/{job_id}/metrics", component="homo_nn_0") if m["name"] == "workers"]
     assert left[-1]["value"] == 2
+    for party in (9999, 10000, ARBITER):  # the reason travels with the job's end to every party
+        reason = four.client(party).get(f"/jobs/{job_id}")["reason"]
+        assert "homo_nn_0 host:10001 failed" in reason and "party 10001" in reason, f"party {party}: {reason}"
+    query = four.cli("job", "query", "-j", job_id, "-p", "9999")
+    assert query.returncode == 0, query.stderr
+    assert "reason: succeeded without 1 task" in query.stdout and "host:10001" in query.stdout, query.stdout

@@ -8,6 +8,7 @@ import pytest
 
 from tests.integration.conftest import Site, make_site, stop_site
 from unseen.pipeline import JobHandle, Pipeline
+from unseen.transport.shared_buffer import buffers_dir
 
 pytestmark = pytest.mark.integration
 
@@ -44,14 +45,14 @@ def test_every_tasks_send_buffer_is_deleted_when_it_ends(site: Site) -> None:
         pipe.add(f"transfer_{index}", "bench_transfer", params={"size_bytes": size, "rounds": 1, "warmup": 0})
     pipe.submit(site.client(9999)).wait(timeout=120)
     for party in (9999, 10000):
-        folder = site.standalone.node_config(party).send_buffers_dir
+        folder = buffers_dir(site.standalone.node_config(party).home)
         site.wait_for(lambda folder=folder: not list(folder.iterdir()), 10, "buffers and body files to be deleted")
 
 
 def test_a_node_clears_what_a_crashed_run_left_in_shared_memory_and_its_folder_when_it_stops(tmp_path: Path) -> None:
     site = make_site(tmp_path / "home", [9999], start=False)
     site.standalone.configure([9999], site.base_port)
-    folder = site.standalone.node_config(9999).send_buffers_dir
+    folder = buffers_dir(site.standalone.node_config(9999).home)
     (folder / "0123abcd.send").write_bytes(bytes(4096))  # as a node killed mid-job would leave them
     (folder / "0123abcd-r0.recv").write_bytes(bytes(4096))
     started = site.cli("standalone", "start", "--parties", "9999", "--base-port", str(site.base_port))

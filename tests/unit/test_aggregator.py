@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,15 +31,23 @@ def _run(
     stall: dict[int, float] | None = None,
     worker_wait: float = 30.0,
     eval_target: float | None = None,
+    startup: dict[int, float] | None = None,
 ) -> LocalRun[AggregatorResult | WorkerResult]:
-    stall = stall or {}
+    """``stall``: seconds a worker's every fit sleeps; ``startup``: seconds a worker takes before it joins
+    (importing its framework, reading its rows)."""
+    stall, startup = stall or {}, startup or {}
 
     def aggregator(ctx: Context) -> AggregatorResult:
         return run_aggregator(ctx, strategy, model(), config)
 
     def make_worker(index: int) -> Callable[[Context], WorkerResult]:
         trainer = Quadratic(TARGETS[index], SAMPLES[index], stall_s=stall.get(index, 0.0), eval_target=eval_target)
-        return lambda ctx: run_worker(ctx, trainer, wait_s=worker_wait)
+
+        def worker(ctx: Context) -> WorkerResult:
+            time.sleep(startup.get(index, 0.0))
+            return run_worker(ctx, trainer, wait_s=worker_wait)
+
+        return worker
 
     programs: dict[PartyRef, Callable[[Context], AggregatorResult | WorkerResult]] = {ARBITER: aggregator}
     programs |= {party: make_worker(i) for i, party in enumerate(workers(count))}
@@ -90,6 +99,33 @@ def test_a_worker_that_misses_the_deadline_is_left_out_and_the_round_completes_w
     np.testing.assert_allclose(result.weights["w"], expected["w"], rtol=0, atol=1e-12)
     left = run.results[late]
     assert isinstance(left, WorkerResult) and left.status == "left" and "deadline" in left.reason
+
+
+def test_a_slow_starting_worker_is_waited_for_and_round_deadlines_count_rounds_only() -> None:
+    """The join stage: a worker that takes longer to start than a round's deadline still takes every round."""
+    run = _run(FedAvg(), FederatedConfig(rounds=2, min_workers=3, round_deadline_s=1.0), startup={2: 2.5})
+    result = _result(run)
+    assert [r.contributors for r in result.history] == [3, 3] and result.left == []
+    np.testing.assert_allclose(result.weights["w"], _fedavg_reference(2, 3)["w"], rtol=0, atol=1e-12)
+    late = run.results[workers(3)[2]]
+    assert isinstance(late, WorkerResult) and late.status == "done" and late.rounds_trained == 2
+
+
+def test_a_worker_not_ready_within_the_join_deadline_leaves_and_the_rest_train() -> None:
+    config = FederatedConfig(rounds=2, min_workers=2, round_deadline_s=5.0, ready_timeout_s=1.0)
+    run = _run(FedAvg(), config, startup={2: 2.5})
+    result = _result(run)
+    late = workers(3)[2]
+    assert [r.contributors for r in result.history] == [2, 2] and result.left == [late]
+    np.testing.assert_allclose(result.weights["w"], _fedavg_reference(2, 2)["w"], rtol=0, atol=1e-12)
+    left = run.results[late]
+    assert isinstance(left, WorkerResult) and left.status == "left"
+
+
+def test_too_few_ready_workers_fail_the_job_naming_the_missing_ones() -> None:
+    config = FederatedConfig(rounds=2, min_workers=3, ready_timeout_s=1.0)
+    with pytest.raises(RoundFailedError, match=r"only 2 of 3 workers were ready.*host:9003 \(not ready within 1 s"):
+        _run(FedAvg(), config, startup={2: 2.5})
 
 
 def test_too_few_workers_fail_the_round_naming_the_missing_ones_on_every_party() -> None:

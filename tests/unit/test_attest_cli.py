@@ -7,10 +7,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import CliRunner
 
-from unseen.attestation.certificate import issue_attested_certificate
-from unseen.attestation.config import AttestationConfig
 from unseen.attestation.evidence import legacy_extension
 from unseen.cli.main import app
+from unseen.config.attestation import AttestationConfig
+from unseen.transport.attested_certificate import issue_attested_certificate
 from unseen.transport.tls import create_ca, write_certificate
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "sgx"

@@ -11,9 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from unseen.attestation.binding import public_key_hash, report_data_for
-from unseen.attestation.certificate import issue_attested_certificate
 from unseen.attestation.collateral import CollateralProvider
-from unseen.attestation.config import AttestationConfig, CollateralSource, Policy, SimulatedIdentity
 from unseen.attestation.dcap import verify_dcap
 from unseen.attestation.evidence import (
     OID_GRAMINE_AS_EMITTED,
@@ -26,7 +24,9 @@ from unseen.attestation.making import evidence_extension, gramine_quote
 from unseen.attestation.quote import parse_quote
 from unseen.attestation.verdict import AttestationError
 from unseen.attestation.verify import verify_certificate
+from unseen.config.attestation import AttestationConfig, CollateralSource, Policy, SimulatedIdentity
 from unseen.config.node import NodeConfig
+from unseen.transport.attested_certificate import issue_attested_certificate
 from unseen.transport.tls import create_ca
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "sgx"

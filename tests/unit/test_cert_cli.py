@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from unseen.cli.main import app
 from unseen.config.node import load_node_config
 from unseen.transport.tls import party_id_of
-from unseen.transport.trust import fingerprint, load_one_certificate
+from unseen.transport.trust import PeerTrust, fingerprint, load_one_certificate
 
 runner = CliRunner()
 
@@ -90,9 +90,9 @@ def test_export_then_import_adds_the_partner_with_its_own_anchor(tmp_path: Path)
     cli("cert", "import", str(a / "exchange.yaml"), "-c", str(b / "node.yaml"))
     config_a, config_b = load_node_config(a / "node.yaml"), load_node_config(b / "node.yaml")
     assert config_a.peers[10000].ca == (a / "partners" / "10000.crt").resolve()
-    assert config_a.peer_trust().anchor(10000).fingerprint == anchor_fingerprint(b)
+    assert PeerTrust.of(config_a.peers).anchor(10000).fingerprint == anchor_fingerprint(b)
     assert config_b.peers[9999].pinned_cert is not None
-    assert config_b.peer_trust().anchor(9999).fingerprint == anchor_fingerprint(a, self_signed=True)
+    assert PeerTrust.of(config_b.peers).anchor(9999).fingerprint == anchor_fingerprint(a, self_signed=True)
 
 
 def test_import_refuses_a_fingerprint_other_than_the_one_told(tmp_path: Path) -> None:
@@ -114,9 +114,9 @@ def test_import_refuses_a_changed_anchor_unless_replace(tmp_path: Path) -> None:
     cli("cert", "export", "-c", str(b / "node.yaml"), "-o", str(b / "new.yaml"))
     out = cli("cert", "import", str(b / "new.yaml"), "-c", str(a / "node.yaml"), ok=False)
     assert "changes its anchor" in out and "--replace" in out
-    assert load_node_config(a / "node.yaml").peer_trust().anchor(10000).fingerprint != anchor_fingerprint(b)
+    assert PeerTrust.of(load_node_config(a / "node.yaml").peers).anchor(10000).fingerprint != anchor_fingerprint(b)
     assert "replaced" in cli("cert", "import", str(b / "new.yaml"), "-c", str(a / "node.yaml"), "--replace")
-    assert load_node_config(a / "node.yaml").peer_trust().anchor(10000).fingerprint == anchor_fingerprint(b)
+    assert PeerTrust.of(load_node_config(a / "node.yaml").peers).anchor(10000).fingerprint == anchor_fingerprint(b)
 
 
 def test_import_refuses_the_nodes_own_party_id_and_an_anchor_of_another_party(tmp_path: Path) -> None:
@@ -160,4 +160,4 @@ def test_a_node_whose_anchor_file_was_swapped_refuses_to_load_its_trust(tmp_path
     cli("cert", "import", str(b / "x.yaml"), "-c", str(a / "node.yaml"))
     (a / "partners" / "10000.crt").write_bytes((c / "tls" / "ca.crt").read_bytes())
     with pytest.raises(ValueError, match="the file was replaced"):
-        load_node_config(a / "node.yaml").peer_trust()
+        PeerTrust.of(load_node_config(a / "node.yaml").peers)

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from unseen.config.limits import MailLimits
 from unseen.transport.mailbox import (
     Mailbox,
     MailboxClosedError,
     MailKey,
-    MailLimits,
     QuotaExceededError,
     ReceiveTimeoutError,
     ReplayError,

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from unseen.config.node import ConfigError, NodeConfig, load_node_config, save_node_config
+from unseen.transport.tls import TlsPaths
 
 
 def base_config(**changes: Any) -> dict[str, Any]:
@@ -88,7 +89,7 @@ def test_defaults_and_derived_values(tmp_path: Path) -> None:
     assert config.jobs_dir == config.home / "jobs"
     assert config.peers[10000].host == "10.0.0.2"
     assert config.peers[10000].port == 9370
-    assert config.tls_paths.cert == config.tls.cert
+    assert TlsPaths.of(config.tls).cert == config.tls.cert
     assert config.peers[10000].anchor_kind == "ca"
     assert config.peers[10001].anchor_kind == "pinned"
 

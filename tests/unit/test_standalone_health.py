@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from unseen.config.standalone import health_conflict
+from unseen.node.standalone import health_conflict
 
 WHERE = "REST port 127.0.0.1:19380"
 

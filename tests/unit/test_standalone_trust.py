@@ -8,7 +8,8 @@ import yaml
 from cryptography import x509
 
 from unseen.config.node import load_node_config
-from unseen.config.standalone import StandaloneSite
+from unseen.node.standalone import StandaloneSite
+from unseen.transport.trust import PeerTrust
 
 PARTIES = [9999, 10000, 10001]
 
@@ -21,7 +22,7 @@ def test_each_party_has_its_own_ca_and_is_every_other_nodes_anchor_for_it_only(t
     for party in PARTIES:
         config = load_node_config(site.node_config_path(party))
         assert set(config.peers) == set(PARTIES) - {party}
-        trust = config.peer_trust()
+        trust = PeerTrust.of(config.peers)
         for other in config.peers:
             assert trust.anchor(other).pem == cas[other]
         own = x509.load_pem_x509_certificate(config.tls.cert.read_bytes())

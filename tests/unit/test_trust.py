@@ -15,6 +15,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from unseen.config.anchors import normalise_fingerprint
 from unseen.config.node import PeerConfig
 from unseen.transport.peers import PeerClients, PeerError
 from unseen.transport.tls import (
@@ -26,7 +27,7 @@ from unseen.transport.tls import (
     write_certificate,
     write_private_key,
 )
-from unseen.transport.trust import PeerTrust, TrustAnchor, fingerprint, normalise_fingerprint
+from unseen.transport.trust import PeerTrust, TrustAnchor, fingerprint
 
 Pair = tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
 

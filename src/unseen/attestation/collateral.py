@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from unseen.attestation.config import CollateralSource
 from unseen.attestation.verdict import AttestationError, refuse
+from unseen.config.attestation import CollateralSource
 
 if TYPE_CHECKING:
     import dcap_qvl

@@ -13,11 +13,11 @@ from pathlib import Path
 from cryptography import x509
 
 from unseen.attestation.binding import report_data_for
-from unseen.attestation.config import AttestationConfig, AttestationMode
 from unseen.attestation.evidence import OID_UNSEEN_SIMULATED, legacy_extension
 from unseen.attestation.quote import MAX_QUOTE_BYTES
 from unseen.attestation.simulated import INSECURE_BANNER, load_or_create_key, make_simulated_quote
 from unseen.attestation.verdict import refuse
+from unseen.config.attestation import AttestationConfig, AttestationMode
 
 log = logging.getLogger(__name__)
 

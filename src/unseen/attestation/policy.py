@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from unseen.attestation.config import Policy
 from unseen.attestation.quote import ReportBody
 from unseen.attestation.verdict import Reason
+from unseen.config.attestation import Policy
 
 
 def _one_of(values: list[str]) -> str:

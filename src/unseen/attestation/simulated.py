@@ -15,7 +15,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from unseen.attestation.config import SimulatedIdentity
 from unseen.attestation.quote import (
     FLAG_DEBUG,
     FLAG_INIT,
@@ -25,6 +24,7 @@ from unseen.attestation.quote import (
     parse_report_body,
 )
 from unseen.attestation.verdict import refuse
+from unseen.config.attestation import SimulatedIdentity
 
 MAGIC = b"UNSEEN-SIMULATED-INSECURE-QUOTE1"
 assert len(MAGIC) == 32

@@ -10,13 +10,13 @@ from cryptography import x509
 
 from unseen.attestation.binding import check_binding
 from unseen.attestation.collateral import CollateralProvider
-from unseen.attestation.config import AttestationConfig, AttestationMode
 from unseen.attestation.dcap import verify_dcap
 from unseen.attestation.evidence import find_evidence
 from unseen.attestation.policy import check_policy
 from unseen.attestation.quote import ReportBody, parse_quote
 from unseen.attestation.simulated import verify_simulated_quote
 from unseen.attestation.verdict import AttestationError, Reason, Verdict
+from unseen.config.attestation import AttestationConfig, AttestationMode
 
 SIMULATED_RECHECK_S = 3600  # simulated evidence has no collateral; re-checked hourly all the same
 

@@ -45,11 +45,11 @@ def show(
 ) -> None:
     """Print the evidence a certificate carries: measurements, attributes, and (with collateral) TCB status."""
     from unseen.attestation.collateral import CollateralProvider
-    from unseen.attestation.config import CollateralSource
     from unseen.attestation.dcap import verify_dcap
     from unseen.attestation.evidence import find_evidence
     from unseen.attestation.verdict import AttestationError
     from unseen.attestation.verify import describe
+    from unseen.config.attestation import CollateralSource
 
     certificate = _load_cert(cert)
     try:
@@ -88,8 +88,8 @@ def verify(
     import yaml
     from pydantic import ValidationError
 
-    from unseen.attestation.config import AttestationConfig, CollateralSource, Policy
     from unseen.attestation.verify import verify_certificate
+    from unseen.config.attestation import AttestationConfig, CollateralSource, Policy
 
     try:
         data = yaml.safe_load(policy.read_text(encoding="utf-8")) or {}
@@ -129,9 +129,9 @@ def issue(
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from unseen.attestation.certificate import issue_attested_certificate
     from unseen.attestation.verdict import AttestationError
     from unseen.config.node import ConfigError, load_node_config
+    from unseen.transport.attested_certificate import issue_attested_certificate
     from unseen.transport.tls import load_ca, write_certificate
 
     try:

@@ -15,8 +15,8 @@ import typer
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from unseen.config.exchange import ExchangeError, check_host, export_exchange, import_exchange, read_exchange
 from unseen.config.node import ConfigError, load_node_config
+from unseen.transport.exchange import ExchangeError, check_host, export_exchange, import_exchange, read_exchange
 from unseen.transport.tls import (
     CertificateError,
     create_ca,

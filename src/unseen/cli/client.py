@@ -11,7 +11,7 @@ import httpx
 import typer
 
 from unseen.config.node import NodeConfig
-from unseen.config.standalone import SiteError, StandaloneSite
+from unseen.node.standalone import SiteError, StandaloneSite
 
 NODE_URL_ENV = "UNSEEN_NODE_URL"
 TOKEN_ENV = "UNSEEN_API_TOKEN"  # noqa: S105 - the variable's name, not a secret

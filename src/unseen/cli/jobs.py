@@ -56,6 +56,8 @@ def submit(
     if result["status"] != "success":
         raise fail(f"job {job_id} {result['status']}: {result['reason']}")
     typer.echo(f"job {job_id} succeeded in {result['duration_s']:.1f} s")
+    if result["reason"]:  # e.g. the workers it did without
+        typer.echo(f"note: {result['reason']}")
     try:
         points: list[dict[str, Any]] = client.get(f"/jobs/{job_id}/metrics")
     except ClientError:

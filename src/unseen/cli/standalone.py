@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from unseen.config.standalone import DEFAULT_BASE_PORT, DEFAULT_PARTIES, SiteError, StandaloneSite
+from unseen.node.standalone import DEFAULT_BASE_PORT, DEFAULT_PARTIES, SiteError, StandaloneSite
 
 app = typer.Typer(help="Run every party's node on this machine, on loopback.", no_args_is_help=True)
 

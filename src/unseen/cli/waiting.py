@@ -70,7 +70,7 @@ def round_progress(metrics: list[dict[str, Any]]) -> dict[str, str]:
     for component, values in latest.items():
         if "round" not in values or "rounds" not in values:
             continue
-        parts = [f"round {values['round'][1]}/{values['rounds'][1]}"]
+        parts = [f"round {_count(values['round'][1])}/{_count(values['rounds'][1])}"]
         for name, template in (("round_seconds", "{:.2f} s/round"), ("global_loss", "loss {:.4f}"),
                                ("global_accuracy", "accuracy {:.4f}"), ("workers", "{:g} workers"),
                                ("epsilon", "epsilon {:.3f}")):  # fmt: skip
@@ -79,6 +79,11 @@ def round_progress(metrics: list[dict[str, Any]]) -> dict[str, str]:
                 parts.append(template.format(value))
         lines[component] = ", ".join(parts)
     return lines
+
+
+def _count(value: Any) -> str:
+    """A round number as the metrics store gives it back (a float, 4.0) written as a count (4)."""
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
 def wait_for_job(
@@ -99,7 +104,8 @@ def wait_for_job(
                     show(f"  {component}: {line}")
                     shown[component] = line
             running = any("running" in line for line in progress.values())
-            if running and time.monotonic() - last_metrics >= METRICS_POLL_S:
+            ended = job["status"] in FINAL  # one last read: the last round often ends between two polls
+            if ended or (running and time.monotonic() - last_metrics >= METRICS_POLL_S):
                 last_metrics = time.monotonic()
                 for component, line in round_progress(client.get(f"/jobs/{job_id}/metrics")).items():
                     if rounds_shown.get(component) != line:

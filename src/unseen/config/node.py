@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from unseen.attestation.config import AttestationConfig
+from unseen.config.anchors import AnchorKind, normalise_fingerprint
+from unseen.config.attestation import AttestationConfig
+from unseen.config.limits import MailLimits
 from unseen.config.paths import socket_path
 from unseen.storage.urls import DatabaseError, parse_database_url
-from unseen.transport.mailbox import MailLimits
-from unseen.transport.shared_buffer import buffers_dir
-
-if TYPE_CHECKING:
-    from unseen.transport.tls import TlsPaths
-    from unseen.transport.trust import AnchorKind, PeerTrust
 
 PartyId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -55,8 +51,6 @@ class PeerConfig(BaseModel):
                 "partner's exchange file"
             )
         if self.fingerprint is not None:
-            from unseen.transport.trust import normalise_fingerprint  # cryptography only when a peer is read
-
             normalise_fingerprint(self.fingerprint)
         return self
 
@@ -144,7 +138,7 @@ class NodeConfig(BaseModel):
     max_upload_bytes: int = Field(2 * 1024**3, ge=1024, description="largest table upload, spooled to disk")
     warm_tasks: bool = Field(
         True,
-        description="fork tasks from a process that has imported the common modules (unseen.runtime.zygote); "
+        description="fork tasks from a process that has imported the common modules (unseen.task.zygote); "
         "false: every task starts a new interpreter",
     )
     trusted_proxies: list[str] = Field(
@@ -240,33 +234,12 @@ class NodeConfig(BaseModel):
         return self.home / "models"
 
     @property
-    def send_buffers_dir(self) -> Path:
-        return buffers_dir(self.home)
-
-    @property
     def task_socket(self) -> Path:
         return socket_path(self.home / "run" / "node.sock")
 
     @property
     def zygote_socket(self) -> Path:
         return socket_path(self.home / "run" / "zygote.sock")
-
-    @property
-    def tls_paths(self) -> TlsPaths:
-        from unseen.transport.tls import TlsPaths  # here: the CLI reads node configs without loading cryptography
-
-        return TlsPaths(cert=self.tls.cert, key=self.tls.key)
-
-    def peer_trust(self) -> PeerTrust:
-        """Every partner's anchor, read and checked (``CertificateError`` names the partner and the file)."""
-        from unseen.transport.trust import PeerTrust, TrustAnchor
-
-        return PeerTrust(
-            {
-                party: TrustAnchor.load(party, peer.anchor_kind, peer.anchor_path, peer.fingerprint)
-                for party, peer in self.peers.items()
-            }
-        )
 
     def resolved(self, base: Path) -> NodeConfig:
         """Paths made absolute against ``base`` (the config file's folder)."""

@@ -1,5 +1,11 @@
 """The aggregator's round loop (the job's arbiter: FedAvg's server, the parameter server).
 
+Before round 1 comes a join stage: the aggregator sends every worker the plan and waits, under its own bounded
+deadline (``ready_timeout_s``, by default the task's receive timeout), for each worker to say it is ready: a
+worker says so only once it has imported its framework, read its rows and built its trainer. So a round's
+deadline measures the round alone, never a worker's start-up; a worker not ready in time leaves the job (the
+job fails naming the missing ones if fewer than ``min_workers`` are ready), one that refuses the plan says why.
+
 Per round: pick the workers (a fraction of those still in, at least ``min_workers``; with DP each worker
 independently with probability ``fraction``), send every worker still in its order for the round (train,
 wait, or leave) and the selected ones the global weights (encoded once), get the SUM of their contributions
@@ -47,6 +53,7 @@ class FederatedConfig:
     min_delta: float = 0.0
     checkpoint_path: Path | None = None
     seed: int | None = None
+    ready_timeout_s: float | None = None  # the join stage's one deadline; None = the context's recv_timeout
 
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.min_workers < 1 or self.eval_every < 1 or self.patience < 0:
@@ -55,6 +62,9 @@ class FederatedConfig:
             raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
         if not (math.isfinite(self.round_deadline_s) and self.round_deadline_s > 0):
             raise ValueError("round_deadline_s must be a positive number of seconds")
+        ready = self.ready_timeout_s
+        if ready is not None and not (math.isfinite(ready) and ready > 0):
+            raise ValueError("ready_timeout_s must be a positive number of seconds")
 
 
 @dataclass
@@ -78,6 +88,14 @@ class AggregatorResult:
     final_loss: float | None = None
     final_accuracy: float | None = None
     left: list[PartyRef] = field(default_factory=list)  # workers left out of the job after missing a deadline
+
+
+def _refusal(value: object) -> str:
+    """Why a worker's join answer is not a plain "ready" ('' when it is), bounded for the log."""
+    if isinstance(value, dict) and value.get("ready") is True:
+        return ""
+    reason = value.get("reason") if isinstance(value, dict) else None
+    return f"refused the plan: {str(reason)[:500]}" if reason else "sent a malformed ready message"
 
 
 def workers_of(ctx: Context) -> list[PartyRef]:
@@ -171,8 +189,7 @@ class _Loop:
             "secure": bool(getattr(self.summer, "secure", False)),
             "dp": self.dp is not None,
         }
-        unreachable = self.ctx.sub("setup").broadcast("plan", plan, self.live)
-        self._drop(unreachable, dismiss=False)
+        self._join(plan)
         server_round = self.start_round
         while server_round < self.config.rounds:
             record = self._round(server_round)
@@ -189,6 +206,24 @@ class _Loop:
         result.weights, result.final_loss, result.final_accuracy = self.weights, loss, accuracy
         result.left = list(self.left)
         return result
+
+    def _join(self, plan: dict[str, JsonValue]) -> None:
+        """Send the plan, then wait (one deadline, not a round's) until every worker has started up."""
+        setup = self.ctx.sub("setup")
+        self._drop(setup.broadcast("plan", plan, self.live), dismiss=False)
+        invited = list(self.live)
+        wait = self.ctx.recv_timeout if self.config.ready_timeout_s is None else self.config.ready_timeout_s
+        gathered = setup.gather("ready", invited, timeout=wait)
+        refused = {p: _refusal(v) for p, v in gathered.values.items() if _refusal(v)}
+        late = {p: f"not ready within {wait:g} s: {why}" for p, why in gathered.missing.items()}
+        self._drop(refused, dismiss=False)  # a worker that refused the plan has stopped already
+        self._drop(late, dismiss=True)  # one still starting up is told to leave at the first round
+        if len(self.live) < self.config.min_workers:
+            self._fail(
+                self.start_round,
+                f"only {len(self.live)} of {len(invited)} workers were ready, {self.config.min_workers} needed; "
+                f"not ready: {describe({**refused, **late})}",
+            )
 
     def _select(self, server_round: int) -> list[PartyRef]:
         rng = np.random.default_rng(None if self.config.seed is None else [self.config.seed, server_round])

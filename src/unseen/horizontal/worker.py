@@ -1,8 +1,10 @@
 """A worker's round loop (the guest and every host): train on its own rows, contribute, receive the model.
 
-The framework adapter provides a :class:`LocalTrainer`; this loop never sees a framework. Everything the
-aggregator sends is checked before use (the plan, each order, the weights' names and shapes, the
-instruction's numbers), and every wait is bounded by ``wait_s``. The worker follows its own privacy
+The framework adapter provides a :class:`LocalTrainer`; this loop never sees a framework. The caller builds
+the trainer (imports its framework, reads its rows) BEFORE calling :func:`run_worker`: the worker says
+"ready" to the aggregator only then, and the aggregator's round deadlines start after every worker's ready.
+Everything the aggregator sends is checked before use (the plan, each order, the weights' names and shapes,
+the instruction's numbers), and every wait is bounded by ``wait_s``. The worker follows its own privacy
 settings: it refuses an aggregator whose plan says secure aggregation or DP is off when its own says on.
 """
 
@@ -23,6 +25,7 @@ from unseen.values import TensorRecord
 
 if TYPE_CHECKING:
     from unseen.runtime.context import Context
+    from unseen.runtime.parties import PartyRef
 
 MAX_ROUNDS = 1 << 20
 
@@ -84,8 +87,7 @@ def run_worker(
     summer = summer or PlainSum()
     wait = ctx.recv_timeout if wait_s is None else wait_s
     aggregator = ctx.arbiter
-    plan = ctx.sub("setup").recv("plan", frm=aggregator, timeout=wait)
-    start, rounds = _check_plan(plan, summer.secure, dp is not None)
+    start, rounds = _join(ctx.sub("setup"), aggregator, wait, summer.secure, dp is not None)
     rng = new_rng()
     trained = 0
     template: Weights | None = None
@@ -125,6 +127,22 @@ def run_worker(
         summer.contribute(rctx, aggregator, vector)
         trained += 1
     raise RoundFailedError(f"the aggregator sent no final model after {rounds} rounds")
+
+
+def _join(setup: Context, aggregator: PartyRef, wait: float, secure: bool, private: bool) -> tuple[int, int]:
+    """Receive and check the plan, then tell the aggregator this worker is ready (or why it refuses).
+
+    Called once the caller has built its trainer (framework imported, rows read): the aggregator's first
+    round starts only after this "ready", so no round deadline counts a worker's start-up.
+    """
+    plan = setup.recv("plan", frm=aggregator, timeout=wait)
+    try:
+        start, rounds = _check_plan(plan, secure, private)
+    except ValueError as exc:
+        setup.send("ready", {"ready": False, "reason": str(exc)}, to=aggregator)
+        raise
+    setup.send("ready", {"ready": True}, to=aggregator)
+    return start, rounds
 
 
 def _check_plan(plan: object, secure: bool, private: bool) -> tuple[int, int]:

@@ -7,7 +7,9 @@ fails with that party named, rather than hanging.
 A component whose spec declares ``tolerates_failed`` roles (homo_nn: the workers) may lose a task of those
 roles, or a whole party whose remaining tasks all play them: the job goes on (the component itself decides
 whether enough remain; homo_nn's aggregator needs ``min_workers``), and the lost party is not asked to start
-anything more. Losing anything else fails the job, naming the party.
+anything more. Losing anything else fails the job, naming the party. A job that succeeds without such a task
+says so in its reason (component, role:party and why), so `job query`, `job submit --wait` and the board
+show who was lost, on every party (the reason travels with the job's end).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class JobDriver(threading.Thread):
         self._silent_since: dict[int, float] = {}
         self._lost: set[int] = set()  # parties given up on, whose remaining tasks all play tolerated roles
         self._done: set[str] = set()
+        self._tolerated_losses: dict[tuple[str, str, int], str] = {}  # (component, role, party) -> why
 
     def request_stop(self, reason: str) -> None:
         self._stop_reason = reason
@@ -62,7 +65,7 @@ class JobDriver(threading.Thread):
     def run(self) -> None:
         try:
             self._drive()
-            self._finish(Status.SUCCESS, "")
+            self._finish(Status.SUCCESS, self._losses_summary())
         except JobFailedError as exc:
             self._finish(exc.status, str(exc))
         except Exception as exc:
@@ -141,6 +144,7 @@ class JobDriver(threading.Thread):
             if ref.party_id in self._lost:
                 if not self._tolerated(name, ref.role.value):
                     raise JobFailedError(Status.FAILED, f"{name} cannot start: party {ref.party_id} was lost")
+                self._note_loss(name, ref.role.value, ref.party_id, "not started: the party was lost")
                 continue
             request = pb.TaskRef(job_id=self.job_id, component=name, role=ref.role.value, party=ref.party_id)
             reply = self._call(ref.party_id, "StartTask", request)
@@ -175,6 +179,7 @@ class JobDriver(threading.Thread):
         for task in tasks:
             if task.status in (Status.FAILED, Status.CANCELED, Status.TIMEOUT):
                 if self._tolerated(name, task.role):
+                    self._note_loss(name, task.role, task.party_id, f"{task.status}: {task.reason or 'no reason'}")
                     continue
                 where = f"{task.role}:{task.party_id}"
                 raise JobFailedError(
@@ -188,6 +193,26 @@ class JobDriver(threading.Thread):
             )
             and any(t.status == Status.SUCCESS for t in tasks)
         )
+
+    def _note_loss(self, component: str, role: str, party: int, why: str) -> None:
+        key = (component, role, party)
+        if key not in self._tolerated_losses:
+            log.warning(
+                "job %s: %s goes on without %s:%d (%s)", self.job_id, component, role, party, ids.printable(why)
+            )
+        self._tolerated_losses[key] = ids.printable(why, REASON_MAX_CHARS)
+
+    def _losses_summary(self) -> str:
+        """The reason of a job that succeeded without some tolerated tasks: each one named, with why."""
+        if not self._tolerated_losses:
+            return ""
+        losses = "; ".join(
+            f"{component} {role}:{party} {why}"
+            for (component, role, party), why in sorted(self._tolerated_losses.items())
+        )
+        return f"succeeded without {len(self._tolerated_losses)} task(s) its components tolerate losing: {losses}"[
+            : ids.TEXT_MAX_CHARS
+        ]
 
     def _finish(self, status: Status, reason: str) -> None:
         """Record the job's end, then tell every party (this one included) to end its share of it."""

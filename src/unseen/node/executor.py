@@ -124,7 +124,7 @@ class TaskExecutor:
             how = "warm" if process is not None else "cold"
             if process is None:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "unseen.runtime.task", *argv],
+                    [sys.executable, "-m", "unseen.task.process", *argv],
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,

@@ -47,8 +47,9 @@ from unseen.transport.delivery import Delivery
 from unseen.transport.framing import GRPC_MESSAGE_LIMIT
 from unseen.transport.gate import GateLimits, PeerGate
 from unseen.transport.peers import PeerClients
-from unseen.transport.shared_buffer import SendBufferError, clear_buffers
-from unseen.transport.tls import CertificateError
+from unseen.transport.shared_buffer import SendBufferError, buffers_dir, clear_buffers
+from unseen.transport.tls import CertificateError, TlsPaths
+from unseen.transport.trust import PeerTrust
 
 log = logging.getLogger(__name__)
 RESTART_REASON = "the node restarted while this was running; submit the job again"
@@ -146,10 +147,10 @@ class Node:
         # Trust first: a node whose own certificate or a partner's anchor is wrong stops before it touches its
         # database (which would mark a previous run's tasks as failed).
         try:
-            self.trust = config.peer_trust()
+            self.trust = PeerTrust.of(config.peers)
         except CertificateError as exc:
             raise NodeStartError(str(exc)) from None
-        self.peers = PeerClients(config.peers, config.tls_paths, self.trust, probe_timeout=config.rpc_timeout_s)
+        self.peers = PeerClients(config.peers, TlsPaths.of(config.tls), self.trust, probe_timeout=config.rpc_timeout_s)
         config.home.mkdir(parents=True, exist_ok=True)
         engine, claim = _open_database(config)
         self.store = NodeStore(engine, claim)
@@ -174,7 +175,7 @@ class Node:
     def start_grpc(self) -> None:
         config = self.config
         _check_port_free(config.federation_host, config.federation_port, "federation")
-        key, chain = config.tls_paths.read()
+        key, chain = TlsPaths.of(config.tls).read()
         # The handshake accepts a client certificate chaining to any partner's anchor; PeerIdentity then holds
         # it to the anchor of the party it names. With no partners, only this node's own certificate.
         trusted = self.trust.root_bundle() or chain
@@ -221,7 +222,7 @@ class Node:
         _check_port_free(self.config.rest_host, self.config.rest_port, "REST")
         # The port is free, so no other node runs on this home: what its buffer folder holds is left over.
         try:
-            leftovers = clear_buffers(self.config.send_buffers_dir)
+            leftovers = clear_buffers(buffers_dir(self.config.home))
         except SendBufferError as exc:
             raise NodeStartError(str(exc)) from None
         if leftovers:
@@ -267,7 +268,7 @@ class Node:
             event.wait(5)
         self.peers.close()
         with contextlib.suppress(OSError, SendBufferError):
-            folder = self.config.send_buffers_dir
+            folder = buffers_dir(self.config.home)
             clear_buffers(folder)
             folder.rmdir()
         self.store.close()  # lets go of the database last: another node may take it from here

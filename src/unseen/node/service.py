@@ -29,6 +29,7 @@ from unseen.transport.delivery import Delivery
 from unseen.transport.mailbox import Mailbox
 from unseen.transport.peers import PeerClients
 from unseen.transport.proto import federation_pb2 as pb
+from unseen.transport.shared_buffer import buffers_dir
 
 if TYPE_CHECKING:
     from unseen.node.driver import JobDriver
@@ -301,7 +302,7 @@ class JobService:
             task_dir=TaskExecutor.task_dir_of(self.config.jobs_dir, request.job_id, request.component, me),
             tables_dir=self.config.tables_dir,
             models_dir=self.config.models_dir,
-            send_buffer=self.config.send_buffers_dir / f"{secrets.token_hex(12)}.send",
+            send_buffer=buffers_dir(self.config.home) / f"{secrets.token_hex(12)}.send",
             inputs=job.component(request.component).inputs,
         )
         try:

@@ -1,4 +1,4 @@
-"""Warm task starts: the node's side of the task zygote (``unseen.runtime.zygote``).
+"""Warm task starts: the node's side of the task zygote (``unseen.task.zygote``).
 
 :class:`TaskZygote` keeps one zygote process running, started with the node's environment, and asks it for a
 task process; :class:`WarmProcess` is what the executor holds for a task forked that way, with the part of
@@ -108,7 +108,7 @@ class TaskZygote:
         self._socket.unlink(missing_ok=True)
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "unseen.runtime.zygote", str(self._socket)],
+            [sys.executable, "-m", "unseen.task.zygote", str(self._socket)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             env=self._env,

@@ -16,7 +16,8 @@ import time
 from collections import defaultdict
 from typing import TypeVar
 
-from unseen.transport.mailbox import Mailbox, MailKey, MailLimits, ReceiveTimeoutError, Usage
+from unseen.config.limits import MailLimits
+from unseen.transport.mailbox import Mailbox, MailKey, ReceiveTimeoutError, Usage
 
 T = TypeVar("T")
 _Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]

@@ -28,6 +28,8 @@ from collections import OrderedDict, defaultdict, deque
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from unseen.config.limits import MailLimits
+
 T = TypeVar("T")
 K = TypeVar("K")
 _CLOSED_JOBS_KEPT = 10_000
@@ -48,16 +50,6 @@ class MailKey:
             f"'{self.tag}' of {self.component} from {self.src_role}:{self.src_party} "
             f"to {self.dst_role}:{self.dst_party} (job {self.job_id})"
         )
-
-
-@dataclass(frozen=True)
-class MailLimits:
-    """How much unread mail a node holds: per job, and per sending party over all its jobs."""
-
-    job_bytes: int
-    job_messages: int
-    party_bytes: int
-    party_messages: int
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from unseen.attestation.collateral import CollateralProvider
-from unseen.attestation.config import AttestationConfig, AttestationMode, peer_policy
 from unseen.attestation.simulated import INSECURE_BANNER
 from unseen.attestation.verdict import Verdict
 from unseen.attestation.verify import verify_certificate
+from unseen.config.attestation import AttestationConfig, AttestationMode, peer_policy
 from unseen.config.node import NodeConfig
 
 log = logging.getLogger(__name__)

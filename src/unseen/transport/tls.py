@@ -13,12 +13,16 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+if TYPE_CHECKING:
+    from unseen.config.node import TlsConfig
 
 PARTY_URI_PREFIX = "unseen://party/"
 CERT_LIFETIME = dt.timedelta(days=825)
@@ -34,6 +38,11 @@ class TlsPaths:
 
     cert: Path
     key: Path
+
+    @classmethod
+    def of(cls, tls: TlsConfig) -> TlsPaths:
+        """The files node.yaml's ``tls:`` names."""
+        return cls(cert=tls.cert, key=tls.key)
 
     def check(self) -> None:
         for path in (self.cert, self.key):

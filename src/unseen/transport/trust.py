@@ -16,17 +16,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
+from unseen.config.anchors import AnchorKind, normalise_fingerprint
 from unseen.transport.tls import CertificateError, party_id_of, server_name
 
-AnchorKind = Literal["ca", "pinned"]
+if TYPE_CHECKING:
+    from unseen.config.node import PeerConfig
+
 ANCHOR_MAX_BYTES = 64 * 1024  # one certificate, PEM: a few KiB; more is not an anchor
 VERIFIED_CACHE_SIZE = 256
 VERIFIED_CACHE_S = 300.0  # a verified certificate is re-verified after this long (expiry is rechecked too)
@@ -37,14 +41,6 @@ def fingerprint(cert: x509.Certificate) -> str:
     prints): the value two organisations compare out of band."""
     digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
-
-
-def normalise_fingerprint(text: str) -> str:
-    """A fingerprint as typed (colons or not, any case) in the canonical form; ``ValueError`` if it is not one."""
-    digits = text.replace(":", "").strip().upper()
-    if len(digits) != 64 or any(c not in "0123456789ABCDEF" for c in digits):
-        raise ValueError(f"{text!r} is not a SHA-256 fingerprint (64 hex digits, colons optional)")
-    return ":".join(digits[i : i + 2] for i in range(0, 64, 2))
 
 
 def load_one_certificate(data: bytes, what: str) -> x509.Certificate:
@@ -143,6 +139,17 @@ class PeerTrust:
     anchors: dict[int, TrustAnchor]
     _verified: dict[tuple[bytes, bool], float] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def of(cls, peers: Mapping[int, PeerConfig]) -> PeerTrust:
+        """Every partner's anchor named in node.yaml's ``peers:``, read and checked (``CertificateError`` names
+        the partner and the file)."""
+        return cls(
+            {
+                party: TrustAnchor.load(party, peer.anchor_kind, peer.anchor_path, peer.fingerprint)
+                for party, peer in peers.items()
+            }
+        )
 
     def anchor(self, party_id: int) -> TrustAnchor:
         anchor = self.anchors.get(party_id)

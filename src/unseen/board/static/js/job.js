@@ -115,7 +115,10 @@
     }
     const reason = document.getElementById("job-reason");
     reason.textContent = job.reason;
-    reason.classList.toggle("hidden", !job.reason || job.status === "success");
+    // A successful job's reason names the tasks it did without (a lost worker): a notice, not an alert.
+    reason.classList.toggle("hidden", !job.reason);
+    reason.classList.toggle("notice", job.status === "success");
+    reason.classList.toggle("alert", job.status !== "success");
     document.getElementById("stop-form").classList.toggle("hidden", job.final);
     Board.updateTasks(document.getElementById("tasks"), job.tasks);
     drawDag(job.dag);

@@ -22,9 +22,10 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from unseen.config.anchors import AnchorKind, normalise_fingerprint
 from unseen.config.node import NodeConfig
 from unseen.transport.tls import CertificateError, party_id_of
-from unseen.transport.trust import AnchorKind, TrustAnchor, fingerprint, load_one_certificate, normalise_fingerprint
+from unseen.transport.trust import PeerTrust, TrustAnchor, fingerprint, load_one_certificate
 
 EXCHANGE_FORMAT = "unseen-trust/1"
 EXCHANGE_MAX_BYTES = 64 * 1024
@@ -163,7 +164,7 @@ def import_exchange(
     party = document.party_id
     if party == current.party_id:
         raise ExchangeError(f"party {party} is this node's own party id; it cannot be its own partner")
-    trust = current.peer_trust()
+    trust = PeerTrust.of(current.peers)
     for other, existing_anchor in trust.anchors.items():
         if other != party and existing_anchor.fingerprint == anchor.fingerprint:
             raise ExchangeError(
@@ -203,7 +204,7 @@ def import_exchange(
     peers = {int(k): v for k, v in peers.items()}
     peers[party] = entry
     raw["peers"] = dict(sorted(peers.items()))
-    NodeConfig.model_validate(raw).resolved(config_path.parent.resolve()).peer_trust()  # the result must load
+    PeerTrust.of(NodeConfig.model_validate(raw).resolved(config_path.parent.resolve()).peers)  # the result must load
     _write_atomic(config_path, yaml.safe_dump(raw, sort_keys=False).encode(), mode=config_path.stat().st_mode & 0o777)
     address = f"{document.federation.host}:{document.federation.port}"
     return f"party {party} {action}: {address}, {anchor.kind} {anchor.fingerprint}"

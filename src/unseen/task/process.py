@@ -1,4 +1,4 @@
-"""The task process: ``python -m unseen.runtime.task TASK_JSON``.
+"""The task process: ``python -m unseen.task.process TASK_JSON``.
 
 It reads the spec its node wrote, runs one component for one role, and exits 0 on success. On failure it
 writes the reason to ``result.json`` (which the node shows as the task's reason) and exits non-zero, so
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
     logging.Formatter.converter = time.gmtime
     signal.signal(signal.SIGTERM, _on_sigterm)
     if len(argv) != 1:
-        log.error("usage: python -m unseen.runtime.task TASK_JSON")
+        log.error("usage: python -m unseen.task.process TASK_JSON")
         return 2
     spec_path = Path(argv[0])
     try:

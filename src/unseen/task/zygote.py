@@ -1,9 +1,9 @@
-"""The task zygote: ``python -m unseen.runtime.zygote SOCKET``, a process that forks warm task processes.
+"""The task zygote: ``python -m unseen.task.zygote SOCKET``, a process that forks warm task processes.
 
 A task started cold pays for a Python interpreter and its imports (numpy, grpc, pyarrow, pydantic, the
 runtime, the component): 1-2 s, more than many small tasks' work. The node keeps one zygote that has made
 those imports once and forks a child per task. The child is then set up exactly as a cold task would be and
-runs the same ``unseen.runtime.task.main``:
+runs the same ``unseen.task.process.main``:
 
 - its own session and process group (``setsid``), so the node kills a task's whole group as before;
 - its own working folder, environment (the token travels in it, as for a cold task), stdin ``/dev/null`` and
@@ -49,7 +49,7 @@ READY_MODULES = (
     "pyarrow",
     "pyarrow.parquet",
     "pydantic",
-    "unseen.runtime.task",
+    "unseen.task.process",
     "unseen.components.bench_transfer",
     "unseen.components.evaluation",
     "unseen.components.feature_scale",
@@ -148,7 +148,7 @@ def _become_task(conn: socket.socket, inherited: list[int]) -> int:
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed()  # the zygote's state would be every task's: draw a fresh one from the OS
-    from unseen.runtime import task
+    from unseen.task import process as task
 
     sys.argv = [task.__file__, *argv]
     try:
@@ -236,7 +236,7 @@ def _reap(children: dict[int, socket.socket]) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        sys.stderr.write("usage: python -m unseen.runtime.zygote SOCKET\n")
+        sys.stderr.write("usage: python -m unseen.task.zygote SOCKET\n")
         return 2
     with contextlib.suppress(KeyboardInterrupt):
         serve(Path(argv[0]))

@@ -2,7 +2,8 @@
 
 ``transport.tls.issue_party_certificate`` makes its own key, but the evidence must name the key before the
 certificate exists, so this makes the evidence for a given key and has ``transport.tls.certify_party_key``
-issue the same party certificate for it, with the evidence extension added.
+issue the same party certificate for it, with the evidence extension added. It lives in ``transport``, beside
+the certificate builder it uses: ``attestation`` (making and checking evidence) sits below ``transport``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from unseen.attestation.binding import key_hash
-from unseen.attestation.config import AttestationConfig
 from unseen.attestation.making import evidence_extension
+from unseen.config.attestation import AttestationConfig
 from unseen.transport.tls import certify_party_key
 
 
