@@ -283,6 +283,7 @@ def test_board_open_and_passwd_through_the_cli(board_site: BoardSite) -> None:
     assert changed.returncode == 0, changed.stderr
     assert not (board_site.site.standalone.node_dir(HOST) / "board-admin.password").exists()
     assert "password" not in board_site.unseen("board", "open", "--party", str(HOST), "--no-browser").stdout
+    board_site.passwords[HOST] = new  # later modules log in to this board too
 
     for password, expected in ((first, 401), (new, 303)):
         client, token = login_form_session(board_site, HOST)
@@ -317,6 +318,7 @@ def hetero_lr_job(board: BoardSite) -> str:
 
 def test_a_hetero_lr_job_with_its_dag_loss_and_evaluation_charts(page: Page, board_site: BoardSite) -> None:
     job_id = hetero_lr_job(board_site)
+    board_site.jobs["hetero_lr"] = job_id
     login(page, board_site)
     row = page.locator(f'#jobs tr[data-job="{job_id}"]')
     expect(row).to_contain_text("hetero_lr_breast")

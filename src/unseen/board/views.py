@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from unseen.board import model_views
 from unseen.node.data_api import table_json
 from unseen.storage.models import FINAL_STATUSES, JobRecord, MetricRecord, Status, TableRecord, TaskRecord
 from unseen.storage.tables import TableError, TableStore
@@ -70,7 +71,7 @@ def config_of(job: JobRecord) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def _components_of(config: dict[str, Any]) -> list[dict[str, Any]]:
+def components_of(config: dict[str, Any]) -> list[dict[str, Any]]:
     components = config.get("components")
     return [c for c in components if isinstance(c, dict) and "name" in c] if isinstance(components, list) else []
 
@@ -85,8 +86,8 @@ def _parties_of(config: dict[str, Any]) -> list[dict[str, Any]]:
 # --- jobs ---------------------------------------------------------------------------------------------------
 
 
-def job_row(job: JobRecord, now: float) -> dict[str, Any]:
-    """One line of the jobs page."""
+def job_row(job: JobRecord, now: float, progress: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One line of the jobs page; ``progress`` (progress.progress_of) says how far its running components are."""
     config = config_of(job)
     parties = _parties_of(config)
     duration = _duration(job.started_at, job.ended_at, now)
@@ -100,7 +101,7 @@ def job_row(job: JobRecord, now: float) -> dict[str, Any]:
         "is_initiator": job.is_initiator,
         "parties": parties,
         "parties_text": " · ".join(f"{p['role']} {', '.join(map(str, p['parties']))}" for p in parties),
-        "components": len(_components_of(config)),
+        "components": len(components_of(config)),
         "created_at": job.created_at,
         "started_at": job.started_at,
         "ended_at": job.ended_at,
@@ -110,6 +111,7 @@ def job_row(job: JobRecord, now: float) -> dict[str, Any]:
         "ended": fmt_time(job.ended_at),
         "duration": fmt_duration(duration),
         "url": f"/board/jobs/{job.job_id}",
+        "progress": "; ".join(f"{name}: {p['text']}" for name, p in (progress or {}).items()),
     }
 
 
@@ -190,10 +192,18 @@ def dag_layout(components: Sequence[dict[str, Any]]) -> dict[str, tuple[int, int
     return layout
 
 
-def job_detail(job: JobRecord, tasks: Sequence[TaskRecord], now: float, local_party: int) -> dict[str, Any]:
-    """The job page: the job, its DAG with a state per component, and every party's tasks."""
+def job_detail(
+    job: JobRecord,
+    tasks: Sequence[TaskRecord],
+    now: float,
+    local_party: int,
+    progress: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The job page: the job, its DAG with a state per component (and how far a running one is), and every
+    party's tasks."""
     config = config_of(job)
-    components = _components_of(config)
+    progress = progress or {}
+    components = components_of(config)
     layout = dag_layout(components)
     by_component: dict[str, list[dict[str, Any]]] = {}
     for task in tasks:
@@ -203,13 +213,15 @@ def job_detail(job: JobRecord, tasks: Sequence[TaskRecord], now: float, local_pa
         name = str(component["name"])
         views = by_component.get(name, [])
         column, row = layout[name]
+        status = component_status(v["status"] for v in views) if views or job.is_initiator else ELSEWHERE
         nodes.append(
             {
                 "name": name,
                 "type": str(component.get("component", "")),
                 "roles": [str(r) for r in component.get("roles") or []],
                 "upstream": [p for p in _producers(component) if p in layout],
-                "status": component_status(v["status"] for v in views) if views or job.is_initiator else ELSEWHERE,
+                "status": status,
+                "progress": progress[name] if name in progress and status == Status.RUNNING.value else None,
                 "column": column,
                 "row": row,
                 "tasks": views,
@@ -217,8 +229,9 @@ def job_detail(job: JobRecord, tasks: Sequence[TaskRecord], now: float, local_pa
             }
         )
     edges = [{"source": p, "target": n["name"]} for n in nodes for p in n["upstream"]]
+    running = {n["name"]: n["progress"] for n in nodes if n["progress"]}
     return {
-        **job_row(job, now),
+        **job_row(job, now, running),
         "timeout_s": config.get("timeout_s"),
         "initiator": config.get("initiator"),
         "config_text": json.dumps(config, indent=2, sort_keys=False),
@@ -232,7 +245,7 @@ def job_detail(job: JobRecord, tasks: Sequence[TaskRecord], now: float, local_pa
 
 
 def component_config(job: JobRecord, component: str) -> dict[str, Any] | None:
-    for entry in _components_of(config_of(job)):
+    for entry in components_of(config_of(job)):
         if entry["name"] == component:
             return entry
     return None
@@ -281,11 +294,12 @@ def model_parts(models_dir: Path, job_id: str, component: str) -> list[dict[str,
         return []
     parts = []
     for slot in sorted(p for p in folder.iterdir() if p.is_dir()):
-        part: dict[str, Any] = {"slot": slot.name, "meta": "", "arrays": []}
+        part: dict[str, Any] = {"slot": slot.name, "meta": "", "arrays": [], "summary": None}
         try:
             meta = json.loads((slot / "part.json").read_text())
             text = json.dumps(meta, indent=2)
             part["meta"] = text if len(text) <= OTHER_JSON_MAX_CHARS else text[:OTHER_JSON_MAX_CHARS] + "\n… (cut)"
+            part["summary"] = model_views.summarise(meta, slot)
         except (OSError, ValueError):
             part["meta"] = ""
         tensors = slot / "tensors.safetensors"
@@ -539,6 +553,37 @@ def _confusion(value: object) -> tuple[list[str], list[list[float]]] | None:
     if not (isinstance(labels, list) and len(labels) == len(matrix)):
         labels = list(range(len(matrix)))
     return [str(label) for label in labels], [r for r in rows if r is not None]
+
+
+def privacy_spent(records: Sequence[MetricRecord], entry: dict[str, Any]) -> dict[str, Any] | None:
+    """(epsilon, delta) spent so far when differential privacy is on: the latest ``epsilon`` (update DP, the
+    aggregator's and the workers' round summaries) or ``sample_epsilon`` (DP-SGD at a worker), and the
+    configured delta. None when nothing logged an epsilon (DP is off)."""
+    latest: dict[str, tuple[int, float]] = {}
+    for record in records:
+        if _base(record.name) not in {"epsilon", "sample_epsilon"}:
+            continue
+        try:
+            value = json.loads(record.value_json)
+        except ValueError:
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            step = record.step if record.step is not None else -1
+            if _base(record.name) not in latest or step >= latest[_base(record.name)][0]:
+                latest[_base(record.name)] = (step, float(value))
+    if not latest:
+        return None
+    name = "epsilon" if "epsilon" in latest else "sample_epsilon"
+    params = entry.get("params")
+    dp = params.get("dp") if isinstance(params, dict) else None
+    delta = dp.get("delta", 1e-5) if isinstance(dp, dict) else 1e-5
+    step, epsilon = latest[name]
+    return {
+        "epsilon": epsilon,
+        "delta": delta if isinstance(delta, int | float) else None,
+        "kind": "per sample (DP-SGD)" if name == "sample_epsilon" else "per worker (DP-FedAvg)",
+        "after_round": step + 1 if step >= 0 else None,
+    }
 
 
 # --- logs and data ------------------------------------------------------------------------------------------

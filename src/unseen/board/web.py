@@ -44,6 +44,7 @@ from unseen.board.auth import (
     WeakPasswordError,
     csrf_ok,
 )
+from unseen.board.progress import progress_of
 from unseen.components.registry import get_component
 from unseen.node.auth import TokenAuth
 from unseen.node.executor import TaskExecutor
@@ -232,10 +233,17 @@ class Board:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} not found on this node")
         return job
 
+    def progress(self, job: JobRecord) -> dict[str, dict[str, Any]]:
+        """How far the running job's components are, from the metrics this node holds (none once it ended)."""
+        if job.status in views.FINAL:
+            return {}
+        points = [(m.component, m.name, m.step) for m in self.store.metrics(job.job_id) if m.step is not None]
+        return progress_of(views.components_of(views.config_of(job)), points)
+
     def job_rows(self, state: str | None, query: str) -> list[dict[str, Any]]:
         now = time.time()
         jobs = self.store.list_jobs(limit=JOBS_SHOWN_MAX, status=state or None)
-        return [views.job_row(job, now) for job in jobs if views.matches(job, query)]
+        return [views.job_row(job, now, self.progress(job)) for job in jobs if views.matches(job, query)]
 
     def state_counts(self) -> dict[str, int]:
         with self.store.session() as db:
@@ -244,7 +252,8 @@ class Board:
         return {"all": sum(counts.values()), **{s: counts.get(s, 0) for s in views.STATES}}
 
     def job_payload(self, job: JobRecord) -> dict[str, Any]:
-        return views.job_detail(job, self.store.tasks(job.job_id), time.time(), self.service.party_id)
+        tasks = self.store.tasks(job.job_id)
+        return views.job_detail(job, tasks, time.time(), self.service.party_id, self.progress(job))
 
     def tables(self) -> list[dict[str, Any]]:
         return [views.table_view(r) for r in self.store.list_tables()]
@@ -266,6 +275,7 @@ class Board:
         except (LookupError, ImportError, TypeError, ValueError):
             description = ""
         local = [t for t in tasks if t["local"]]
+        records = self.store.metrics(job.job_id, component)
         files = [
             {**item, "who": f"{t['role']}:{t['party_id']}"}
             for t in local
@@ -302,7 +312,8 @@ class Board:
             "outputs": views.output_tables(self.config.tables_dir, job.job_id, component),
             "files": files,
             "models": views.model_parts(self.config.models_dir, job.job_id, component),
-            "metrics": views.metric_views(self.store.metrics(job.job_id, component)),
+            "metrics": views.metric_views(records),
+            "privacy": views.privacy_spent(records, entry),
             "logs": logs,
             "remote_parties": sorted({t["party_id"] for t in tasks if not t["local"]}),
         }

@@ -143,6 +143,59 @@
     };
   }
 
+  // The horizontal aggregator's rounds (model_views.homo_nn): loss and accuracy on two axes, then workers and
+  // seconds per round. Rounds count from 1, as the table below the charts does.
+  function roundsOption(rounds) {
+    const pick = (key) => rounds.filter((r) => r[key] !== null).map((r) => [r.round, r[key]]);
+    return {
+      grid: { ...GRID, right: 60 },
+      tooltip: { trigger: "axis", formatter: axisTooltip("round") },
+      legend: { top: 0 },
+      xAxis: axis("round", { minInterval: 1, min: "dataMin", max: "dataMax" }),
+      yAxis: [
+        { type: "value", name: "loss", scale: true },
+        { type: "value", name: "accuracy", min: 0, max: 1, axisLabel: { formatter: (v) => `${Math.round(v * 100)} %` } },
+      ],
+      series: [
+        { name: "global loss", type: "line", data: pick("loss"), showSymbol: rounds.length <= 50 },
+        { name: "global accuracy", type: "line", yAxisIndex: 1, data: pick("accuracy"), showSymbol: rounds.length <= 50 },
+      ],
+    };
+  }
+
+  function roundWorkersOption(rounds) {
+    const pick = (key) => rounds.filter((r) => r[key] !== null).map((r) => [r.round, r[key]]);
+    return {
+      grid: { ...GRID, right: 60 },
+      tooltip: { trigger: "axis", formatter: axisTooltip("round") },
+      legend: { top: 0 },
+      xAxis: axis("round", { minInterval: 1, min: "dataMin", max: "dataMax" }),
+      yAxis: [
+        { type: "value", name: "workers", minInterval: 1, min: 0 },
+        { type: "value", name: "seconds", min: 0 },
+      ],
+      series: [
+        { name: "workers", type: "bar", data: pick("workers"), itemStyle: { opacity: 0.6 } },
+        { name: "seconds", type: "line", yAxisIndex: 1, data: pick("seconds"), showSymbol: rounds.length <= 50 },
+      ],
+    };
+  }
+
+  function drawModels(models) {
+    for (const m of models) {
+      if (!m.summary || m.summary.kind !== "homo_nn" || !m.summary.rounds.length) continue;
+      for (const [id, option] of [
+        [`chart-rounds-${m.slot}`, roundsOption],
+        [`chart-round-workers-${m.slot}`, roundWorkersOption],
+      ]) {
+        const plot = document.querySelector(`#${CSS.escape(id)} .plot`);
+        if (!plot) continue;
+        const chart = echarts.getInstanceByDom(plot) || echarts.init(plot, null, { renderer: "canvas" });
+        chart.setOption({ ...BASE, ...option(m.summary.rounds) }, true);
+      }
+    }
+  }
+
   const OPTIONS = { line: lineOption, roc: rocOption, ks: ksOption, confusion: confusionOption };
 
   function drawCharts(metrics) {
@@ -248,6 +301,7 @@
     Board.setBadge(document.getElementById("component-status"), c.status);
     Board.updateTasks(document.getElementById("tasks"), c.tasks);
     drawCharts(c.metrics);
+    drawModels(c.models);
     if (c.logs.length && !logEl) location.reload(); // a task started here: show its log
     return !c.final;
   }

@@ -39,6 +39,7 @@
         url: n.url,
         status: n.status,
         kind: n.type,
+        progress: n.progress ? n.progress.text : "",
         itemStyle: { color: Board.STATE_COLOURS[n.status] || Board.STATE_COLOURS.waiting },
       };
     });
@@ -70,7 +71,8 @@
             show: true,
             position: "inside",
             color: "#fff",
-            formatter: (p) => `{name|${p.data.name}}\n{kind|${p.data.kind} · ${p.data.status}}`,
+            formatter: (p) =>
+              `{name|${p.data.name}}\n{kind|${p.data.progress ? p.data.progress : `${p.data.kind} · ${p.data.status}`}}`,
             rich: { name: { fontWeight: "bold", fontSize: 13, lineHeight: 18 }, kind: { fontSize: 11, lineHeight: 15 } },
           },
           itemStyle: { opacity: 1 },
@@ -110,6 +112,8 @@
 
   function update(job) {
     Board.setBadge(document.getElementById("job-status"), job.status);
+    const progress = document.getElementById("job-progress");
+    if (progress.textContent !== job.progress) progress.textContent = job.progress;
     for (const field of ["started", "ended", "duration"]) {
       document.getElementById(`job-${field}`).textContent = job[field];
     }

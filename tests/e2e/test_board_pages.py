@@ -1,0 +1,145 @@
+"""What a user comes to the board for, in headless Chromium against real nodes: a horizontal job's rounds
+and privacy spent, progress, the job list, the job page's headline and config, evaluation charts, a phone's
+width, and the weight and accessibility of the pages.
+
+Screenshots go to artifacts/board/ (1280 and 390 px wide) for people to look at.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+from sklearn.datasets import load_digits
+
+from tests.e2e.conftest import GUEST, HOST, BoardSite, login, shot
+
+pytestmark = pytest.mark.e2e
+ROUNDS = 4
+
+
+def horizontal_config(rounds: int = ROUNDS, name: str = "homo_nn_digits") -> dict[str, Any]:
+    """homo_nn on scikit-learn's digits: the guest trains (the only worker here), the host's node aggregates
+    as the arbiter, with DP-FedAvg on so (epsilon, delta) is spent; then the guest evaluates its predictions."""
+    return {
+        "name": name,
+        "initiator": {"role": "guest", "party_id": GUEST},
+        "parties": {"guest": [GUEST], "arbiter": [HOST]},
+        "timeout_s": 300,
+        "components": [
+            {"name": "reader_0", "component": "reader", "role_params": {"guest": {"table": "experiment.digits"}}},
+            {
+                "name": "homo_nn_0",
+                "component": "homo_nn",
+                "inputs": {"data": "reader_0.data"},
+                "params": {
+                    "model": {"name": "mlp", "input_dim": 64, "hidden": [32], "num_classes": 10},
+                    "data": {"label_column": "y", "validation_fraction": 0.2},
+                    "rounds": rounds,
+                    "lr": 0.1,
+                    "min_workers": 1,
+                    "round_deadline_s": 60,
+                    "seed": 7,
+                    "dp": {"mode": "update", "noise_multiplier": 0.01, "clip_norm": 1.0, "delta": 1e-5},
+                },
+            },
+            {"name": "evaluation_0", "component": "evaluation", "inputs": {"data": "homo_nn_0.predictions"}},
+        ],
+    }
+
+
+def upload_digits(board: BoardSite) -> None:
+    digits = load_digits()
+    csv = board.tmp / "digits_guest.csv"
+    header = ",".join(["id", *(f"px{i}" for i in range(64)), "y"])
+    rows = [",".join([str(i), *(f"{v:g}" for v in x), str(int(y))]) for i, (x, y) in
+            enumerate(zip(digits.data[:600], digits.target[:600], strict=True))]  # fmt: skip
+    csv.write_text(header + "\n" + "\n".join(rows) + "\n")
+    upload = board.unseen(
+        "data", "upload", "-f", str(csv), "-t", "experiment.digits", "--id-column", "id", "--label-column", "y",
+        "--label-type", "multiclass", "--overwrite", "-p", str(GUEST),
+    )  # fmt: skip
+    assert upload.returncode == 0, upload.stderr
+
+
+@pytest.fixture(scope="module")
+def horizontal(board_site: BoardSite) -> str:
+    upload_digits(board_site)
+    job_id = board_site.submit(horizontal_config())
+    finished = board_site.wait_job(job_id, timeout=240)
+    assert finished["status"] == "success", finished["reason"]
+    board_site.jobs["horizontal"] = job_id
+    return job_id
+
+
+def test_the_aggregator_charts_each_rounds_loss_accuracy_workers_and_privacy(
+    page: Page, board_site: BoardSite, horizontal: str
+) -> None:
+    login(page, board_site, HOST)
+    page.goto(board_site.url(f"/board/jobs/{horizontal}/components/homo_nn_0", HOST))
+    rounds = page.locator("#rounds tbody tr")
+    expect(rounds).to_have_count(ROUNDS)
+    expect(rounds.first.locator("td").first).to_have_text("1")
+    expect(rounds.first.locator("td").nth(1)).to_have_text("1")  # one worker in the round
+    page.wait_for_function(
+        "() => { const p = document.querySelector('.chart[data-kind=\"rounds\"] .plot');"
+        " const c = p && echarts.getInstanceByDom(p);"
+        f" return !!c && c.getOption().series.every((s) => s.data.length === {ROUNDS}); }}"
+    )
+    expect(page.locator("#privacy")).to_contain_text("ε =")
+    expect(page.locator("#privacy")).to_contain_text("δ = 1e-05")
+    shot(page, "component-horizontal-arbiter")
+
+
+def test_a_worker_sees_its_global_model_and_the_rounds_it_was_told(
+    page: Page, board_site: BoardSite, horizontal: str
+) -> None:
+    login(page, board_site)
+    page.goto(board_site.url(f"/board/jobs/{horizontal}/components/homo_nn_0"))
+    expect(page.locator("#nn-rounds")).to_have_text(str(ROUNDS))
+    expect(page.locator("#privacy")).to_contain_text("ε =")
+    for metric in ("global_loss", "global_accuracy", "round_seconds", "workers"):
+        expect(page.locator(f'.chart[data-metric="{metric}"]')).to_have_count(1)
+
+
+def test_a_hetero_lr_party_sees_its_coefficients_by_feature_name(page: Page, board_site: BoardSite) -> None:
+    from tests.e2e.test_board import hetero_lr_job
+
+    job_id = board_site.jobs.get("hetero_lr") or hetero_lr_job(board_site)
+    board_site.jobs["hetero_lr"] = job_id
+    login(page, board_site)
+    page.goto(board_site.url(f"/board/jobs/{job_id}/components/hetero_lr_0"))
+    expect(page.locator("#lr-iterations")).to_have_text(re.compile(r"^([1-9]|10)$"))
+    expect(page.locator("#lr-intercept")).not_to_be_empty()
+    guest_features = Path(__file__).resolve().parents[2] / "examples" / "hetero_lr" / "breast_hetero_guest.csv"
+    names = guest_features.read_text().splitlines()[0].split(",")[2:]
+    coefficients = page.locator("#coefficients tbody tr")
+    expect(coefficients).to_have_count(len(names))
+    shown = set(coefficients.locator("td:first-child").all_inner_texts())
+    assert shown == set(names), "the guest's own features, and only them"
+    shot(page, "component-hetero-lr")
+
+
+def test_a_running_component_shows_how_far_it_is_on_the_board_and_in_job_query(
+    page: Page, board_site: BoardSite, horizontal: str
+) -> None:
+    job_id = board_site.submit(horizontal_config(rounds=2000, name="homo_nn_long"))
+    try:
+        login(page, board_site)
+        row = page.locator(f'#jobs tr[data-job="{job_id}"]')
+        running = re.compile(r"homo_nn_0: round \d+ of 2000")
+        expect(row.locator(".progress-text")).to_contain_text(running, timeout=60_000)
+        page.goto(board_site.url(f"/board/jobs/{job_id}"))
+        expect(page.locator("#job-progress")).to_contain_text(re.compile(r"round \d+ of 2000"))
+        label = page.evaluate(
+            "() => echarts.getInstanceByDom(document.getElementById('dag')).getOption().series[0].data"
+            ".find((d) => d.name === 'homo_nn_0').progress"
+        )
+        assert re.fullmatch(r"round \d+ of 2000", label), label
+        queried = board_site.unseen("job", "query", "-j", job_id)
+        assert re.search(r"progress: homo_nn_0 round \d+ of 2000", queried.stdout), queried.stdout
+    finally:
+        board_site.unseen("job", "stop", "-j", job_id)
