@@ -155,7 +155,7 @@ def test_jobs_dag_component_charts_and_log(page: Page, board_site: BoardSite, jo
         expect(page.locator(f".chart[data-metric='{metric}'] .tt-head").first).to_contain_text(tip)
     page.mouse.move(0, 0)
     expect(page.locator(".chart[data-metric='roc'] figcaption")).to_contain_text("AUC")
-    expect(page.locator("#values")).to_contain_text("auc")
+    expect(page.locator("#values")).to_contain_text("AUC")
     expect(page.locator("#params")).to_contain_text("learning_rate")
     expect(page.locator("#params")).to_contain_text("host")
     expect(page.locator("#outputs")).to_contain_text("train_0__data")

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from playwright.sync_api import Page, expect
 from sklearn.datasets import load_digits
 
-from tests.e2e.conftest import GUEST, HOST, BoardSite, login, shot
+from tests.e2e.conftest import GUEST, HOST, BoardSite, login, metrics_job, shot
 
 pytestmark = pytest.mark.e2e
 ROUNDS = 4
@@ -143,3 +144,91 @@ def test_a_running_component_shows_how_far_it_is_on_the_board_and_in_job_query(
         assert re.search(r"progress: homo_nn_0 round \d+ of 2000", queried.stdout), queried.stdout
     finally:
         board_site.unseen("job", "stop", "-j", job_id)
+
+
+def test_the_job_list_updates_rows_in_place_sorts_and_pages(page: Page, board_site: BoardSite, horizontal: str) -> None:
+    login(page, board_site)
+    row = page.locator(f'#jobs tr[data-job="{horizontal}"]')
+    expect(row.locator('td[data-field="my_roles"]')).to_have_text("guest")
+    expect(row.locator('td[data-field="ended"]')).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"))
+    expect(page.locator("#time-zone")).to_contain_text("UTC")
+    link = row.locator("a")
+    link.focus()
+    page.evaluate(f"document.querySelector('tr[data-job=\"{horizontal}\"]').marked = true")
+    page.wait_for_function("() => /updated/.test(document.getElementById('updated').textContent)")
+    first = page.locator("#updated").inner_text()
+    page.wait_for_function(f"() => document.getElementById('updated').textContent !== {first!r}", timeout=10_000)
+    assert page.evaluate("document.activeElement.textContent") == horizontal, "focus survives the refresh"
+    assert page.evaluate(f"document.querySelector('tr[data-job=\"{horizontal}\"]').marked === true"), "same row"
+    total = board_site.site.client(GUEST).get("/jobs", limit=1000)
+    expect(page.locator("#range")).to_have_text(f"1-{min(len(total), 50)} of {len(total)}")
+
+    page.click('#jobs th[data-sort="name"] a')
+    expect(page.locator('#jobs th[data-sort="name"]')).to_have_attribute("aria-sort", "descending")
+    page.wait_for_url(re.compile(r"sort=name"))
+    page.click('#jobs th[data-sort="name"] a')
+    expect(page.locator('#jobs th[data-sort="name"]')).to_have_attribute("aria-sort", "ascending")
+    names = sorted((j["name"] or "").lower() for j in total)
+    expect(page.locator('#jobs tbody tr td[data-field="name"]').first).to_contain_text(names[0] or "")
+    shot(page, "jobs-sorted")
+
+
+def test_the_job_page_has_headline_results_exit_codes_and_the_config_as_yaml(
+    page: Page, board_site: BoardSite, horizontal: str
+) -> None:
+    login(page, board_site)
+    page.goto(board_site.url(f"/board/jobs/{horizontal}"))
+    expect(page.locator("#headline")).to_contain_text("Accuracy")
+    expect(page.locator("#headline b").first).to_have_text(re.compile(r"^\d{1,3}\.\d %$"))
+    arbiter = page.locator(f'#tasks tr[data-task="homo_nn_0|arbiter|{HOST}"]')
+    expect(arbiter.locator('td[data-field="exit_code"]')).to_have_text("0")  # a remote task's exit code
+    expect(page.locator("#config")).to_contain_text("component: homo_nn")
+    page.click("#copy-config")
+    expect(page.locator("#copy-state")).not_to_be_empty()
+    with page.expect_download() as download:
+        page.click("#download-config")
+    saved = yaml.safe_load(Path(download.value.path()).read_text())
+    assert saved["components"][1]["component"] == "homo_nn"
+    shot(page, "job-horizontal")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    expect(page.locator("#logout")).to_be_visible()
+    shot(page, "job-horizontal-390")
+
+
+def test_a_participant_sees_components_that_never_run_there_as_not_here(
+    page: Page, board_site: BoardSite, horizontal: str
+) -> None:
+    login(page, board_site, HOST)
+    page.goto(board_site.url(f"/board/jobs/{horizontal}", HOST))
+    page.wait_for_function(
+        "() => { const c = echarts.getInstanceByDom(document.getElementById('dag'));"
+        " return !!c && c.getOption().series[0].data.filter((d) => d.url).length === 3; }"
+    )
+    states = page.evaluate(
+        "() => echarts.getInstanceByDom(document.getElementById('dag')).getOption().series[0].data"
+        ".filter((d) => d.url).map((d) => [d.name, d.status])"
+    )
+    assert states == [["reader_0", "not-here"], ["homo_nn_0", "success"], ["evaluation_0", "not-here"]]
+    expect(page.locator(".legend")).to_contain_text("not here")
+
+
+def test_the_log_highlights_errors_and_filters_by_level(page: Page, board_site: BoardSite) -> None:
+    config = metrics_job(steps=5, name="metrics-fails")
+    config["components"][1]["params"]["fail_after"] = 3
+    job_id = board_site.submit(config)
+    assert board_site.wait_job(job_id)["status"] == "failed"
+    login(page, board_site)
+    page.goto(board_site.url(f"/board/jobs/{job_id}/components/train_0"))
+    expect(page.locator("#log-state")).to_contain_text("log complete")
+    expect(page.locator("#log .l-error").first).to_contain_text("task failed")
+    expect(page.locator("#log .l-warning").first).to_contain_text("told to fail")
+    info = page.locator("#log .l-info").first
+    expect(info).to_be_visible()
+    page.select_option("#log-level", "warning")
+    expect(info).to_be_hidden()
+    expect(page.locator("#log .l-warning").first).to_be_visible()
+    page.select_option("#log-level", "error")
+    expect(page.locator("#log .l-warning").first).to_be_hidden()
+    expect(page.locator("#log .l-error").first).to_be_visible()
+    shot(page, "component-failed-log")

@@ -44,6 +44,7 @@ from unseen.board.auth import (
     WeakPasswordError,
     csrf_ok,
 )
+from unseen.board.job_list import JobListQuery, list_page
 from unseen.board.progress import progress_of
 from unseen.components.registry import get_component
 from unseen.node.auth import TokenAuth
@@ -59,7 +60,6 @@ PREFIX = "/board"
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 STATIC_DIR = Path(__file__).with_name("static")
 FORM_MAX_BYTES = 16 * 1024
-JOBS_SHOWN_MAX = 500
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -240,10 +240,23 @@ class Board:
         points = [(m.component, m.name, m.step) for m in self.store.metrics(job.job_id) if m.step is not None]
         return progress_of(views.components_of(views.config_of(job)), points)
 
-    def job_rows(self, state: str | None, query: str) -> list[dict[str, Any]]:
+    def job_list(self, query: JobListQuery) -> dict[str, Any]:
+        """One page of the jobs list, with what the page needs to page and sort it."""
         now = time.time()
-        jobs = self.store.list_jobs(limit=JOBS_SHOWN_MAX, status=state or None)
-        return [views.job_row(job, now, self.progress(job)) for job in jobs if views.matches(job, query)]
+        jobs, total = list_page(self.store.session, query)
+        pages = max(1, -(-total // query.per_page))
+        first = (query.page - 1) * query.per_page
+        return {
+            "jobs": [views.job_row(job, now, self.progress(job), self.service.party_id) for job in jobs],
+            "counts": self.state_counts(),
+            "total": total,
+            "page": query.page,
+            "pages": pages,
+            "range": f"{first + 1}-{first + len(jobs)} of {total}" if jobs else f"0 of {total}",
+            "sort": query.sort,
+            "order": "desc" if query.descending else "asc",
+            "time_zone": views.time_zone(),
+        }
 
     def state_counts(self) -> dict[str, int]:
         with self.store.session() as db:
@@ -253,7 +266,8 @@ class Board:
 
     def job_payload(self, job: JobRecord) -> dict[str, Any]:
         tasks = self.store.tasks(job.job_id)
-        return views.job_detail(job, tasks, time.time(), self.service.party_id, self.progress(job))
+        detail = views.job_detail(job, tasks, time.time(), self.service.party_id, self.progress(job))
+        return {**detail, "headline": views.headline(self.store.metrics(job.job_id))}
 
     def tables(self) -> list[dict[str, Any]]:
         return [views.table_view(r) for r in self.store.list_tables()]
@@ -312,7 +326,7 @@ class Board:
             "outputs": views.output_tables(self.config.tables_dir, job.job_id, component),
             "files": files,
             "models": views.model_parts(self.config.models_dir, job.job_id, component),
-            "metrics": views.metric_views(records),
+            "metrics": views.metric_views(records, views.threshold_of(entry)),
             "privacy": views.privacy_spent(records, entry),
             "logs": logs,
             "remote_parties": sorted({t["party_id"] for t in tasks if not t["local"]}),
@@ -406,10 +420,14 @@ def _page_routes(board: Board) -> APIRouter:
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
     @router.get("/jobs")
-    def jobs_page(request: Request, user: PageUser, state: str = "", q: str = "") -> Response:
-        state = state if state in views.STATES else ""
-        rows, counts = board.job_rows(state, q), board.state_counts()
-        return board.render(request, "jobs.html", user, nav="jobs", jobs=rows, counts=counts, state=state, q=q)
+    def jobs_page(
+        request: Request, user: PageUser, state: str = "", q: str = "", sort: str = "", order: str = "", page: str = "1"
+    ) -> Response:
+        query = JobListQuery.parse(state, q, sort, order, page)
+        listing = board.job_list(query)
+        return board.render(
+            request, "jobs.html", user, nav="jobs", listing=listing, state=query.state, q=query.q, query=query.params()
+        )
 
     @router.get("/jobs/{job_id}")
     def job_page(request: Request, job_id: str, user: PageUser, stop: str = "") -> Response:
@@ -418,6 +436,17 @@ def _page_routes(board: Board) -> APIRouter:
             return board.error_page(request, user, 404, "No such job", f"Job {job_id} is not known to this node.")
         note = STOP_NOTES.get(stop, "")
         return board.render(request, "job.html", user, nav="jobs", job=board.job_payload(job), note=note)
+
+    @router.get("/jobs/{job_id}/config.yaml")
+    def download_config(request: Request, job_id: str, user: PageUser) -> Response:
+        job = board.find_job(job_id)
+        if job is None:
+            return board.error_page(request, user, 404, "No such job", f"Job {job_id} is not known to this node.")
+        return Response(
+            views.config_yaml(job),
+            media_type="application/yaml; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="job_{job_id}.yaml"'},
+        )
 
     @router.post("/jobs/{job_id}/stop")
     async def stop_job(request: Request, job_id: str, user: PageUser) -> Response:
@@ -465,10 +494,17 @@ def _api_routes(board: Board) -> APIRouter:
     router = APIRouter(prefix=f"{PREFIX}/api", include_in_schema=False, dependencies=[Depends(_api_user)])
 
     @router.get("/jobs")
-    def api_jobs(state: str = "", q: str = Query("", max_length=200)) -> dict[str, Any]:
+    def api_jobs(
+        state: str = "",
+        q: str = Query("", max_length=200),
+        sort: str = "",
+        order: str = "",
+        page: int = Query(1, ge=1, le=1_000_000),
+        per: int = Query(0, ge=0, le=200),
+    ) -> dict[str, Any]:
         if state and state not in views.STATES:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"unknown state '{state}'")
-        return {"jobs": board.job_rows(state, q), "counts": board.state_counts()}
+        return board.job_list(JobListQuery.parse(state, q, sort, order, page, per))
 
     @router.get("/jobs/{job_id}")
     def api_job(job_id: str) -> dict[str, Any]:

@@ -111,12 +111,40 @@
     };
   }
 
+  // A decision chart (evaluation_views.py): lines over a shared x axis, rates shown as percentages.
+  function xyOption(spec) {
+    const pct = (v) => `${Math.round(v * 100)} %`;
+    const series = spec.series.map((s) => ({
+      name: s.name,
+      type: "line",
+      data: s.points,
+      showSymbol: false,
+      ...(spec.marker && s.name.startsWith("difference")
+        ? { markLine: { symbol: "none", lineStyle: { type: "dashed", color: "#b91c1c" }, label: { formatter: spec.marker.label }, data: [{ xAxis: spec.marker.x }] } }
+        : {}),
+    }));
+    const reference = (name, data) => ({
+      name, type: "line", data, showSymbol: false, silent: true, tooltip: { show: false },
+      lineStyle: { type: "dashed", color: "#7b8798", width: 1 }, itemStyle: { color: "#7b8798" },
+    });
+    if (spec.diagonal) series.push(reference("random", [[0, 0], [1, 1]]));
+    if (spec.baseline !== undefined) series.push(reference(spec.baseline === 1 ? "random (1.0)" : "positive share", [[0, spec.baseline], [1, spec.baseline]]));
+    return {
+      grid: GRID,
+      tooltip: { trigger: "axis", formatter: axisTooltip(spec.x_label) },
+      legend: { top: 0, type: "scroll" },
+      xAxis: axis(spec.x_label, { scale: !spec.percent_x, min: spec.percent_x ? 0 : undefined, max: spec.percent_x ? 1 : undefined, axisLabel: spec.percent_x ? { formatter: pct } : {} }),
+      yAxis: axis(spec.y_label, { scale: true, nameGap: 44 }),
+      series,
+    };
+  }
+
   function confusionOption(spec) {
     const data = [];
     let top = 0;
     spec.matrix.forEach((row, actual) =>
       row.forEach((count, predicted) => {
-        data.push([predicted, actual, count]);
+        data.push([predicted, actual, count, spec.percent?.[actual]?.[predicted], spec.row_percent?.[actual]?.[predicted]]);
         top = Math.max(top, count);
       }),
     );
@@ -125,7 +153,9 @@
       tooltip: {
         formatter: (p) =>
           head(`actual ${encode(spec.labels[p.value[1]])}, predicted ${encode(spec.labels[p.value[0]])}`) +
-          `<div class="tt-row">count <b>${number(p.value[2])}</b></div>`,
+          `<div class="tt-row">count <b>${number(p.value[2])}</b></div>` +
+          (p.value[3] === undefined ? "" : `<div class="tt-row">of all rows <b>${number(p.value[3])} %</b></div>`) +
+          (p.value[4] === undefined ? "" : `<div class="tt-row">of actual ${encode(spec.labels[p.value[1]])} <b>${number(p.value[4])} %</b></div>`),
       },
       xAxis: { type: "category", data: spec.labels, name: "predicted", nameLocation: "middle", nameGap: 26 },
       yAxis: { type: "category", data: spec.labels, name: "actual", nameLocation: "middle", nameGap: 50, inverse: true },
@@ -139,7 +169,17 @@
         itemHeight: 120,
         inRange: { color: ["#eef4ff", "#2563eb", "#1e3a8a"] },
       },
-      series: [{ type: "heatmap", data, label: { show: true }, emphasis: { itemStyle: { borderColor: "#111", borderWidth: 1 } } }],
+      series: [
+        {
+          type: "heatmap",
+          data,
+          label: {
+            show: true,
+            formatter: (p) => (p.value[3] === undefined ? String(p.value[2]) : `${p.value[2]}\n${p.value[3]} %`),
+          },
+          emphasis: { itemStyle: { borderColor: "#111", borderWidth: 1 } },
+        },
+      ],
     };
   }
 
@@ -196,7 +236,7 @@
     }
   }
 
-  const OPTIONS = { line: lineOption, roc: rocOption, ks: ksOption, confusion: confusionOption };
+  const OPTIONS = { line: lineOption, roc: rocOption, ks: ksOption, confusion: confusionOption, xy: xyOption };
 
   function drawCharts(metrics) {
     if (metrics.count === metricsSeen) return;
@@ -238,7 +278,7 @@
     values.classList.toggle("hidden", !metrics.values.length);
     values.tBodies[0].replaceChildren(
       ...metrics.values.map((v) =>
-        el("tr", {}, el("td", { class: "mono" }, v.name), el("td", {}, v.who), el("td", { class: "mono" }, v.value)),
+        el("tr", {}, el("td", { title: v.name }, v.label), el("td", {}, v.who), el("td", { class: "num" }, v.text)),
       ),
     );
     document.getElementById("other").replaceChildren(
@@ -268,12 +308,37 @@
   const logEl = document.getElementById("log");
   const logState = document.getElementById("log-state");
   let logPoller = null;
+  // Each line becomes a span with its level (a line without one, as in a traceback, continues the line before),
+  // so errors stand out and the level filter hides the rest with CSS alone.
+  const LEVEL = /\b(DEBUG|INFO|WARNING|ERROR|CRITICAL)\b/;
+  const RANK = { debug: 0, info: 1, warning: 2, error: 3, critical: 3 };
+  let lastLevel = "info";
+
+  function appendLog(text) {
+    const lines = text.split("\n");
+    if (lines[lines.length - 1] === "") lines.pop();
+    const fragment = document.createDocumentFragment();
+    for (const line of lines) {
+      const found = LEVEL.exec(line.slice(0, 80));
+      if (found) lastLevel = found[1].toLowerCase(); // a line without a level continues the one before it
+      const rank = RANK[lastLevel];
+      fragment.append(el("span", { class: `line l-${lastLevel} r${rank}` }, `${line}\n`));
+    }
+    logEl.append(fragment);
+  }
+
+  const levelSelect = document.getElementById("log-level");
+  levelSelect?.addEventListener("change", () => {
+    logEl.classList.remove("only-warning", "only-error");
+    if (levelSelect.value !== "all") logEl.classList.add(`only-${levelSelect.value}`);
+  });
 
   function followLog(tab) {
     if (logPoller) logPoller.stop();
     for (const other of document.querySelectorAll("#log-tabs .tab")) other.classList.toggle("active", other === tab);
     document.getElementById("log-download").href = tab.dataset.download;
     logEl.replaceChildren();
+    lastLevel = "info";
     let offset = -1;
     logPoller = Board.poll(async () => {
       const chunk = await Board.getJSON(`${tab.dataset.api}&offset=${offset}`);
@@ -281,7 +346,7 @@
         logEl.append(`… ${chunk.skipped} earlier bytes are not shown here: download the whole log.\n`);
       }
       const atBottom = logEl.scrollTop + logEl.clientHeight >= logEl.scrollHeight - 30;
-      if (chunk.text) logEl.append(chunk.text);
+      if (chunk.text) appendLog(chunk.text);
       if (atBottom) logEl.scrollTop = logEl.scrollHeight;
       offset = chunk.offset;
       const done = chunk.final && chunk.offset >= chunk.size;

@@ -110,7 +110,37 @@
     chart.setOption(option, true);
   }
 
+  function updateHeadline(items) {
+    const list = document.getElementById("headline");
+    const text = items.map((h) => `${h.label}${h.value}${h.component}`).join("|");
+    if (list.dataset.key === text) return;
+    list.dataset.key = text;
+    list.replaceChildren(
+      ...items.map((h) =>
+        Board.el("li", {}, Board.el("span", { class: "label" }, h.label), " ", Board.el("b", {}, h.value), " ",
+          Board.el("span", { class: "muted small" }, h.component)),
+      ),
+    );
+    list.classList.toggle("hidden", !items.length);
+  }
+
+  document.getElementById("copy-config").addEventListener("click", async () => {
+    const state = document.getElementById("copy-state");
+    try {
+      await navigator.clipboard.writeText(document.getElementById("config").textContent);
+      state.textContent = "copied";
+    } catch (error) {
+      // No clipboard (an insecure origin): select the text so Ctrl+C copies it.
+      const range = document.createRange();
+      range.selectNodeContents(document.getElementById("config"));
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
+      state.textContent = "selected: press Ctrl+C";
+    }
+  });
+
   function update(job) {
+    updateHeadline(job.headline);
     Board.setBadge(document.getElementById("job-status"), job.status);
     const progress = document.getElementById("job-progress");
     if (progress.textContent !== job.progress) progress.textContent = job.progress;
