@@ -141,7 +141,7 @@ def test_jobs_dag_component_charts_and_log(page: Page, board_site: BoardSite, jo
     page.mouse.click(box["x"] + point[0], box["y"] + point[1])
     page.wait_for_url(f"**/board/jobs/{jobs['metrics']}/components/train_0")
 
-    for metric in ("loss", "accuracy", "roc", "ks_curve", "confusion_matrix"):
+    for metric in ("loss", "accuracy", "roc", "ks-population", "gain", "confusion_matrix"):
         page.wait_for_function(CHART_HAS_DATA, arg=metric)
     loss_points = page.evaluate(
         "() => echarts.getInstanceByDom(document.querySelector('.chart[data-metric=\"loss\"] .plot'))"
@@ -342,7 +342,7 @@ def test_a_hetero_lr_job_with_its_dag_loss_and_evaluation_charts(page: Page, boa
     page.wait_for_function(CHART_HAS_DATA, arg="loss")
     expect(page.locator("#log")).to_contain_text("hetero_lr")
     page.goto(board_site.url(f"/board/jobs/{job_id}/components/evaluation_0"))
-    for metric in ("roc", "ks_curve", "confusion_matrix"):
+    for metric in ("roc", "ks-population", "lift", "confusion_matrix"):
         page.wait_for_function(CHART_HAS_DATA, arg=metric)
     expect(page.locator(".chart[data-metric='roc'] figcaption")).to_contain_text("AUC")
     shot(page, "component-evaluation")

@@ -7,10 +7,12 @@ Screenshots go to artifacts/board/ (1280 and 390 px wide) for people to look at.
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from playwright.sync_api import Page, expect
@@ -190,10 +192,6 @@ def test_the_job_page_has_headline_results_exit_codes_and_the_config_as_yaml(
     saved = yaml.safe_load(Path(download.value.path()).read_text())
     assert saved["components"][1]["component"] == "homo_nn"
     shot(page, "job-horizontal")
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.reload()
-    expect(page.locator("#logout")).to_be_visible()
-    shot(page, "job-horizontal-390")
 
 
 def test_a_participant_sees_components_that_never_run_there_as_not_here(
@@ -232,3 +230,153 @@ def test_the_log_highlights_errors_and_filters_by_level(page: Page, board_site: 
     expect(page.locator("#log .l-warning").first).to_be_hidden()
     expect(page.locator("#log .l-error").first).to_be_visible()
     shot(page, "component-failed-log")
+
+
+CHART_HAS_DATA = """(metric) => {
+  const plot = document.querySelector(`.chart[data-metric="${metric}"] .plot`);
+  const chart = plot && echarts.getInstanceByDom(plot);
+  return !!chart && chart.getOption().series[0].data.length > 0;
+}"""
+
+
+def test_an_evaluation_draws_every_decision_chart_in_words(page: Page, board_site: BoardSite) -> None:
+    from tests.e2e.test_board import hetero_lr_job
+
+    job_id = board_site.jobs.get("hetero_lr") or hetero_lr_job(board_site)
+    board_site.jobs["hetero_lr"] = job_id
+    login(page, board_site)
+    page.goto(board_site.url(f"/board/jobs/{job_id}/components/evaluation_0"))
+    for metric in ("roc", "ks-population", "gain", "lift", "pr", "accuracy-f1", "confusion_matrix"):
+        page.wait_for_function(CHART_HAS_DATA, arg=metric)
+    expect(page.locator('.chart[data-metric="ks_curve"]')).to_have_count(0)
+    captions = page.locator(".chart figcaption").all_inner_texts()
+    assert not [c for c in captions if "_" in c], f"titles in words, not metric keys: {captions}"
+    expect(page.locator('.chart[data-metric="confusion_matrix"] figcaption')).to_contain_text("at threshold 0.5")
+    expect(page.locator('.chart[data-metric="ks-population"] figcaption')).to_contain_text("at the top")
+    expect(page.locator("#values")).to_contain_text("AUC")
+    values = page.locator("#values tbody td.num").all_inner_texts()
+    assert all(len(v.replace(" %", "").split(".")[-1]) <= 3 for v in values), values
+    widths = page.evaluate("[...document.querySelectorAll('.chart')].map((c) => c.getBoundingClientRect().width)")
+    card = page.evaluate("document.getElementById('charts').getBoundingClientRect().width")
+    assert all(w > card / 2 - 20 for w in widths), "two charts a row at 1280 px: the width is used"
+    shot(page, "component-evaluation-1280")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    page.wait_for_function(CHART_HAS_DATA, arg="roc")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, "nothing wider than the phone"
+    shot(page, "component-evaluation-390")
+
+
+CONTRAST = """(selector) => {
+  const parse = (text) => {
+    const v = text.match(/[\\d.]+/g).map(Number);
+    return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1];
+  };
+  const over = (top, below) => top.slice(0, 3).map((c, i) => c * top[3] + below[i] * (1 - top[3]));
+  const background = (e) => {  // the colour behind e: its own and its ancestors' backgrounds, blended
+    const layers = [];
+    for (let n = e; n; n = n.parentElement) layers.push(parse(getComputedStyle(n).backgroundColor));
+    return layers.reverse().reduce((below, top) => over(top, below), [255, 255, 255]);
+  };
+  const linear = (c) => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4);
+  const lum = ([r, g, b]) => 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  return [...document.querySelectorAll(selector)].filter((e) => e.offsetParent).map((e) => {
+    const back = background(e);
+    return [e.textContent.trim().slice(0, 40), ratio(over(parse(getComputedStyle(e).color), back), back)];
+  });
+}"""
+HEX_CONTRAST = """() => {
+  const hex = (h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16));
+  const linear = (c) => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4);
+  const lum = ([r, g, b]) => 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const data = echarts.getInstanceByDom(document.getElementById('dag')).getOption().series[0].data;
+  return data.filter((d) => d.url).map((d) => [d.name, ratio(hex(d.itemStyle.color), hex(d.label.color))]);
+}"""
+
+
+def fits_the_phone(page: Page) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, "nothing wider than the phone"
+    box = page.locator("#logout").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, f"Log out on screen: {box}"
+    unboxed = page.evaluate(
+        "[...document.querySelectorAll('table.grid')].filter((t) => t.offsetParent && !t.closest('.scroll')).length"
+    )
+    assert unboxed == 0, "every table scrolls inside its own box"
+
+
+def test_every_page_works_on_a_phone_390_px_wide(page: Page, board_site: BoardSite, horizontal: str) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, board_site)
+    expect(page.locator(f'#jobs tr[data-job="{horizontal}"]')).to_be_visible()
+    fits_the_phone(page)
+    shot(page, "jobs-390")
+    page.goto(board_site.url(f"/board/jobs/{horizontal}"))
+    page.wait_for_function(
+        "() => { const c = echarts.getInstanceByDom(document.getElementById('dag'));"
+        " return !!c && c.getOption().series[0].data.filter((d) => d.url).length === 3; }"
+    )
+    fits_the_phone(page)
+    boxes = page.evaluate(
+        "() => { const c = echarts.getInstanceByDom(document.getElementById('dag')); const o = c.getOption();"
+        " const size = o.series[0].symbolSize;"
+        " return o.series[0].data.map((d) => [...c.convertToPixel({seriesIndex: 0}, d.value), size]); }"
+    )
+    for x, _, (width, _height) in boxes:
+        assert width >= 120 and x - width / 2 >= 0 and x + width / 2 <= 390, "each box readable and on screen"
+    ys = sorted(y for _, y, _ in boxes)
+    assert all(b - a >= 46 for a, b in itertools.pairwise(ys)), "levels are rows that do not overlap"
+    shot(page, "job-horizontal-390")
+    page.goto(board_site.url(f"/board/jobs/{horizontal}/components/homo_nn_0"))
+    expect(page.locator("#log")).to_contain_text("task succeeded")
+    fits_the_phone(page)
+    shot(page, "component-horizontal-390")
+    page.goto(board_site.url("/board/data"))
+    fits_the_phone(page)
+
+
+def test_static_files_are_compressed_and_cached_by_content_hash(page: Page, board_site: BoardSite) -> None:
+    login(page, board_site)
+    page.goto(board_site.url(f"/board/jobs/{board_site.jobs['horizontal']}"))
+    src = page.locator('script[src*="echarts"]').get_attribute("src")
+    assert src is not None and re.fullmatch(r"/board/static/[0-9a-f]{12}/vendor/echarts\.min\.js", src), src
+    answer = httpx.get(board_site.url(src), headers={"Accept-Encoding": "gzip"})
+    assert answer.headers["content-encoding"] == "gzip"
+    assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert int(answer.headers["content-length"]) < 400_000 < len(answer.content)
+    assert "script-src 'self'" in answer.headers["content-security-policy"]
+    assert httpx.get(board_site.url(src.replace(src.split("/")[3], "0" * 12))).status_code == 404
+    assert httpx.get(board_site.url("/board/static/../web.py")).status_code == 404
+    page.reload()
+    page.wait_for_function("() => !!echarts.getInstanceByDom(document.getElementById('dag'))")
+    sizes = page.evaluate(
+        "performance.getEntriesByType('resource').filter((r) => r.name.includes('/board/static/'))"
+        ".map((r) => [r.name, r.transferSize])"
+    )
+    assert sizes and all(size == 0 for _, size in sizes), f"a warm page fetches no static file again: {sizes}"
+
+
+def test_the_dag_and_charts_have_text_alternatives_keyboard_access_and_contrast(
+    page: Page, board_site: BoardSite, horizontal: str
+) -> None:
+    login(page, board_site)
+    page.goto(board_site.url(f"/board/jobs/{horizontal}"))
+    expect(page.locator("#dag-list li")).to_have_count(3)
+    expect(page.locator('#dag-list li[data-component="homo_nn_0"]')).to_contain_text("after reader_0")
+    page.wait_for_function("() => !!echarts.getInstanceByDom(document.getElementById('dag'))")
+    for text, ratio in page.evaluate(CONTRAST, ".badge, .legend li, .muted, th, nav a, footer"):
+        assert ratio >= 4.5, f"{text!r}: contrast {ratio:.2f}"
+    for name, ratio in page.evaluate(HEX_CONTRAST):
+        assert ratio >= 4.5, f"DAG box {name}: contrast {ratio:.2f}"
+    page.focus("#dag")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#dag")).to_have_attribute("aria-label", re.compile("^homo_nn_0: success"))
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/board/jobs/{horizontal}/components/homo_nn_0")
+    page.wait_for_function("() => document.querySelectorAll('.chart details.chart-data table').length >= 4")
+    loss = page.locator('.chart[data-metric="global_loss"]')
+    expect(loss.locator(".plot")).to_have_attribute("role", "img")
+    loss.locator("details.chart-data summary").click()
+    expect(loss.locator("details.chart-data tbody tr")).to_have_count(ROUNDS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +13,7 @@ from unseen.storage.models import MetricRecord
 from unseen.storage.models_store import ModelPart, ModelStore
 
 
-def saved(tmp_path: Path, meta: dict[str, object], arrays: dict[str, np.ndarray] | None = None) -> dict[str, object]:
+def saved(tmp_path: Path, meta: dict[str, object], arrays: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     ModelStore(tmp_path).save("j1", "c_0", "model", ModelPart(meta=meta, arrays=arrays or {}))
     (part,) = views.model_parts(tmp_path, "j1", "c_0")
     summary = part["summary"]

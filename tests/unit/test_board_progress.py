@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from unseen.board import views
-from unseen.board.progress import progress_of
+from unseen.board.progress import Point, progress_of
 from unseen.cli.waiting import running_progress
 from unseen.storage.models import JobRecord, TaskRecord
 
-COMPONENTS = [
+COMPONENTS: list[dict[str, Any]] = [
     {"name": "lr_0", "component": "hetero_lr", "params": {"max_iter": 30}},
     {"name": "sb_0", "component": "hetero_secureboost"},  # num_trees left to its default (5)
     {"name": "nn_0", "component": "homo_nn", "params": {"rounds": 20}},
@@ -18,7 +19,8 @@ COMPONENTS = [
 
 
 def test_epochs_trees_and_rounds_from_the_latest_step_of_their_metrics() -> None:
-    points = [("lr_0", "loss", s) for s in range(12)] + [("sb_0", "train_loss", 2), ("sb_0", "tree_seconds", 9)]
+    points: list[Point] = [("lr_0", "loss", s) for s in range(12)]
+    points += [("sb_0", "train_loss", 2), ("sb_0", "tree_seconds", 9)]
     points += [("nn_0", "round", 6), ("nn_0", "global_loss", 19), ("reader_0", "rows", None)]
     found = progress_of(COMPONENTS, points)
     assert {name: p["text"] for name, p in found.items()} == {
@@ -40,11 +42,12 @@ def task(component: str, status: str) -> TaskRecord:
 
 
 def test_the_job_page_shows_progress_for_running_components_only() -> None:
-    config = {"parties": {"guest": [9999]}, "components": [*COMPONENTS[:1], COMPONENTS[3]]}
+    components = [COMPONENTS[0], COMPONENTS[3]]
+    config = {"parties": {"guest": [9999]}, "components": components}
     record = JobRecord(job_id="j1", name="", status="running", reason="", initiator_party=9999, is_initiator=True,
                        config_json=json.dumps(config), created_at=1.0, started_at=1.0, ended_at=None)  # fmt: skip
     tasks = [task(component, status) for component, status in (("lr_0", "running"), ("reader_0", "success"))]
-    progress = progress_of(config["components"], [("lr_0", "loss", 2), ("reader_0", "loss", 1)])
+    progress = progress_of(components, [("lr_0", "loss", 2), ("reader_0", "loss", 1)])
     detail = views.job_detail(record, tasks, now=5.0, local_party=9999, progress=progress)
     assert [(n["name"], n["progress"] and n["progress"]["text"]) for n in detail["dag"]["nodes"]] == [
         ("lr_0", "epoch 3 of 30"),

@@ -33,7 +33,7 @@ def _positives_negatives(confusion: object) -> tuple[float, float] | None:
 def _chart(
     chart_id: str, title: str, x_label: str, y_label: str, series: list[dict[str, Any]], **extra: Any
 ) -> dict[str, Any]:
-    return {"id": chart_id, "kind": "xy", "metric": chart_id, "title": title, "x_label": x_label,
+    return {"id": chart_id, "kind": "xy", "metric": chart_id.split("--", 1)[0], "title": title, "x_label": x_label,
             "y_label": y_label, "series": series, **extra}  # fmt: skip
 
 
@@ -67,18 +67,18 @@ def decision_charts(who: str, roc: dict[str, list[float]], confusion: object, sl
     best = max(range(len(gaps)), key=gaps.__getitem__)
     cut = [t for t in thresholds]
     return [
-        _chart(f"ks-population-{slug}", f"KS by population fraction: {gaps[best]:.3f} at the top "
+        _chart(f"ks-population--{slug}", f"KS by population fraction: {gaps[best]:.3f} at the top "
                f"{100 * fraction[best]:.1f} % ({who})", "population fraction", "rate",
                [{"name": "true positive rate", "points": points(fraction, list(tpr))},
                 {"name": "false positive rate", "points": points(fraction, list(fpr))},
                 {"name": "difference (KS)", "points": points(fraction, gaps)}],
                marker={"x": round(fraction[best], 6), "label": f"KS {gaps[best]:.3f}"}, percent_x=True),
-        _chart(f"gain-{slug}", f"Cumulative gain ({who})", "population fraction", "share of positives found",
+        _chart(f"gain--{slug}", f"Cumulative gain ({who})", "population fraction", "share of positives found",
                [{"name": "model", "points": points(fraction, list(tpr))}], diagonal=True, percent_x=True),
-        _chart(f"lift-{slug}", f"Lift ({who})", "population fraction", "lift over random",
+        _chart(f"lift--{slug}", f"Lift ({who})", "population fraction", "lift over random",
                [{"name": "model", "points": points(fraction, lift, skip_empty=True)}], baseline=1.0, percent_x=True),
-        _chart(f"pr-{slug}", f"Precision and recall ({who})", "recall", "precision",
+        _chart(f"pr--{slug}", f"Precision and recall ({who})", "recall", "precision",
                [{"name": "model", "points": points(list(tpr), precision, skip_empty=True)}], baseline=base_rate),
-        _chart(f"accuracy-f1-{slug}", f"Accuracy and F1 by threshold ({who})", "threshold", "score",
+        _chart(f"accuracy-f1--{slug}", f"Accuracy and F1 by threshold ({who})", "threshold", "score",
                [{"name": "accuracy", "points": points(cut, accuracy)}, {"name": "F1", "points": points(cut, f1)}]),
     ]  # fmt: skip

@@ -25,7 +25,7 @@ RULES = {
     "homo_nn": ProgressRule("round", "rounds", ("round", "round_seconds", "local_loss")),  # workers and arbiter
 }
 
-Point = tuple[str, str, int | None]  # (component, metric name, step)
+Point = tuple[str, str, int | None]  # (component, metric name, step); a point without a step is skipped
 
 
 def default_total(kind: str, param: str) -> int | None:

@@ -39,7 +39,7 @@ METRIC_WORDS: dict[str, tuple[str, str, int]] = {
     "loss": ("Training loss", "iteration", 0),
     "accuracy": ("Accuracy", "round", 0),
     "acc": ("Accuracy", "round", 0),
-    "local_loss": ("This worker's local loss", "round", 0),
+    "local_loss": ("This worker's local loss", "round", 1),
     "global_loss": ("Global loss (the aggregator's evaluation)", "round", 1),
     "global_accuracy": ("Global accuracy (the aggregator's evaluation)", "round", 1),
     "eval_loss": ("Global evaluation loss", "round", 1),
@@ -50,11 +50,11 @@ METRIC_WORDS: dict[str, tuple[str, str, int]] = {
     "workers": ("Workers in the round", "round", 1),
     "bytes_sent": ("Bytes sent to workers", "round", 1),
     "epsilon": ("Privacy spent (ε)", "round", 1),
-    "sample_epsilon": ("Privacy spent per sample (ε, DP-SGD)", "round", 0),
+    "sample_epsilon": ("Privacy spent per sample (ε, DP-SGD)", "round", 1),
     "tree_seconds": ("Seconds per tree", "tree", 1),
-    "round": ("Rounds done", "round", 1),
-    "rounds": ("Rounds planned", "round", 1),
 }
+# Counters that say how far a component is: shown as its progress (progress.py), not drawn as charts.
+PROGRESS_ONLY = {"round", "rounds"}
 VALUE_WORDS: dict[str, tuple[str, str]] = {
     "auc": ("AUC", "ratio3"),
     "ks": ("KS", "ratio3"),
@@ -176,12 +176,6 @@ def job_row(
         "progress": "; ".join(f"{name}: {p['text']}" for name, p in (progress or {}).items()),
         "my_roles": ", ".join(roles_of(parties, local_party)),
     }
-
-
-def matches(job: JobRecord, query: str) -> bool:
-    """Search by job id or name, case-insensitively."""
-    needle = query.strip().lower()
-    return not needle or needle in job.job_id.lower() or needle in (job.name or "").lower()
 
 
 def task_view(task: TaskRecord, now: float, local_party: int) -> dict[str, Any]:
@@ -575,23 +569,14 @@ def metric_views(records: Sequence[MetricRecord], threshold: float | None = None
         elif record.step is None:
             label, text = value_words(record.name, float(value))
             values.append({"name": record.name, "who": who, "value": value, "label": label, "text": text})
-        else:
+        elif _base(record.name) not in PROGRESS_ONLY:
             lines.setdefault(record.name, {}).setdefault(who, []).append([float(record.step), float(value)])
 
     charts = [_line_chart(name, by_party) for name, by_party in lines.items()]
     curves: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (kind, metric name) -> one entry per party
     other: list[dict[str, Any]] = []
-    decided: set[str] = set()  # parties whose ROC and confusion matrix gave the decision charts
-    for (name, who), (_, value) in latest.items():
-        if _base(name) == "roc" and (roc := _curves(value, "fpr", "tpr", "thresholds")) is not None:
-            matrix = next((v for (n, w), (_, v) in latest.items() if w == who and _base(n) == "confusion_matrix"), None)
-            fpr, tpr, cuts = roc
-            derived = evaluation_views.decision_charts(
-                who, {"fpr": fpr, "tpr": tpr, "thresholds": cuts}, matrix, _slug(f"{name}-{who}")
-            )
-            charts += derived
-            if derived:
-                decided.add(who)
+    derived, decided = _decision_charts(latest)
+    charts += derived
     for (name, who), (record, value) in latest.items():
         base = _base(name)
         if base == "roc" and (roc := _roc_series(who, value)) is not None:
@@ -616,6 +601,25 @@ def metric_views(records: Sequence[MetricRecord], threshold: float | None = None
         "flags": _convergence_flags(values),
         "count": len(records),
     }
+
+
+def _decision_charts(latest: dict[tuple[str, str], tuple[MetricRecord, Any]]) -> tuple[list[dict[str, Any]], set[str]]:
+    """The decision charts of each party that logged a ROC curve with thresholds and a binary confusion matrix,
+    and those parties (their KS is then drawn by population fraction, not by threshold)."""
+    charts: list[dict[str, Any]] = []
+    decided: set[str] = set()
+    for (name, who), (_, value) in latest.items():
+        if _base(name) != "roc" or (roc := _curves(value, "fpr", "tpr", "thresholds")) is None:
+            continue
+        matrix = next((v for (n, w), (_, v) in latest.items() if w == who and _base(n) == "confusion_matrix"), None)
+        fpr, tpr, cuts = roc
+        found = evaluation_views.decision_charts(
+            who, {"fpr": fpr, "tpr": tpr, "thresholds": cuts}, matrix, _slug(f"{name}-{who}")
+        )
+        charts += found
+        if found:
+            decided.add(who)
+    return charts, decided
 
 
 def _convergence_flags(values: list[dict[str, Any]]) -> list[dict[str, Any]]:

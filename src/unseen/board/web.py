@@ -24,7 +24,6 @@ from urllib.parse import parse_qs, urlencode
 import jinja2
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
@@ -46,6 +45,7 @@ from unseen.board.auth import (
 )
 from unseen.board.job_list import JobListQuery, list_page
 from unseen.board.progress import progress_of
+from unseen.board.static_files import StaticTable
 from unseen.components.registry import get_component
 from unseen.node.auth import TokenAuth
 from unseen.node.executor import TaskExecutor
@@ -96,12 +96,16 @@ class BoardHeaders:
         if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
             await self.app(scope, receive, send)
             return
-        cache = b"no-cache" if path.startswith(f"{PREFIX}/static/") else b"no-store"
+        static = path.startswith(f"{PREFIX}/static/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
-                message["headers"] = [*headers, *_SECURITY_HEADERS, (b"cache-control", cache)]
+                headers = list(message.get("headers", []))
+                has_cache = any(k.lower() == b"cache-control" for k, _ in headers)
+                if not (static and has_cache):  # static files say how long they keep (static_files.py)
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-cache" if static else b"no-store"))
+                message["headers"] = [*headers, *_SECURITY_HEADERS]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -146,7 +150,7 @@ async def _read_form(request: Request) -> dict[str, str]:
     return {key: values[0] for key, values in fields.items()}
 
 
-def _templates() -> Jinja2Templates:
+def _templates(static: StaticTable) -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
@@ -154,7 +158,7 @@ def _templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals["static"] = lambda path: f"{PREFIX}/static/{path}?v={__version__}"
+    env.globals["static"] = static.url
     env.globals["version"] = __version__
     env.globals["states"] = views.STATES
     return Jinja2Templates(env=env)
@@ -169,7 +173,8 @@ class Board:
         self.store = service.store
         self.config = service.config
         self.auth = auth
-        self.templates = _templates()
+        self.static = StaticTable(STATIC_DIR, f"{PREFIX}/static")
+        self.templates = _templates(self.static)
         self.session_cookie = session_cookie_name(service.party_id)
         self.login_cookie = login_cookie_name(service.party_id)
 
@@ -592,6 +597,6 @@ def mount_board(app: FastAPI, service: JobService, api_token: str, auth: BoardAu
     app.include_router(_page_routes(board))
     app.include_router(_api_routes(board))
     app.include_router(_admin_routes(board, api_token))
-    app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="board-static")
+    app.include_router(board.static.router())
     app.add_middleware(BoardHeaders)
     return auth

@@ -7,7 +7,7 @@
 const Board = (() => {
   // Keep in step with the --s-* colours in board.css.
   const STATE_COLOURS = {
-    waiting: "#8a94a6",
+    waiting: "#5b6576",
     running: "#2563eb",
     success: "#15803d",
     failed: "#dc2626",

@@ -175,6 +175,8 @@
           data,
           label: {
             show: true,
+            lineHeight: 18,
+            fontSize: 13,
             formatter: (p) => (p.value[3] === undefined ? String(p.value[2]) : `${p.value[2]}\n${p.value[3]} %`),
           },
           emphasis: { itemStyle: { borderColor: "#111", borderWidth: 1 } },
@@ -238,6 +240,50 @@
 
   const OPTIONS = { line: lineOption, roc: rocOption, ks: ksOption, confusion: confusionOption, xy: xyOption };
 
+  // Every chart's numbers as a table (its text alternative): at most ~60 rows, evenly picked, ends included.
+  const round4 = (v) => (typeof v === "number" && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : String(v));
+
+  function columnsOf(spec) {
+    if (spec.kind === "ks") {
+      return spec.series.flatMap((s) => [
+        { name: `${s.name} TPR`, points: s.threshold.map((t, i) => [t, s.tpr[i]]) },
+        { name: `${s.name} FPR`, points: s.threshold.map((t, i) => [t, s.fpr[i]]) },
+      ]);
+    }
+    return spec.series.map((s) => ({ name: s.name, points: s.points }));
+  }
+
+  function dataTable(spec) {
+    const table = el("table", { class: "grid" });
+    if (spec.kind === "confusion") {
+      table.append(el("thead", {}, el("tr", {}, el("th", {}, "actual \\ predicted"), ...spec.labels.map((l) => el("th", { class: "num" }, l)))));
+      table.append(el("tbody", {}, ...spec.matrix.map((row, i) =>
+        el("tr", {}, el("th", {}, spec.labels[i]), ...row.map((count, j) =>
+          el("td", { class: "num" }, spec.percent ? `${count} (${spec.percent[i][j]} %)` : String(count)))))));
+      return table;
+    }
+    const columns = columnsOf(spec);
+    const xs = [...new Set(columns.flatMap((c) => c.points.map((p) => p[0])))].sort((a, b) => a - b);
+    const keep = xs.length <= 60 ? xs : Array.from({ length: 60 }, (_, i) => xs[Math.round((i * (xs.length - 1)) / 59)]);
+    const lookup = columns.map((c) => new Map(c.points.map((p) => [p[0], p[1]])));
+    const xName = spec.x_label || (spec.kind === "roc" ? "false positive rate" : spec.kind === "ks" ? "threshold" : "x");
+    table.append(el("thead", {}, el("tr", {}, el("th", { class: "num" }, xName), ...columns.map((c) => el("th", { class: "num" }, c.name)))));
+    table.append(el("tbody", {}, ...[...new Set(keep)].map((x) =>
+      el("tr", {}, el("td", { class: "num" }, round4(x)), ...lookup.map((m) => el("td", { class: "num" }, m.has(x) ? round4(m.get(x)) : ""))))));
+    return table;
+  }
+
+  function describe(figure, spec) {
+    figure.querySelector(".plot").setAttribute("role", "img");
+    figure.querySelector(".plot").setAttribute("aria-label", `${spec.title}; its numbers are in the table below the chart`);
+    let details = figure.querySelector("details.chart-data");
+    if (!details) {
+      details = el("details", { class: "chart-data" }, el("summary", {}, "Numbers"), el("div", { class: "scroll" }));
+      figure.append(details);
+    }
+    details.querySelector(".scroll").replaceChildren(dataTable(spec));
+  }
+
   function drawCharts(metrics) {
     if (metrics.count === metricsSeen) return;
     metricsSeen = metrics.count;
@@ -257,6 +303,7 @@
       const plot = figure.querySelector(".plot");
       const chart = echarts.getInstanceByDom(plot) || echarts.init(plot, null, { renderer: "canvas" });
       chart.setOption({ ...BASE, ...OPTIONS[spec.kind](spec) }, true);
+      describe(figure, spec);
     }
     let flags = document.getElementById("convergence");
     if (!flags) {
