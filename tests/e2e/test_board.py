@@ -127,7 +127,7 @@ def test_jobs_dag_component_charts_and_log(page: Page, board_site: BoardSite, jo
     )
     assert states == [["data_0", "success"], ["train_0", "success"]]
     expect(page.locator("#stop-form")).to_be_hidden()
-    expect(page.locator("#config")).to_contain_text('"metrics_demo"')
+    expect(page.locator("#config")).to_contain_text("component: metrics_demo")
     shot(page, "job")
 
     # a click on the train_0 node in the DAG opens its component page

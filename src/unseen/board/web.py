@@ -27,6 +27,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.templating import Jinja2Templates
 
 from unseen import __version__, ids
@@ -109,6 +110,26 @@ class BoardHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BoardCompression:
+    """ASGI middleware: gzip the board's pages and JSON (a page of 50 jobs is ~40 KB of HTML, ~6 KB gzipped).
+
+    Only under ``/board`` and not its static files, which are compressed once at start (static_files.py);
+    the node's REST API is left as it is.
+    """
+
+    def __init__(self, app: AsgiApp) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=1024, compresslevel=6)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        board = path == PREFIX or path.startswith(PREFIX + "/")
+        if scope["type"] == "http" and board and not path.startswith(f"{PREFIX}/static/"):
+            await self.gzip(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 class NewPassword(BaseModel):
@@ -598,5 +619,6 @@ def mount_board(app: FastAPI, service: JobService, api_token: str, auth: BoardAu
     app.include_router(_api_routes(board))
     app.include_router(_admin_routes(board, api_token))
     app.include_router(board.static.router())
+    app.add_middleware(BoardCompression)
     app.add_middleware(BoardHeaders)
     return auth

@@ -217,7 +217,9 @@
     return !(job.final && (settled || Date.now() - finalSince > 30000));
   }
 
+  // The page carries its first state, so the DAG is drawn at once; the polls that follow keep it fresh.
   const url = `/board/api/jobs/${encodeURIComponent(jobId)}`;
   const poller = Board.poll(async () => update(await Board.getJSON(url)), 2000);
-  poller.now();
+  if (update(JSON.parse(page.dataset.initial))) poller.now();
+  else poller.stop();
 })();
