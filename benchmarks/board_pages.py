@@ -123,7 +123,7 @@ def add_jobs(database: Path, count: int) -> None:
     engine.dispose()
 
 
-def measure(browser: Any, cookies: list[dict[str, Any]], url: str, content: str) -> dict[str, Any]:
+def measure(browser: Any, cookies: Any, url: str, content: str) -> dict[str, Any]:
     """One cold load in a fresh profile, then one warm load of the same page in it."""
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     context.add_cookies(cookies)

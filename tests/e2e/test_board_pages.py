@@ -58,7 +58,7 @@ def upload_digits(board: BoardSite) -> None:
     digits = load_digits()
     csv = board.tmp / "digits_guest.csv"
     header = ",".join(["id", *(f"px{i}" for i in range(64)), "y"])
-    rows = [",".join([str(i), *(f"{v:g}" for v in x), str(int(y))]) for i, (x, y) in
+    rows = [",".join([str(i), *(f"{v / 16:.4g}" for v in x), str(int(y))]) for i, (x, y) in
             enumerate(zip(digits.data[:600], digits.target[:600], strict=True))]  # fmt: skip
     csv.write_text(header + "\n" + "\n".join(rows) + "\n")
     upload = board.unseen(
