@@ -380,3 +380,36 @@ def test_the_dag_and_charts_have_text_alternatives_keyboard_access_and_contrast(
     expect(loss.locator(".plot")).to_have_attribute("role", "img")
     loss.locator("details.chart-data summary").click()
     expect(loss.locator("details.chart-data tbody tr")).to_have_count(ROUNDS)
+
+
+def test_secureboost_trees_show_the_guests_splits_by_name_and_the_hosts_as_ids(
+    page: Page, board_site: BoardSite
+) -> None:
+    from tests.e2e.test_board import hetero_lr_job
+
+    if "hetero_lr" not in board_site.jobs:  # it uploads the breast tables this job reads too
+        board_site.jobs["hetero_lr"] = hetero_lr_job(board_site)
+    example = Path(__file__).resolve().parents[2] / "examples" / "hetero_secureboost" / "job.yaml"
+    job = yaml.safe_load(example.read_text())
+    boost = next(c for c in job["components"] if c["component"] == "hetero_secureboost")
+    boost["params"].update(num_trees=2, max_depth=2, key_bits=1024)
+    job_id = board_site.submit(job)
+    finished = board_site.wait_job(job_id, timeout=240)
+    assert finished["status"] == "success", finished["reason"]
+    login(page, board_site)
+    page.goto(board_site.url(f"/board/jobs/{job_id}/components/hetero_secureboost_0"))
+    expect(page.locator("#sb-trees")).to_have_text("2")
+    expect(page.locator("details.tree")).to_have_count(2)
+    rules = page.locator("details.tree").first.locator("li.split").all_inner_texts()
+    guest_names = set(
+        Path(example.parents[1] / "hetero_lr" / "breast_hetero_guest.csv").read_text().split("\n")[0].split(",")
+    )
+    for rule in rules:
+        own = rule.split(" < ")[0] in guest_names
+        assert own or re.fullmatch(rf"host {HOST}, split #\d+", rule), rule
+    expect(page.locator("#importance tbody tr").first).to_be_visible()
+    shot(page, "component-secureboost")
+    login(page, board_site, HOST)
+    page.goto(board_site.url(f"/board/jobs/{job_id}/components/hetero_secureboost_0", HOST))
+    expect(page.locator("#sb-splits")).to_have_text(re.compile(r"^\d+$"))
+    expect(page.locator("details.tree")).to_have_count(0)
