@@ -41,3 +41,12 @@ def test_the_board_is_mounted_through_the_registration_point() -> None:
 def test_a_missing_extension_is_a_clear_error_naming_it() -> None:
     with pytest.raises(LookupError, match=r"web extension 'unseen\.nothing:mount' cannot be loaded"):
         web_extensions.mount_all(FastAPI(), None, "token", ["unseen.nothing:mount"])  # type: ignore[arg-type]
+
+
+def test_storage_does_not_import_the_board_either() -> None:
+    storage = NODE.parent / "storage"
+    offenders = {
+        path.name: sorted(m for m in imported_modules(path) if m == "unseen.board" or m.startswith("unseen.board."))
+        for path in storage.rglob("*.py")
+    }
+    assert {name: mods for name, mods in offenders.items() if mods} == {}
