@@ -127,7 +127,7 @@ def test_jobs_dag_component_charts_and_log(page: Page, board_site: BoardSite, jo
     )
     assert states == [["data_0", "success"], ["train_0", "success"]]
     expect(page.locator("#stop-form")).to_be_hidden()
-    expect(page.locator("#config")).to_contain_text('"metrics_demo"')
+    expect(page.locator("#config")).to_contain_text("component: metrics_demo")
     shot(page, "job")
 
     # a click on the train_0 node in the DAG opens its component page
@@ -141,7 +141,7 @@ def test_jobs_dag_component_charts_and_log(page: Page, board_site: BoardSite, jo
     page.mouse.click(box["x"] + point[0], box["y"] + point[1])
     page.wait_for_url(f"**/board/jobs/{jobs['metrics']}/components/train_0")
 
-    for metric in ("loss", "accuracy", "roc", "ks_curve", "confusion_matrix"):
+    for metric in ("loss", "accuracy", "roc", "ks-population", "gain", "confusion_matrix"):
         page.wait_for_function(CHART_HAS_DATA, arg=metric)
     loss_points = page.evaluate(
         "() => echarts.getInstanceByDom(document.querySelector('.chart[data-metric=\"loss\"] .plot'))"
@@ -155,7 +155,7 @@ def test_jobs_dag_component_charts_and_log(page: Page, board_site: BoardSite, jo
         expect(page.locator(f".chart[data-metric='{metric}'] .tt-head").first).to_contain_text(tip)
     page.mouse.move(0, 0)
     expect(page.locator(".chart[data-metric='roc'] figcaption")).to_contain_text("AUC")
-    expect(page.locator("#values")).to_contain_text("auc")
+    expect(page.locator("#values")).to_contain_text("AUC")
     expect(page.locator("#params")).to_contain_text("learning_rate")
     expect(page.locator("#params")).to_contain_text("host")
     expect(page.locator("#outputs")).to_contain_text("train_0__data")
@@ -283,6 +283,7 @@ def test_board_open_and_passwd_through_the_cli(board_site: BoardSite) -> None:
     assert changed.returncode == 0, changed.stderr
     assert not (board_site.site.standalone.node_dir(HOST) / "board-admin.password").exists()
     assert "password" not in board_site.unseen("board", "open", "--party", str(HOST), "--no-browser").stdout
+    board_site.passwords[HOST] = new  # later modules log in to this board too
 
     for password, expected in ((first, 401), (new, 303)):
         client, token = login_form_session(board_site, HOST)
@@ -317,6 +318,7 @@ def hetero_lr_job(board: BoardSite) -> str:
 
 def test_a_hetero_lr_job_with_its_dag_loss_and_evaluation_charts(page: Page, board_site: BoardSite) -> None:
     job_id = hetero_lr_job(board_site)
+    board_site.jobs["hetero_lr"] = job_id
     login(page, board_site)
     row = page.locator(f'#jobs tr[data-job="{job_id}"]')
     expect(row).to_contain_text("hetero_lr_breast")
@@ -340,7 +342,7 @@ def test_a_hetero_lr_job_with_its_dag_loss_and_evaluation_charts(page: Page, boa
     page.wait_for_function(CHART_HAS_DATA, arg="loss")
     expect(page.locator("#log")).to_contain_text("hetero_lr")
     page.goto(board_site.url(f"/board/jobs/{job_id}/components/evaluation_0"))
-    for metric in ("roc", "ks_curve", "confusion_matrix"):
+    for metric in ("roc", "ks-population", "lift", "confusion_matrix"):
         page.wait_for_function(CHART_HAS_DATA, arg=metric)
     expect(page.locator(".chart[data-metric='roc'] figcaption")).to_contain_text("AUC")
     shot(page, "component-evaluation")

@@ -22,7 +22,7 @@ from unseen.board.auth import (
     check_password_policy,
     csrf_ok,
 )
-from unseen.storage.board_models import BoardSession, BoardUser, LoginAttempt
+from unseen.storage.board_tables import BoardSession, BoardUser, LoginAttempt
 from unseen.storage.database import migrate, open_engine
 from unseen.storage.repository import NodeStore
 

@@ -54,7 +54,9 @@ def test_whether_a_model_converged_is_flagged_per_party() -> None:
 def test_a_number_per_step_is_a_line_per_party_in_step_order() -> None:
     records = [metric("loss", 0.5, step=1), metric("loss", 0.9, step=0), metric("loss", 0.7, step=0, role="host")]
     (chart,) = views.metric_views(records)["charts"]
-    assert chart["kind"] == "line" and chart["title"] == "loss per iteration" and chart["x_label"] == "iteration"
+    assert (
+        chart["kind"] == "line" and chart["title"] == "Training loss per iteration" and chart["x_label"] == "iteration"
+    )
     assert chart["series"] == [
         {"name": "guest:9999", "points": [[0.0, 0.9], [1.0, 0.5]]},
         {"name": "host:9999", "points": [[0.0, 0.7]]},
@@ -63,16 +65,22 @@ def test_a_number_per_step_is_a_line_per_party_in_step_order() -> None:
 
 def test_accuracy_is_per_round_and_plain_numbers_are_a_table() -> None:
     result = views.metric_views([metric("accuracy", 0.8, step=0), metric("auc", 0.91)])
-    assert result["charts"][0]["title"] == "accuracy per round"
-    assert result["values"] == [{"name": "auc", "who": "guest:9999", "value": 0.91}]
+    assert result["charts"][0]["title"] == "Accuracy per round"
+    assert result["values"] == [{"name": "auc", "who": "guest:9999", "value": 0.91, "label": "AUC", "text": "0.910"}]
+
+
+def test_round_metrics_count_rounds_from_one_with_titles_in_words() -> None:
+    (chart,) = views.metric_views([metric("global_loss", 0.5, step=0), metric("global_loss", 0.4, step=1)])["charts"]
+    assert chart["title"] == "Global loss (the aggregator's evaluation) per round"
+    assert chart["series"][0]["points"] == [[1.0, 0.5], [2.0, 0.4]]
 
 
 def test_roc_ks_and_confusion_matrix_become_their_charts_in_a_fixed_order() -> None:
     records = [
         metric("confusion_matrix", {"labels": [0, 1], "matrix": [[5, 1], [2, 7]]}),
         metric("ks_curve", {"threshold": [1.0, 0.5, 0.0], "tpr": [0.0, 0.8, 1.0], "fpr": [0.0, 0.3, 1.0]}),
-        # the evaluation component's shape: extra keys are fine
-        metric("roc", {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 1.0, 1.0], "thresholds": [1, 0.5, 0]}),
+        # without thresholds, no decision charts: KS stays by threshold
+        metric("roc", {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 1.0, 1.0], "extra": 1}),
         metric("loss", 1.0, step=0),
     ]
     result = views.metric_views(records)
@@ -82,6 +90,30 @@ def test_roc_ks_and_confusion_matrix_become_their_charts_in_a_fixed_order() -> N
     assert "AUC 0.750 (guest:9999)" in roc["title"]
     assert ks["series"][0]["ks"] == pytest.approx(0.5) and ks["series"][0]["at"] == 0.5
     assert confusion["labels"] == ["0", "1"] and confusion["matrix"] == [[5.0, 1.0], [2.0, 7.0]]
+
+
+def test_roc_and_confusion_matrix_give_ks_by_population_gain_lift_pr_and_accuracy_f1() -> None:
+    records = [  # P = 9 positives (second row), N = 6 negatives
+        metric("confusion_matrix", {"labels": [0, 1], "matrix": [[5, 1], [2, 7]]}),
+        metric("ks_curve", {"threshold": [1.0, 0.5, 0.0], "tpr": [0.0, 1.0, 1.0], "fpr": [0.0, 0.5, 1.0]}),
+        metric("roc", {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 1.0, 1.0], "thresholds": [1, 0.5, 0]}),
+    ]
+    result = views.metric_views(records, threshold=0.5)
+    charts = {c["metric"]: c for c in result["charts"]}
+    assert "ks" not in kinds(result), "KS is drawn by population fraction, not by threshold"
+    ks = charts["ks-population"]
+    assert ks["title"] == "KS by population fraction: 0.500 at the top 80.0 % (guest:9999)"
+    assert ks["series"][2]["points"] == [[0.0, 0.0], [0.8, 0.5], [1.0, 0.0]]
+    assert charts["gain"]["series"][0]["points"] == [[0.0, 0.0], [0.8, 1.0], [1.0, 1.0]]
+    assert charts["lift"]["series"][0]["points"] == [[0.8, 1.25], [1.0, 1.0]]
+    assert charts["pr"]["series"][0]["points"] == [[1.0, 0.6], [1.0, 0.75]]
+    accuracy, f1 = charts["accuracy-f1"]["series"]
+    assert accuracy["points"] == [[0.0, 0.6], [0.5, 0.8], [1.0, 0.4]]
+    assert f1["points"][1] == [0.5, pytest.approx(0.857143)]
+    confusion = charts["confusion_matrix"]
+    assert confusion["title"] == "Confusion matrix at threshold 0.5 (guest:9999)"
+    assert confusion["percent"] == [[33.3, 6.7], [13.3, 46.7]]
+    assert confusion["row_percent"] == [[83.3, 16.7], [22.2, 77.8]]
 
 
 @pytest.mark.parametrize(
@@ -180,12 +212,6 @@ def test_a_job_with_a_damaged_config_still_shows() -> None:
 )
 def test_a_components_state_is_the_one_to_notice_first(states: list[str], expected: str) -> None:
     assert views.component_status(states) == expected
-
-
-def test_search_matches_id_or_name_ignoring_case() -> None:
-    record = job({})
-    assert views.matches(record, "J1") and views.matches(record, "N") and views.matches(record, "")
-    assert not views.matches(record, "toy")
 
 
 def test_a_running_tasks_log_is_sent_in_whole_lines(tmp_path: Path) -> None:

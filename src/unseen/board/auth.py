@@ -36,7 +36,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from unseen.storage.board_models import BoardSession, BoardUser, LoginAttempt
+from unseen.storage.board_tables import BoardSession, BoardUser, LoginAttempt
 
 ADMIN_USER = "admin"
 PASSWORD_FILE = "board-admin.password"  # noqa: S105 - a file name, not a secret

@@ -17,20 +17,66 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
+from unseen.board import evaluation_views, model_views
 from unseen.node.data_api import table_json
 from unseen.storage.models import FINAL_STATUSES, JobRecord, MetricRecord, Status, TableRecord, TaskRecord
 from unseen.storage.tables import TableError, TableStore
 
 FINAL = frozenset(s.value for s in FINAL_STATUSES)
 STATES = [s.value for s in Status]
-# A component that runs at other parties only: what a participant's board shows for it, rather than a
-# `waiting` that would never end (a participant keeps rows for its own tasks alone).
-ELSEWHERE = "elsewhere"
+# A component that never runs at this party: what a participant's board shows for it ("not here"), rather
+# than a `waiting` that would never end (a participant keeps rows for its own tasks alone).
+ELSEWHERE = "not-here"
 LOG_CHUNK_MAX = 256 * 1024
 CURVE_MAX_POINTS = 2000
 OTHER_JSON_MAX_CHARS = 20_000
-_CHART_ORDER = {"line": 0, "roc": 1, "ks": 2, "confusion": 3}
+_CHART_ORDER = {"line": 0, "roc": 1, "ks": 2, "xy": 2, "confusion": 3}
+# Metric keys in words: (what it is, its x axis, what to add to the logged step so counts start at 1).
+# Steps of rounds and trees are logged from 0; people count them from 1.
+METRIC_WORDS: dict[str, tuple[str, str, int]] = {
+    "loss": ("Training loss", "iteration", 0),
+    "accuracy": ("Accuracy", "round", 0),
+    "acc": ("Accuracy", "round", 0),
+    "local_loss": ("This worker's local loss", "round", 1),
+    "global_loss": ("Global loss (the aggregator's evaluation)", "round", 1),
+    "global_accuracy": ("Global accuracy (the aggregator's evaluation)", "round", 1),
+    "eval_loss": ("Global evaluation loss", "round", 1),
+    "eval_accuracy": ("Global evaluation accuracy", "round", 1),
+    "train_loss": ("Training loss", "round", 1),
+    "valid_loss": ("Validation loss", "round", 1),
+    "round_seconds": ("Seconds per round", "round", 1),
+    "workers": ("Workers in the round", "round", 1),
+    "bytes_sent": ("Bytes sent to workers", "round", 1),
+    "epsilon": ("Privacy spent (ε)", "round", 1),
+    "sample_epsilon": ("Privacy spent per sample (ε, DP-SGD)", "round", 1),
+    "tree_seconds": ("Seconds per tree", "tree", 1),
+}
+# Counters that say how far a component is: shown as its progress (progress.py), not drawn as charts.
+PROGRESS_ONLY = {"round", "rounds"}
+VALUE_WORDS: dict[str, tuple[str, str]] = {
+    "auc": ("AUC", "ratio3"),
+    "ks": ("KS", "ratio3"),
+    "ks_threshold": ("KS threshold", "ratio3"),
+    "accuracy": ("Accuracy", "percent"),
+    "precision": ("Precision", "percent"),
+    "recall": ("Recall", "percent"),
+    "f1": ("F1", "ratio3"),
+    "precision_macro": ("Precision (macro)", "percent"),
+    "recall_macro": ("Recall (macro)", "percent"),
+    "f1_macro": ("F1 (macro)", "ratio3"),
+    "rmse": ("RMSE", "number"),
+    "mae": ("MAE", "number"),
+    "r2": ("R²", "ratio3"),
+    "rows": ("Rows", "rows"),
+    "intersection_size": ("Intersection size", "rows"),
+    "own_count": ("Rows here before the intersection", "rows"),
+    "converged": ("Converged (1 yes, 0 no)", "number"),
+    "epochs_run": ("Epochs run", "number"),
+    "final_loss": ("Final loss", "number"),
+    "final_accuracy": ("Final accuracy", "percent"),
+}
 _TASK_FILES_SHOWN_ELSEWHERE = {"task.json", "task.log", "result.json"}
 
 
@@ -70,7 +116,7 @@ def config_of(job: JobRecord) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def _components_of(config: dict[str, Any]) -> list[dict[str, Any]]:
+def components_of(config: dict[str, Any]) -> list[dict[str, Any]]:
     components = config.get("components")
     return [c for c in components if isinstance(c, dict) and "name" in c] if isinstance(components, list) else []
 
@@ -85,8 +131,25 @@ def _parties_of(config: dict[str, Any]) -> list[dict[str, Any]]:
 # --- jobs ---------------------------------------------------------------------------------------------------
 
 
-def job_row(job: JobRecord, now: float) -> dict[str, Any]:
-    """One line of the jobs page."""
+def roles_of(parties: list[dict[str, Any]], party_id: int | None) -> list[str]:
+    """The roles ``party_id`` plays in a job (``guest``, ``host``, ``arbiter``; maybe several)."""
+    return [p["role"] for p in parties if party_id is not None and party_id in p["parties"]]
+
+
+def time_zone() -> str:
+    """The zone the board's times are in (the node's local time), e.g. ``CET, UTC+01:00``."""
+    offset = time.strftime("%z")
+    return f"{time.strftime('%Z')}, UTC{offset[:3]}:{offset[3:]}" if offset else time.strftime("%Z")
+
+
+def job_row(
+    job: JobRecord,
+    now: float,
+    progress: dict[str, dict[str, Any]] | None = None,
+    local_party: int | None = None,
+) -> dict[str, Any]:
+    """One line of the jobs page; ``progress`` (progress.progress_of) says how far its running components are,
+    and ``local_party`` which roles this node's party plays in it."""
     config = config_of(job)
     parties = _parties_of(config)
     duration = _duration(job.started_at, job.ended_at, now)
@@ -100,7 +163,7 @@ def job_row(job: JobRecord, now: float) -> dict[str, Any]:
         "is_initiator": job.is_initiator,
         "parties": parties,
         "parties_text": " · ".join(f"{p['role']} {', '.join(map(str, p['parties']))}" for p in parties),
-        "components": len(_components_of(config)),
+        "components": len(components_of(config)),
         "created_at": job.created_at,
         "started_at": job.started_at,
         "ended_at": job.ended_at,
@@ -110,13 +173,9 @@ def job_row(job: JobRecord, now: float) -> dict[str, Any]:
         "ended": fmt_time(job.ended_at),
         "duration": fmt_duration(duration),
         "url": f"/board/jobs/{job.job_id}",
+        "progress": "; ".join(f"{name}: {p['text']}" for name, p in (progress or {}).items()),
+        "my_roles": ", ".join(roles_of(parties, local_party)),
     }
-
-
-def matches(job: JobRecord, query: str) -> bool:
-    """Search by job id or name, case-insensitively."""
-    needle = query.strip().lower()
-    return not needle or needle in job.job_id.lower() or needle in (job.name or "").lower()
 
 
 def task_view(task: TaskRecord, now: float, local_party: int) -> dict[str, Any]:
@@ -190,10 +249,18 @@ def dag_layout(components: Sequence[dict[str, Any]]) -> dict[str, tuple[int, int
     return layout
 
 
-def job_detail(job: JobRecord, tasks: Sequence[TaskRecord], now: float, local_party: int) -> dict[str, Any]:
-    """The job page: the job, its DAG with a state per component, and every party's tasks."""
+def job_detail(
+    job: JobRecord,
+    tasks: Sequence[TaskRecord],
+    now: float,
+    local_party: int,
+    progress: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The job page: the job, its DAG with a state per component (and how far a running one is), and every
+    party's tasks."""
     config = config_of(job)
-    components = _components_of(config)
+    progress = progress or {}
+    components = components_of(config)
     layout = dag_layout(components)
     by_component: dict[str, list[dict[str, Any]]] = {}
     for task in tasks:
@@ -203,13 +270,15 @@ def job_detail(job: JobRecord, tasks: Sequence[TaskRecord], now: float, local_pa
         name = str(component["name"])
         views = by_component.get(name, [])
         column, row = layout[name]
+        status = component_status(v["status"] for v in views) if views or job.is_initiator else ELSEWHERE
         nodes.append(
             {
                 "name": name,
                 "type": str(component.get("component", "")),
                 "roles": [str(r) for r in component.get("roles") or []],
                 "upstream": [p for p in _producers(component) if p in layout],
-                "status": component_status(v["status"] for v in views) if views or job.is_initiator else ELSEWHERE,
+                "status": status,
+                "progress": progress[name] if name in progress and status == Status.RUNNING.value else None,
                 "column": column,
                 "row": row,
                 "tasks": views,
@@ -217,22 +286,74 @@ def job_detail(job: JobRecord, tasks: Sequence[TaskRecord], now: float, local_pa
             }
         )
     edges = [{"source": p, "target": n["name"]} for n in nodes for p in n["upstream"]]
+    running = {n["name"]: n["progress"] for n in nodes if n["progress"]}
     return {
-        **job_row(job, now),
+        **job_row(job, now, running, local_party),
         "timeout_s": config.get("timeout_s"),
         "initiator": config.get("initiator"),
-        "config_text": json.dumps(config, indent=2, sort_keys=False),
+        "config_text": config_yaml(job),
         "dag": {"nodes": nodes, "edges": edges, "columns": 1 + max((n["column"] for n in nodes), default=0)},
         "tasks": [t for n in nodes for t in n["tasks"]],
         "component_urls": {n["name"]: n["url"] for n in nodes},
     }
 
 
+# The job's headline: results a person looks for first, by the scalar metric that carries them, in this order.
+HEADLINE = {
+    "auc": ("AUC", "ratio3"),
+    "ks": ("KS", "ratio3"),
+    "accuracy": ("Accuracy", "percent"),
+    "final_accuracy": ("Final accuracy", "percent"),
+    "f1": ("F1", "ratio3"),
+    "f1_macro": ("F1 (macro)", "ratio3"),
+    "rmse": ("RMSE", "number"),
+    "r2": ("R²", "ratio3"),
+    "intersection_size": ("Intersection", "rows"),
+}
+
+
+def fmt_metric(value: float, style: str) -> str:
+    """A number as a person reads it: 0.9871 -> "0.987", 0.973 -> "97.3 %", 1234 -> "1,234 rows"."""
+    if style == "percent":
+        return f"{100 * value:.1f} %"
+    if style == "ratio3":
+        return f"{value:.3f}"
+    if style == "rows":
+        return f"{round(value):,} rows"
+    return f"{value:.4g}"
+
+
+def headline(records: Sequence[MetricRecord]) -> list[dict[str, str]]:
+    """The job's results at the top of its page: AUC, KS, accuracy, intersection size ... from the scalar
+    metrics this node holds (the latest of each name per component), in HEADLINE's order."""
+    found: dict[tuple[str, str], float] = {}
+    for record in records:
+        if record.step is not None or _base(record.name) not in HEADLINE:
+            continue
+        try:
+            value = json.loads(record.value_json)
+        except ValueError:
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            found[(_base(record.name), record.component)] = float(value)
+    order = list(HEADLINE)
+    items = sorted(found.items(), key=lambda item: (order.index(item[0][0]), item[0][1]))
+    return [
+        {"label": HEADLINE[name][0], "value": fmt_metric(value, HEADLINE[name][1]), "component": component}
+        for (name, component), value in items
+    ]
+
+
+def config_yaml(job: JobRecord) -> str:
+    """The job's config as YAML, in the order it was written (what ``unseen job submit -c`` takes)."""
+    return yaml.safe_dump(config_of(job), sort_keys=False, allow_unicode=True, width=100)
+
+
 # --- components ---------------------------------------------------------------------------------------------
 
 
 def component_config(job: JobRecord, component: str) -> dict[str, Any] | None:
-    for entry in _components_of(config_of(job)):
+    for entry in components_of(config_of(job)):
         if entry["name"] == component:
             return entry
     return None
@@ -281,11 +402,12 @@ def model_parts(models_dir: Path, job_id: str, component: str) -> list[dict[str,
         return []
     parts = []
     for slot in sorted(p for p in folder.iterdir() if p.is_dir()):
-        part: dict[str, Any] = {"slot": slot.name, "meta": "", "arrays": []}
+        part: dict[str, Any] = {"slot": slot.name, "meta": "", "arrays": [], "summary": None}
         try:
             meta = json.loads((slot / "part.json").read_text())
             text = json.dumps(meta, indent=2)
             part["meta"] = text if len(text) <= OTHER_JSON_MAX_CHARS else text[:OTHER_JSON_MAX_CHARS] + "\n… (cut)"
+            part["summary"] = model_views.summarise(meta, slot)
         except (OSError, ValueError):
             part["meta"] = ""
         tensors = slot / "tensors.safetensors"
@@ -390,20 +512,35 @@ def _base(name: str) -> str:
     return name.replace("/", ".").rsplit(".", 1)[-1]
 
 
-def _title(name: str) -> tuple[str, str]:
+def _title(name: str) -> tuple[str, str, int]:
+    """A line chart's title in words, its x axis, and the offset from logged steps to what people count."""
     base = _base(name)
-    if base == "loss":
-        return f"{name} per iteration", "iteration"
-    if base in {"accuracy", "acc"}:
-        return f"{name} per round", "round"
-    return f"{name} per step", "step"
+    prefix = name[: -len(base)].rstrip("./")
+    if base in METRIC_WORDS:
+        words, x_label, offset = METRIC_WORDS[base]
+        return (
+            (f"{words} per {x_label}" if x_label not in words else words) + (f" ({prefix})" if prefix else ""),
+            x_label,
+            offset,
+        )
+    return f"{name.replace('_', ' ')} per step", "step", 0
+
+
+def value_words(name: str, value: float) -> tuple[str, str]:
+    """A plain number's name in words and its value rounded for people."""
+    base = _base(name)
+    if base in VALUE_WORDS:
+        label, style = VALUE_WORDS[base]
+        prefix = name[: -len(base)].rstrip("./")
+        return label + (f" ({prefix})" if prefix else ""), fmt_metric(value, style)
+    return name.replace("_", " "), f"{value:,.4g}" if abs(value) < 1e15 else f"{value:.4g}"
 
 
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text).strip("-").lower() or "chart"
 
 
-def metric_views(records: Sequence[MetricRecord]) -> dict[str, Any]:
+def metric_views(records: Sequence[MetricRecord], threshold: float | None = None) -> dict[str, Any]:
     """Charts for what a component logged, and only for what it logged.
 
     - a number logged per step (loss, accuracy): a line per party;
@@ -413,7 +550,10 @@ def metric_views(records: Sequence[MetricRecord]) -> dict[str, Any]:
     - numbers without a step: a table; any other JSON: shown as text.
 
     A structured metric that does not have the expected shape is shown as text instead of a wrong chart.
-    Repeated structured metrics (one ROC per epoch) show their latest value.
+    Repeated structured metrics (one ROC per epoch) show their latest value. A binary evaluation's ROC curve
+    and confusion matrix together also give KS by population fraction (instead of KS by threshold), gain, lift,
+    precision-recall, and accuracy and F1 by threshold (evaluation_views). ``threshold`` is the cut-off the
+    confusion matrix was computed at, when the component has one.
     """
     lines: dict[str, dict[str, list[list[float]]]] = {}
     values: list[dict[str, Any]] = []
@@ -427,30 +567,26 @@ def metric_views(records: Sequence[MetricRecord]) -> dict[str, Any]:
         if not isinstance(value, int | float) or isinstance(value, bool):
             latest[(record.name, who)] = (record, value)
         elif record.step is None:
-            values.append({"name": record.name, "who": who, "value": value})
-        else:
+            label, text = value_words(record.name, float(value))
+            values.append({"name": record.name, "who": who, "value": value, "label": label, "text": text})
+        elif _base(record.name) not in PROGRESS_ONLY:
             lines.setdefault(record.name, {}).setdefault(who, []).append([float(record.step), float(value)])
 
     charts = [_line_chart(name, by_party) for name, by_party in lines.items()]
     curves: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (kind, metric name) -> one entry per party
     other: list[dict[str, Any]] = []
+    derived, decided = _decision_charts(latest)
+    charts += derived
     for (name, who), (record, value) in latest.items():
         base = _base(name)
         if base == "roc" and (roc := _roc_series(who, value)) is not None:
             curves.setdefault(("roc", name), []).append(roc)
+        elif base == "ks_curve" and who in decided:
+            continue  # drawn by population fraction from the ROC curve instead
         elif base == "ks_curve" and (ks := _ks_series(who, value)) is not None:
             curves.setdefault(("ks", name), []).append(ks)
         elif base == "confusion_matrix" and (matrix := _confusion(value)) is not None:
-            charts.append(
-                {
-                    "id": f"confusion-{_slug(name)}-{_slug(who)}",
-                    "kind": "confusion",
-                    "metric": name,
-                    "title": f"{name} ({who})",
-                    "labels": matrix[0],
-                    "matrix": matrix[1],
-                }
-            )
+            charts.append(_confusion_chart(name, who, matrix, threshold))
         else:
             text = json.dumps(value, indent=2)
             if len(text) > OTHER_JSON_MAX_CHARS:
@@ -465,6 +601,25 @@ def metric_views(records: Sequence[MetricRecord]) -> dict[str, Any]:
         "flags": _convergence_flags(values),
         "count": len(records),
     }
+
+
+def _decision_charts(latest: dict[tuple[str, str], tuple[MetricRecord, Any]]) -> tuple[list[dict[str, Any]], set[str]]:
+    """The decision charts of each party that logged a ROC curve with thresholds and a binary confusion matrix,
+    and those parties (their KS is then drawn by population fraction, not by threshold)."""
+    charts: list[dict[str, Any]] = []
+    decided: set[str] = set()
+    for (name, who), (_, value) in latest.items():
+        if _base(name) != "roc" or (roc := _curves(value, "fpr", "tpr", "thresholds")) is None:
+            continue
+        matrix = next((v for (n, w), (_, v) in latest.items() if w == who and _base(n) == "confusion_matrix"), None)
+        fpr, tpr, cuts = roc
+        found = evaluation_views.decision_charts(
+            who, {"fpr": fpr, "tpr": tpr, "thresholds": cuts}, matrix, _slug(f"{name}-{who}")
+        )
+        charts += found
+        if found:
+            decided.add(who)
+    return charts, decided
 
 
 def _convergence_flags(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -487,24 +642,48 @@ def _convergence_flags(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _line_chart(name: str, by_party: dict[str, list[list[float]]]) -> dict[str, Any]:
-    title, x_label = _title(name)
+    title, x_label, offset = _title(name)
     return {
         "id": f"line-{_slug(name)}",
         "kind": "line",
         "metric": name,
         "title": title,
         "x_label": x_label,
-        "series": [{"name": who, "points": sorted(points)} for who, points in by_party.items()],
+        "series": [
+            {"name": who, "points": sorted([x + offset, y] for x, y in points)} for who, points in by_party.items()
+        ],
+    }
+
+
+def _confusion_chart(
+    name: str, who: str, matrix: tuple[list[str], list[list[float]]], threshold: float | None
+) -> dict[str, Any]:
+    """Counts, each cell's share of all rows and of its actual class, and the threshold they were cut at."""
+    labels, counts = matrix
+    total = sum(sum(row) for row in counts) or 1.0
+    at = f" at threshold {threshold:g}" if threshold is not None and len(labels) == 2 else ""
+    return {
+        "id": f"confusion-{_slug(name)}-{_slug(who)}",
+        "kind": "confusion",
+        "metric": name,
+        "title": f"Confusion matrix{at} ({who})",
+        "labels": labels,
+        "matrix": counts,
+        "percent": [[round(100 * c / total, 1) for c in row] for row in counts],
+        "row_percent": [[round(100 * c / (sum(row) or 1.0), 1) for c in row] for row in counts],
+        "threshold": threshold,
     }
 
 
 def _curve_chart(kind: str, name: str, parties: list[dict[str, Any]]) -> dict[str, Any]:
+    prefix = name[: -len(_base(name))].rstrip("./")
+    where = f" ({prefix})" if prefix else ""
     if kind == "roc":
         summary = ", ".join(f"{p['auc']:.3f} ({p['name']})" for p in parties)
-        title = f"{name}: ROC curve · AUC {summary}"
+        title = f"ROC curve{where} · AUC {summary}"
     else:
-        summary = ", ".join(f"{p['ks']:.3f} at {p['at']:.3g} ({p['name']})" for p in parties)
-        title = f"{name}: KS {summary}"
+        summary = ", ".join(f"{p['ks']:.3f} at threshold {p['at']:.3g} ({p['name']})" for p in parties)
+        title = f"KS by threshold{where}: {summary}"
     return {"id": f"{kind}-{_slug(name)}", "kind": kind, "metric": name, "title": title, "series": parties}
 
 
@@ -539,6 +718,46 @@ def _confusion(value: object) -> tuple[list[str], list[list[float]]] | None:
     if not (isinstance(labels, list) and len(labels) == len(matrix)):
         labels = list(range(len(matrix)))
     return [str(label) for label in labels], [r for r in rows if r is not None]
+
+
+def threshold_of(entry: dict[str, Any]) -> float | None:
+    """The cut-off an ``evaluation`` component's confusion matrix is computed at (its default: 0.5)."""
+    if entry.get("component") != "evaluation":
+        return None
+    params = entry.get("params")
+    value = params.get("threshold", 0.5) if isinstance(params, dict) else 0.5
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.5
+
+
+def privacy_spent(records: Sequence[MetricRecord], entry: dict[str, Any]) -> dict[str, Any] | None:
+    """(epsilon, delta) spent so far when differential privacy is on: the latest ``epsilon`` (update DP, the
+    aggregator's and the workers' round summaries) or ``sample_epsilon`` (DP-SGD at a worker), and the
+    configured delta. None when nothing logged an epsilon (DP is off)."""
+    latest: dict[str, tuple[int, float]] = {}
+    for record in records:
+        if _base(record.name) not in {"epsilon", "sample_epsilon"}:
+            continue
+        try:
+            value = json.loads(record.value_json)
+        except ValueError:
+            continue
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            step = record.step if record.step is not None else -1
+            if _base(record.name) not in latest or step >= latest[_base(record.name)][0]:
+                latest[_base(record.name)] = (step, float(value))
+    if not latest:
+        return None
+    name = "epsilon" if "epsilon" in latest else "sample_epsilon"
+    params = entry.get("params")
+    dp = params.get("dp") if isinstance(params, dict) else None
+    delta = dp.get("delta", 1e-5) if isinstance(dp, dict) else 1e-5
+    step, epsilon = latest[name]
+    return {
+        "epsilon": epsilon,
+        "delta": delta if isinstance(delta, int | float) else None,
+        "kind": "per sample (DP-SGD)" if name == "sample_epsilon" else "per worker (DP-FedAvg)",
+        "after_round": step + 1 if step >= 0 else None,
+    }
 
 
 # --- logs and data ------------------------------------------------------------------------------------------

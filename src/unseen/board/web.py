@@ -24,10 +24,10 @@ from urllib.parse import parse_qs, urlencode
 import jinja2
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.templating import Jinja2Templates
 
 from unseen import __version__, ids
@@ -44,6 +44,9 @@ from unseen.board.auth import (
     WeakPasswordError,
     csrf_ok,
 )
+from unseen.board.job_list import JobListQuery, list_page
+from unseen.board.progress import progress_of
+from unseen.board.static_files import StaticTable
 from unseen.components.registry import get_component
 from unseen.node.auth import TokenAuth
 from unseen.node.executor import TaskExecutor
@@ -58,7 +61,6 @@ PREFIX = "/board"
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 STATIC_DIR = Path(__file__).with_name("static")
 FORM_MAX_BYTES = 16 * 1024
-JOBS_SHOWN_MAX = 500
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -95,15 +97,39 @@ class BoardHeaders:
         if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
             await self.app(scope, receive, send)
             return
-        cache = b"no-cache" if path.startswith(f"{PREFIX}/static/") else b"no-store"
+        static = path.startswith(f"{PREFIX}/static/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
-                message["headers"] = [*headers, *_SECURITY_HEADERS, (b"cache-control", cache)]
+                headers = list(message.get("headers", []))
+                has_cache = any(k.lower() == b"cache-control" for k, _ in headers)
+                if not (static and has_cache):  # static files say how long they keep (static_files.py)
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-cache" if static else b"no-store"))
+                message["headers"] = [*headers, *_SECURITY_HEADERS]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BoardCompression:
+    """ASGI middleware: gzip the board's pages and JSON (a page of 50 jobs is ~40 KB of HTML, ~6 KB gzipped).
+
+    Only under ``/board`` and not its static files, which are compressed once at start (static_files.py);
+    the node's REST API is left as it is.
+    """
+
+    def __init__(self, app: AsgiApp) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=1024, compresslevel=6)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        board = path == PREFIX or path.startswith(PREFIX + "/")
+        if scope["type"] == "http" and board and not path.startswith(f"{PREFIX}/static/"):
+            await self.gzip(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 class NewPassword(BaseModel):
@@ -145,7 +171,7 @@ async def _read_form(request: Request) -> dict[str, str]:
     return {key: values[0] for key, values in fields.items()}
 
 
-def _templates() -> Jinja2Templates:
+def _templates(static: StaticTable) -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
@@ -153,7 +179,7 @@ def _templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals["static"] = lambda path: f"{PREFIX}/static/{path}?v={__version__}"
+    env.globals["static"] = static.url
     env.globals["version"] = __version__
     env.globals["states"] = views.STATES
     return Jinja2Templates(env=env)
@@ -168,7 +194,8 @@ class Board:
         self.store = service.store
         self.config = service.config
         self.auth = auth
-        self.templates = _templates()
+        self.static = StaticTable(STATIC_DIR, f"{PREFIX}/static")
+        self.templates = _templates(self.static)
         self.session_cookie = session_cookie_name(service.party_id)
         self.login_cookie = login_cookie_name(service.party_id)
 
@@ -232,10 +259,30 @@ class Board:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id} not found on this node")
         return job
 
-    def job_rows(self, state: str | None, query: str) -> list[dict[str, Any]]:
+    def progress(self, job: JobRecord) -> dict[str, dict[str, Any]]:
+        """How far the running job's components are, from the metrics this node holds (none once it ended)."""
+        if job.status in views.FINAL:
+            return {}
+        points = [(m.component, m.name, m.step) for m in self.store.metrics(job.job_id) if m.step is not None]
+        return progress_of(views.components_of(views.config_of(job)), points)
+
+    def job_list(self, query: JobListQuery) -> dict[str, Any]:
+        """One page of the jobs list, with what the page needs to page and sort it."""
         now = time.time()
-        jobs = self.store.list_jobs(limit=JOBS_SHOWN_MAX, status=state or None)
-        return [views.job_row(job, now) for job in jobs if views.matches(job, query)]
+        jobs, total = list_page(self.store.session, query)
+        pages = max(1, -(-total // query.per_page))
+        first = (query.page - 1) * query.per_page
+        return {
+            "jobs": [views.job_row(job, now, self.progress(job), self.service.party_id) for job in jobs],
+            "counts": self.state_counts(),
+            "total": total,
+            "page": query.page,
+            "pages": pages,
+            "range": f"{first + 1}-{first + len(jobs)} of {total}" if jobs else f"0 of {total}",
+            "sort": query.sort,
+            "order": "desc" if query.descending else "asc",
+            "time_zone": views.time_zone(),
+        }
 
     def state_counts(self) -> dict[str, int]:
         with self.store.session() as db:
@@ -244,7 +291,9 @@ class Board:
         return {"all": sum(counts.values()), **{s: counts.get(s, 0) for s in views.STATES}}
 
     def job_payload(self, job: JobRecord) -> dict[str, Any]:
-        return views.job_detail(job, self.store.tasks(job.job_id), time.time(), self.service.party_id)
+        tasks = self.store.tasks(job.job_id)
+        detail = views.job_detail(job, tasks, time.time(), self.service.party_id, self.progress(job))
+        return {**detail, "headline": views.headline(self.store.metrics(job.job_id))}
 
     def tables(self) -> list[dict[str, Any]]:
         return [views.table_view(r) for r in self.store.list_tables()]
@@ -266,6 +315,7 @@ class Board:
         except (LookupError, ImportError, TypeError, ValueError):
             description = ""
         local = [t for t in tasks if t["local"]]
+        records = self.store.metrics(job.job_id, component)
         files = [
             {**item, "who": f"{t['role']}:{t['party_id']}"}
             for t in local
@@ -302,7 +352,8 @@ class Board:
             "outputs": views.output_tables(self.config.tables_dir, job.job_id, component),
             "files": files,
             "models": views.model_parts(self.config.models_dir, job.job_id, component),
-            "metrics": views.metric_views(self.store.metrics(job.job_id, component)),
+            "metrics": views.metric_views(records, views.threshold_of(entry)),
+            "privacy": views.privacy_spent(records, entry),
             "logs": logs,
             "remote_parties": sorted({t["party_id"] for t in tasks if not t["local"]}),
         }
@@ -395,10 +446,14 @@ def _page_routes(board: Board) -> APIRouter:
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
     @router.get("/jobs")
-    def jobs_page(request: Request, user: PageUser, state: str = "", q: str = "") -> Response:
-        state = state if state in views.STATES else ""
-        rows, counts = board.job_rows(state, q), board.state_counts()
-        return board.render(request, "jobs.html", user, nav="jobs", jobs=rows, counts=counts, state=state, q=q)
+    def jobs_page(
+        request: Request, user: PageUser, state: str = "", q: str = "", sort: str = "", order: str = "", page: str = "1"
+    ) -> Response:
+        query = JobListQuery.parse(state, q, sort, order, page)
+        listing = board.job_list(query)
+        return board.render(
+            request, "jobs.html", user, nav="jobs", listing=listing, state=query.state, q=query.q, query=query.params()
+        )
 
     @router.get("/jobs/{job_id}")
     def job_page(request: Request, job_id: str, user: PageUser, stop: str = "") -> Response:
@@ -407,6 +462,17 @@ def _page_routes(board: Board) -> APIRouter:
             return board.error_page(request, user, 404, "No such job", f"Job {job_id} is not known to this node.")
         note = STOP_NOTES.get(stop, "")
         return board.render(request, "job.html", user, nav="jobs", job=board.job_payload(job), note=note)
+
+    @router.get("/jobs/{job_id}/config.yaml")
+    def download_config(request: Request, job_id: str, user: PageUser) -> Response:
+        job = board.find_job(job_id)
+        if job is None:
+            return board.error_page(request, user, 404, "No such job", f"Job {job_id} is not known to this node.")
+        return Response(
+            views.config_yaml(job),
+            media_type="application/yaml; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="job_{job_id}.yaml"'},
+        )
 
     @router.post("/jobs/{job_id}/stop")
     async def stop_job(request: Request, job_id: str, user: PageUser) -> Response:
@@ -454,10 +520,17 @@ def _api_routes(board: Board) -> APIRouter:
     router = APIRouter(prefix=f"{PREFIX}/api", include_in_schema=False, dependencies=[Depends(_api_user)])
 
     @router.get("/jobs")
-    def api_jobs(state: str = "", q: str = Query("", max_length=200)) -> dict[str, Any]:
+    def api_jobs(
+        state: str = "",
+        q: str = Query("", max_length=200),
+        sort: str = "",
+        order: str = "",
+        page: int = Query(1, ge=1, le=1_000_000),
+        per: int = Query(0, ge=0, le=200),
+    ) -> dict[str, Any]:
         if state and state not in views.STATES:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"unknown state '{state}'")
-        return {"jobs": board.job_rows(state, q), "counts": board.state_counts()}
+        return board.job_list(JobListQuery.parse(state, q, sort, order, page, per))
 
     @router.get("/jobs/{job_id}")
     def api_job(job_id: str) -> dict[str, Any]:
@@ -545,6 +618,7 @@ def mount_board(app: FastAPI, service: JobService, api_token: str, auth: BoardAu
     app.include_router(_page_routes(board))
     app.include_router(_api_routes(board))
     app.include_router(_admin_routes(board, api_token))
-    app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="board-static")
+    app.include_router(board.static.router())
+    app.add_middleware(BoardCompression)
     app.add_middleware(BoardHeaders)
     return auth

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from unseen.cli.client import ClientError, client_for, client_for_job, fail
-from unseen.cli.waiting import convergence_notes, wait_for_job
+from unseen.cli.waiting import convergence_notes, running_progress, wait_for_job
 from unseen.ids import IdentifierError, check_job_id
 from unseen.job.config import JobConfigError, load_job_config
 
@@ -109,6 +109,13 @@ def query(
         typer.echo(
             f"{task['component']:<20}  {task['role']:<8}  {task['party_id']:>6}  {task['status']:<9}  {task['reason']}"
         )
+    if job["status"] == "running":
+        try:
+            progress = running_progress(job, client.get(f"/jobs/{job_id}/metrics"))
+        except ClientError:
+            progress = {}  # progress is a courtesy: the states above are the answer
+        for component, text in progress.items():
+            typer.echo(f"progress: {component} {text}")
 
 
 @app.command()

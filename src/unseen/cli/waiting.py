@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from unseen.board.progress import progress_of
 from unseen.cli.client import ClientError, NodeClient
 
 FINAL = {"success", "failed", "canceled", "timeout"}
@@ -84,6 +85,22 @@ def round_progress(metrics: list[dict[str, Any]]) -> dict[str, str]:
 def _count(value: Any) -> str:
     """A round number as the metrics store gives it back (a float, 4.0) written as a count (4)."""
     return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+def running_progress(job: dict[str, Any], metrics: list[dict[str, Any]]) -> dict[str, str]:
+    """``{component: "epoch 12 of 30"}`` for the job's running components (board.progress, as the board says)."""
+    running = {t["component"] for t in job.get("tasks", []) if t.get("status") == "running"}
+    config = job.get("config")
+    entries = config.get("components") if isinstance(config, dict) else None
+    if not running or not isinstance(entries, list):
+        return {}
+    points = [
+        (str(m.get("component")), str(m.get("name")), m["step"])
+        for m in metrics
+        if isinstance(m.get("step"), int) and not isinstance(m.get("step"), bool)
+    ]
+    found = progress_of([e for e in entries if isinstance(e, dict)], points)
+    return {name: p["text"] for name, p in found.items() if name in running}
 
 
 def wait_for_job(

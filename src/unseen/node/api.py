@@ -13,13 +13,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from unseen import __version__, ids
-from unseen.board.web import mount_board
 from unseen.job.config import JobConfig, JobConfigError, loads_job_config
 from unseen.node.auth import TokenAuth
 from unseen.node.data import DataService
 from unseen.node.data_api import data_router
 from unseen.node.request_limits import BodyLimits, RequestGate
 from unseen.node.service import JobRefusedError, JobService
+from unseen.node.web_extensions import mount_all
 from unseen.storage.models import JobRecord, Status, TaskRecord
 from unseen.storage.models_store import ModelStore
 from unseen.storage.repository import JobNotFoundError
@@ -161,7 +161,7 @@ def create_app(service: JobService, token: str, data: DataService) -> FastAPI:
     private.include_router(data_router(data, config.home / "uploads", config.max_upload_bytes))
     app.include_router(public)
     app.include_router(private)
-    mount_board(app, service, token)
+    mount_all(app, service, token)  # the board, named rather than imported (node/web_extensions.py)
     limits = BodyLimits(config.rest_max_json_bytes, config.rest_max_form_bytes, config.max_upload_bytes)
     app.add_middleware(RequestGate, token=token, limits=limits)  # outermost: token and size before any body
     return app

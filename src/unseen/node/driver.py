@@ -240,6 +240,7 @@ def mirror_states(store: NodeStore, job_id: str, party: int, states: pb.TaskStat
         if problem is not None:  # a party reports only its own tasks, in words this node can store
             log.warning("job %s: ignored a task state from party %d: %s", job_id, party, problem)
             continue
+        exit_code = state.exit_code if state.HasField("exit_code") else None
         store.update_task(
             job_id,
             state.component,
@@ -249,6 +250,7 @@ def mirror_states(store: NodeStore, job_id: str, party: int, states: pb.TaskStat
             reason=state.reason[: ids.TEXT_MAX_CHARS],
             started_at=state.started_at or None,
             ended_at=state.ended_at or None,
+            **({"exit_code": exit_code} if exit_code is not None else {}),
         )
 
 

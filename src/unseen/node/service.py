@@ -334,6 +334,7 @@ class JobService:
                     reason=t.reason,
                     started_at=t.started_at or 0.0,
                     ended_at=t.ended_at or 0.0,
+                    exit_code=t.exit_code,
                 )
                 for t in self.store.tasks(request.job_id, party_id=self.party_id)
             ]

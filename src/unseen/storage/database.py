@@ -195,7 +195,7 @@ def _flock(path: Path, who: str) -> int:
 def all_metadata() -> MetaData:
     """Every table the node's database holds, the board's included: what migrations must create, and what
     Alembic's autogenerate compares against (a model it cannot see would be dropped by the next revision)."""
-    import unseen.storage.board_models  # noqa: F401  (registers the board's tables on Base)
+    import unseen.storage.board_tables  # noqa: F401  (registers the board's tables on Base)
     from unseen.storage.models import Base
 
     return Base.metadata

@@ -26,6 +26,7 @@ class MetricsDemoParams(BaseModel):
     steps: int = Field(10, ge=1, le=1000)
     delay_s: float = Field(0.0, ge=0, le=5)
     learning_rate: float = 0.1
+    fail_after: int | None = Field(None, ge=0, description="raise after this many steps (a failed task's log)")
 
 
 def run_metrics(ctx: Context, params: MetricsDemoParams) -> None:
@@ -36,6 +37,9 @@ def run_metrics(ctx: Context, params: MetricsDemoParams) -> None:
         ctx.metrics.log("loss", loss, step=step)
         ctx.metrics.log("accuracy", 0.5 + 0.4 * (1 - math.exp(-0.4 * step)), step=step)
         ctx.logger.info("iteration %d: loss %.4f", step, loss)
+        if params.fail_after is not None and step + 1 >= params.fail_after:
+            ctx.logger.warning("metrics_demo: told to fail after %d steps", params.fail_after)
+            raise RuntimeError("metrics_demo failed on purpose")
         time.sleep(params.delay_s)
     fpr = [0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 1.0]
     tpr = [0.0, 0.4, 0.6, 0.75, 0.85, 0.92, 0.97, 1.0]

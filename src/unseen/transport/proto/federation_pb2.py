@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10\x66\x65\x64\x65ration.proto\x12\x14unseen.federation.v1\"\x8a\x01\n\rPayloadHeader\x12/\n\x04kind\x18\x01 \x01(\x0e\x32!.unseen.federation.v1.PayloadKind\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x04\x12\r\n\x05width\x18\x04 \x01(\r\x12\r\n\x05\x63ount\x18\x05 \x01(\x04\x12\x0c\n\x04size\x18\x06 \x01(\x04\"\xc7\x01\n\x08\x45nvelope\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tcomponent\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x11\n\tsrc_party\x18\x04 \x01(\x03\x12\x10\n\x08src_role\x18\x05 \x01(\t\x12\x11\n\tdst_party\x18\x06 \x01(\x03\x12\x10\n\x08\x64st_role\x18\x07 \x01(\t\x12\x0b\n\x03seq\x18\x08 \x01(\x04\x12\x34\n\x07payload\x18\t \x01(\x0b\x32#.unseen.federation.v1.PayloadHeader\"Q\n\x05\x43hunk\x12\x30\n\x06header\x18\x01 \x01(\x0b\x32\x1e.unseen.federation.v1.EnvelopeH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"E\n\x05Small\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1e.unseen.federation.v1.Envelope\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"<\n\nSharedSend\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1e.unseen.federation.v1.Envelope\"\x17\n\x03\x41\x63k\x12\x10\n\x08received\x18\x01 \x01(\x04\"K\n\x0bJobProposal\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x17\n\x0finitiator_party\x18\x02 \x01(\x03\x12\x13\n\x0b\x63onfig_json\x18\x03 \x01(\t\"1\n\rProposalReply\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\"I\n\x07TaskRef\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tcomponent\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\r\n\x05party\x18\x04 \x01(\x03\"\'\n\tTaskReply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x18\n\x06JobRef\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x81\x01\n\tTaskState\x12\x11\n\tcomponent\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\r\n\x05party\x18\x03 \x01(\x03\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x12\n\nstarted_at\x18\x06 \x01(\x01\x12\x10\n\x08\x65nded_at\x18\x07 \x01(\x01\"<\n\nTaskStates\x12.\n\x05tasks\x18\x01 \x03(\x0b\x32\x1f.unseen.federation.v1.TaskState\"8\n\x06JobEnd\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"k\n\x0bRecvRequest\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\x11\n\tsrc_party\x18\x02 \x01(\x03\x12\x10\n\x08src_role\x18\x03 \x01(\t\x12\x11\n\ttimeout_s\x18\x04 \x01(\x01\x12\x11\n\tbody_file\x18\x06 \x01(\tJ\x04\x08\x05\x10\x06\"8\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x12\n\nvalue_json\x18\x03 \x01(\t\"<\n\x0bMetricBatch\x12-\n\x07metrics\x18\x01 \x03(\x0b\x32\x1c.unseen.federation.v1.Metric*h\n\x0bPayloadKind\x12\x1c\n\x18PAYLOAD_KIND_UNSPECIFIED\x10\x00\x12\x0b\n\x07NDARRAY\x10\x01\x12\x11\n\rBIGINT_VECTOR\x10\x02\x12\x08\n\x04JSON\x10\x03\x12\x11\n\rTENSOR_RECORD\x10\x04\x32\x91\x01\n\nFederation\x12@\n\x04Push\x12\x1b.unseen.federation.v1.Chunk\x1a\x19.unseen.federation.v1.Ack(\x01\x12\x41\n\x07PushOne\x12\x1b.unseen.federation.v1.Small\x1a\x19.unseen.federation.v1.Ack2\x88\x03\n\x07\x43ontrol\x12Q\n\x07Propose\x12!.unseen.federation.v1.JobProposal\x1a#.unseen.federation.v1.ProposalReply\x12K\n\tStartTask\x12\x1d.unseen.federation.v1.TaskRef\x1a\x1f.unseen.federation.v1.TaskReply\x12L\n\nQueryTasks\x12\x1c.unseen.federation.v1.JobRef\x1a .unseen.federation.v1.TaskStates\x12G\n\x06\x45ndJob\x12\x1c.unseen.federation.v1.JobEnd\x1a\x1f.unseen.federation.v1.TaskReply\x12\x46\n\x08QueryJob\x12\x1c.unseen.federation.v1.JobRef\x1a\x1c.unseen.federation.v1.JobEnd2\xaf\x02\n\x0bTaskChannel\x12\x41\n\x07SendOne\x12\x1b.unseen.federation.v1.Small\x1a\x19.unseen.federation.v1.Ack\x12I\n\nSendShared\x12 .unseen.federation.v1.SharedSend\x1a\x19.unseen.federation.v1.Ack\x12\x46\n\x04Recv\x12!.unseen.federation.v1.RecvRequest\x1a\x1b.unseen.federation.v1.Small\x12J\n\nLogMetrics\x12!.unseen.federation.v1.MetricBatch\x1a\x19.unseen.federation.v1.Ackb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10\x66\x65\x64\x65ration.proto\x12\x14unseen.federation.v1\"\x8a\x01\n\rPayloadHeader\x12/\n\x04kind\x18\x01 \x01(\x0e\x32!.unseen.federation.v1.PayloadKind\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x04\x12\r\n\x05width\x18\x04 \x01(\r\x12\r\n\x05\x63ount\x18\x05 \x01(\x04\x12\x0c\n\x04size\x18\x06 \x01(\x04\"\xc7\x01\n\x08\x45nvelope\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tcomponent\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x11\n\tsrc_party\x18\x04 \x01(\x03\x12\x10\n\x08src_role\x18\x05 \x01(\t\x12\x11\n\tdst_party\x18\x06 \x01(\x03\x12\x10\n\x08\x64st_role\x18\x07 \x01(\t\x12\x0b\n\x03seq\x18\x08 \x01(\x04\x12\x34\n\x07payload\x18\t \x01(\x0b\x32#.unseen.federation.v1.PayloadHeader\"Q\n\x05\x43hunk\x12\x30\n\x06header\x18\x01 \x01(\x0b\x32\x1e.unseen.federation.v1.EnvelopeH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"E\n\x05Small\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1e.unseen.federation.v1.Envelope\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"<\n\nSharedSend\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1e.unseen.federation.v1.Envelope\"\x17\n\x03\x41\x63k\x12\x10\n\x08received\x18\x01 \x01(\x04\"K\n\x0bJobProposal\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x17\n\x0finitiator_party\x18\x02 \x01(\x03\x12\x13\n\x0b\x63onfig_json\x18\x03 \x01(\t\"1\n\rProposalReply\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\"I\n\x07TaskRef\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tcomponent\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\r\n\x05party\x18\x04 \x01(\x03\"\'\n\tTaskReply\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x18\n\x06JobRef\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xa7\x01\n\tTaskState\x12\x11\n\tcomponent\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\r\n\x05party\x18\x03 \x01(\x03\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x12\n\nstarted_at\x18\x06 \x01(\x01\x12\x10\n\x08\x65nded_at\x18\x07 \x01(\x01\x12\x16\n\texit_code\x18\x08 \x01(\x05H\x00\x88\x01\x01\x42\x0c\n\n_exit_code\"<\n\nTaskStates\x12.\n\x05tasks\x18\x01 \x03(\x0b\x32\x1f.unseen.federation.v1.TaskState\"8\n\x06JobEnd\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"k\n\x0bRecvRequest\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\x11\n\tsrc_party\x18\x02 \x01(\x03\x12\x10\n\x08src_role\x18\x03 \x01(\t\x12\x11\n\ttimeout_s\x18\x04 \x01(\x01\x12\x11\n\tbody_file\x18\x06 \x01(\tJ\x04\x08\x05\x10\x06\"8\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x12\n\nvalue_json\x18\x03 \x01(\t\"<\n\x0bMetricBatch\x12-\n\x07metrics\x18\x01 \x03(\x0b\x32\x1c.unseen.federation.v1.Metric*h\n\x0bPayloadKind\x12\x1c\n\x18PAYLOAD_KIND_UNSPECIFIED\x10\x00\x12\x0b\n\x07NDARRAY\x10\x01\x12\x11\n\rBIGINT_VECTOR\x10\x02\x12\x08\n\x04JSON\x10\x03\x12\x11\n\rTENSOR_RECORD\x10\x04\x32\x91\x01\n\nFederation\x12@\n\x04Push\x12\x1b.unseen.federation.v1.Chunk\x1a\x19.unseen.federation.v1.Ack(\x01\x12\x41\n\x07PushOne\x12\x1b.unseen.federation.v1.Small\x1a\x19.unseen.federation.v1.Ack2\x88\x03\n\x07\x43ontrol\x12Q\n\x07Propose\x12!.unseen.federation.v1.JobProposal\x1a#.unseen.federation.v1.ProposalReply\x12K\n\tStartTask\x12\x1d.unseen.federation.v1.TaskRef\x1a\x1f.unseen.federation.v1.TaskReply\x12L\n\nQueryTasks\x12\x1c.unseen.federation.v1.JobRef\x1a .unseen.federation.v1.TaskStates\x12G\n\x06\x45ndJob\x12\x1c.unseen.federation.v1.JobEnd\x1a\x1f.unseen.federation.v1.TaskReply\x12\x46\n\x08QueryJob\x12\x1c.unseen.federation.v1.JobRef\x1a\x1c.unseen.federation.v1.JobEnd2\xaf\x02\n\x0bTaskChannel\x12\x41\n\x07SendOne\x12\x1b.unseen.federation.v1.Small\x1a\x19.unseen.federation.v1.Ack\x12I\n\nSendShared\x12 .unseen.federation.v1.SharedSend\x1a\x19.unseen.federation.v1.Ack\x12\x46\n\x04Recv\x12!.unseen.federation.v1.RecvRequest\x1a\x1b.unseen.federation.v1.Small\x12J\n\nLogMetrics\x12!.unseen.federation.v1.MetricBatch\x1a\x19.unseen.federation.v1.Ackb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'federation_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PAYLOADKIND']._serialized_start=1377
-  _globals['_PAYLOADKIND']._serialized_end=1481
+  _globals['_PAYLOADKIND']._serialized_start=1415
+  _globals['_PAYLOADKIND']._serialized_end=1519
   _globals['_PAYLOADHEADER']._serialized_start=43
   _globals['_PAYLOADHEADER']._serialized_end=181
   _globals['_ENVELOPE']._serialized_start=184
@@ -56,21 +56,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBREF']._serialized_start=870
   _globals['_JOBREF']._serialized_end=894
   _globals['_TASKSTATE']._serialized_start=897
-  _globals['_TASKSTATE']._serialized_end=1026
-  _globals['_TASKSTATES']._serialized_start=1028
-  _globals['_TASKSTATES']._serialized_end=1088
-  _globals['_JOBEND']._serialized_start=1090
-  _globals['_JOBEND']._serialized_end=1146
-  _globals['_RECVREQUEST']._serialized_start=1148
-  _globals['_RECVREQUEST']._serialized_end=1255
-  _globals['_METRIC']._serialized_start=1257
-  _globals['_METRIC']._serialized_end=1313
-  _globals['_METRICBATCH']._serialized_start=1315
-  _globals['_METRICBATCH']._serialized_end=1375
-  _globals['_FEDERATION']._serialized_start=1484
-  _globals['_FEDERATION']._serialized_end=1629
-  _globals['_CONTROL']._serialized_start=1632
-  _globals['_CONTROL']._serialized_end=2024
-  _globals['_TASKCHANNEL']._serialized_start=2027
-  _globals['_TASKCHANNEL']._serialized_end=2330
+  _globals['_TASKSTATE']._serialized_end=1064
+  _globals['_TASKSTATES']._serialized_start=1066
+  _globals['_TASKSTATES']._serialized_end=1126
+  _globals['_JOBEND']._serialized_start=1128
+  _globals['_JOBEND']._serialized_end=1184
+  _globals['_RECVREQUEST']._serialized_start=1186
+  _globals['_RECVREQUEST']._serialized_end=1293
+  _globals['_METRIC']._serialized_start=1295
+  _globals['_METRIC']._serialized_end=1351
+  _globals['_METRICBATCH']._serialized_start=1353
+  _globals['_METRICBATCH']._serialized_end=1413
+  _globals['_FEDERATION']._serialized_start=1522
+  _globals['_FEDERATION']._serialized_end=1667
+  _globals['_CONTROL']._serialized_start=1670
+  _globals['_CONTROL']._serialized_end=2062
+  _globals['_TASKCHANNEL']._serialized_start=2065
+  _globals['_TASKCHANNEL']._serialized_end=2368
 # @@protoc_insertion_point(module_scope)

@@ -369,6 +369,7 @@ class TaskState(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     STARTED_AT_FIELD_NUMBER: _builtins.int
     ENDED_AT_FIELD_NUMBER: _builtins.int
+    EXIT_CODE_FIELD_NUMBER: _builtins.int
     component: _builtins.str
     role: _builtins.str
     party: _builtins.int
@@ -376,6 +377,8 @@ class TaskState(_message.Message):
     reason: _builtins.str
     started_at: _builtins.float
     ended_at: _builtins.float
+    exit_code: _builtins.int
+    """the task process's exit code, once it ended (the initiator's board shows it)"""
     def __init__(
         self,
         *,
@@ -386,12 +389,15 @@ class TaskState(_message.Message):
         reason: _builtins.str = ...,
         started_at: _builtins.float = ...,
         ended_at: _builtins.float = ...,
+        exit_code: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["component", b"component", "ended_at", b"ended_at", "party", b"party", "reason", b"reason", "role", b"role", "started_at", b"started_at", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "component", b"component", "ended_at", b"ended_at", "exit_code", b"exit_code", "party", b"party", "reason", b"reason", "role", b"role", "started_at", b"started_at", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__exit_code: _TypeAlias = _typing.Literal["exit_code"]  # noqa: Y015
+    _WhichOneofArgType__exit_code: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__exit_code) -> _WhichOneofReturnType__exit_code | None: ...
 
 Global___TaskState: _TypeAlias = TaskState  # noqa: Y015
 

@@ -7,13 +7,13 @@
 const Board = (() => {
   // Keep in step with the --s-* colours in board.css.
   const STATE_COLOURS = {
-    waiting: "#8a94a6",
+    waiting: "#5b6576",
     running: "#2563eb",
     success: "#15803d",
     failed: "#dc2626",
     canceled: "#b45309",
     timeout: "#7c3aed",
-    elsewhere: "#c4cad4", // a component that runs at other parties only (views.ELSEWHERE)
+    "not-here": "#e3e8ef", // a component that never runs at this party (views.ELSEWHERE); dark text on it
   };
 
   async function getJSON(url) {
@@ -39,8 +39,11 @@ const Board = (() => {
     return node;
   }
 
+  // A state as people read it: "not-here" (views.ELSEWHERE) is shown as "not here".
+  const label = (status) => status.replace(/-/g, " ");
+
   function badge(status) {
-    return el("span", { class: `badge s-${status}`, "data-status": status }, status);
+    return el("span", { class: `badge s-${status}`, "data-status": status }, label(status));
   }
 
   function setBadge(container, status) {
@@ -118,5 +121,5 @@ const Board = (() => {
     if (message && !window.confirm(message)) event.preventDefault();
   });
 
-  return { STATE_COLOURS, getJSON, el, badge, setBadge, poll, clock, updateTasks };
+  return { STATE_COLOURS, label, getJSON, el, badge, setBadge, poll, clock, updateTasks };
 })();

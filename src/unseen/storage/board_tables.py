@@ -1,9 +1,10 @@
 """The board's tables: users, their login sessions, and recent login attempts (for rate limiting).
 
-They live in the node's database beside jobs and tasks (migration 0003), and so in ``storage`` with the other
-tables (the board imports them; storage never imports the board), so a node keeps one source of
-truth and a restart keeps users and sessions. Passwords are stored as argon2 hashes only; sessions are
-stored as the SHA-256 of their id, so a copy of the database does not yield a usable cookie.
+They live in the node's database beside jobs and tasks (migration 0003), so a node keeps one source of
+truth and a restart keeps users and sessions. They are declared here, in storage, with every other table:
+migrations see them without importing the board (which sits above storage and the node). Passwords are
+stored as argon2 hashes only; sessions are stored as the SHA-256 of their id, so a copy of the database does
+not yield a usable cookie.
 """
 
 from __future__ import annotations
