@@ -149,6 +149,7 @@ class JobRun:
     arbiter: list[dict[str, float]]
     workers: dict[int, list[dict[str, float]]]
     wall_s: float
+    secagg_lines: list[str] = field(default_factory=list)  # the arbiter's per-round secure-aggregation log lines
 
 
 def run_job(arbiter: int, workers: list[int], params: dict[str, Any], name: str) -> JobRun:
@@ -188,14 +189,16 @@ def run_job(arbiter: int, workers: list[int], params: dict[str, Any], name: str)
 
     by_worker = {workers[0]: rounds_of(workers[0], "guest")}
     by_worker |= {p: rounds_of(p, "host") for p in workers[1:]}
-    return JobRun(rounds_of(arbiter, "arbiter"), by_worker, wall)
+    log = client_for(arbiter).text(f"/jobs/{job_id}/logs", tail=3000) if params.get("secure") else ""
+    stages = [line.split("secure aggregation of", 1)[1] for line in log.splitlines() if "secure aggregation of" in line]
+    return JobRun(rounds_of(arbiter, "arbiter"), by_worker, wall, stages)
 
 
 def pooled(jobs: list[JobRun]) -> JobRun:
     """The timed rounds of several jobs of the same workers as one job's."""
     arbiter = [r for job in jobs for r in job.arbiter]
     workers = {p: [r for job in jobs for r in job.workers[p]] for p in jobs[0].workers}
-    return JobRun(arbiter, workers, sum(job.wall_s for job in jobs))
+    return JobRun(arbiter, workers, sum(job.wall_s for job in jobs), [line for job in jobs for line in job.secagg_lines])
 
 
 @dataclass
@@ -213,7 +216,8 @@ class Breakdown:
 
 
 def breakdown(job: JobRun) -> Breakdown:
-    cols: dict[str, list[float]] = {k: [] for k in ("round", "out", "train", "contribute", "apply", "sps")}
+    names = ("round", "out", "train", "contribute", "apply", "sps", "prepared_wait", "sent")
+    cols: dict[str, list[float]] = {k: [] for k in names}
     for index, agg in enumerate(job.arbiter):
         mine = [rounds[index] for rounds in job.workers.values()]
         last_weights = max(r["weights_at"] for r in mine)
@@ -223,6 +227,8 @@ def breakdown(job: JobRun) -> Breakdown:
         cols["train"].append(max(r["trained_at"] - r["weights_at"] for r in mine))
         cols["contribute"].append(agg["collect_end_at"] - last_trained)
         cols["apply"].append(agg["end_at"] - agg["apply_start_at"])
+        cols["prepared_wait"].append(max(r.get("prepared_wait_s", 0.0) for r in mine))  # secure: trained, not ready
+        cols["sent"].append(max(r["contributed_at"] for r in mine) - last_trained)
         cols["sps"].append(min(r["samples"] / r["fit_s"] for r in mine if r["fit_s"] > 0) if mine else 0.0)
     sent = [r["bytes_sent"] for rounds in job.workers.values() for r in rounds]
     med = {k: float(np.median(v)) if v else 0.0 for k, v in cols.items()}
@@ -268,7 +274,9 @@ def part_secagg(settings: Settings, site: Site, rows: list[Row], samples: dict[s
             plain_jobs.append(run_job(arbiter, workers, base, f"bench-plain-{count}-{repeat}"))
             secure_jobs.append(run_job(arbiter, workers, secure_params, f"bench-secagg-{count}-{repeat}"))
         plain, secure = breakdown(pooled(plain_jobs)), breakdown(pooled(secure_jobs))
+        stages = [line for job in secure_jobs for line in job.secagg_lines]
         samples[f"secagg_{count}"] = {"plain": asdict(plain), "secure": asdict(secure), "neighbours": neighbours}
+        samples[f"secagg_{count}"]["arbiter_stages"] = stages
         goal = 1.3 if count == 10 else None
         label = f"{count} workers, 1M params"
         rows.append(Row(f"{label}: plain FedAvg round", plain.round_s, "s"))

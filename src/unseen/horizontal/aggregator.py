@@ -230,6 +230,7 @@ class _Loop:
         order: dict[str, JsonValue] = {"action": "train", "instruction": instruction, "evaluate": evaluate}
         if self.progress:
             order["progress"] = self.progress
+        self.summer.begin(rctx, selected, contribution.length(self.weights), self.config.min_workers)
         reached = self._orders(rctx, selected, order)
         summed = self._collect(rctx, server_round, reached, contribution.length(self.weights))
         missing = {p: why for p, why in summed.missing.items()} | {
