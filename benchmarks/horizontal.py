@@ -198,7 +198,9 @@ def pooled(jobs: list[JobRun]) -> JobRun:
     """The timed rounds of several jobs of the same workers as one job's."""
     arbiter = [r for job in jobs for r in job.arbiter]
     workers = {p: [r for job in jobs for r in job.workers[p]] for p in jobs[0].workers}
-    return JobRun(arbiter, workers, sum(job.wall_s for job in jobs), [line for job in jobs for line in job.secagg_lines])
+    return JobRun(
+        arbiter, workers, sum(job.wall_s for job in jobs), [line for job in jobs for line in job.secagg_lines]
+    )
 
 
 @dataclass
