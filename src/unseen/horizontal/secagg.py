@@ -14,7 +14,7 @@ One run per round, among the round's selected workers, in four exchanges through
 2. **shares**: each worker draws a 256-bit self-mask seed ``b`` and Shamir-shares ``b`` and its private
    ``s`` key among its neighbours (threshold ``t = k // 2 + 1`` of its ``k`` neighbours), each share pair
    sealed (ChaCha20-Poly1305, key from X25519 + HKDF) for its holder; the aggregator routes what it cannot
-   read.
+   read, each holder's shares with its unmask request (step 4), the first message it needs them for.
 3. **masked**: each worker encodes its vector in fixed point in Z/2^k (clipped) and sends
    ``y = x + PRG(b) + sum_v +-PRG(s_uv)`` over its neighbours ``v`` that advertised keys in step 1
    (``+`` towards a larger party, ``-`` towards a smaller one, so pairwise masks cancel in the sum). PRG
@@ -64,8 +64,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from unseen.crypto import masking, shamir
 from unseen.horizontal.summation import RoundFailedError, Summed, too_few
+from unseen.runtime.federation import broadcast_concurrently
 from unseen.runtime.parties import PartyRef
-from unseen.values import JsonValue
+from unseen.values import JsonValue, Value
 
 if TYPE_CHECKING:
     from unseen.runtime.context import Context
@@ -76,6 +77,7 @@ _MAX_HEX = 1024
 _PAIR = 2 * shamir.SHARE_BYTES
 MAX_LENGTH = 1 << 28  # a worker refuses to prepare a mask longer than this (2 GiB of uint64) for an aggregator
 _T = TypeVar("_T")
+UNMASK_CONCURRENCY = 8  # unmask requests (each with its holder's shares) in flight at once
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,7 @@ class _ServerRound:
         self.public_keys: dict[PartyRef, tuple[bytes, bytes]] = dict(advertised or {})
         self.next_keys: dict[PartyRef, tuple[bytes, bytes]] = {}  # advertised with the reveal, for next round
         self.u1: list[PartyRef] = []
+        self.routed: dict[PartyRef, dict[str, JsonValue]] = {}  # per holder, the sealed shares it is sent
         self.setup_s = self.reveal_s = 0.0  # the key and share exchanges', and the reveal's, for the log line
         setup: dict[str, JsonValue] = {"participants": list(self.names), "graph_seed": seed, "length": length}
         if advertised is not None:
@@ -322,10 +325,10 @@ class _ServerRound:
                 for holder_name, sealed in value.items():
                     routed[self.names[holder_name]][str(sender)] = sealed
         u2 = [p for p in u1 if p in gathered.values and p not in self.missing]
-        self._stage("your_shares", "share exchange", u2, u1)
-        for holder in u2:
-            mine = {s: c for s, c in routed[holder].items() if self.names[s] in u2}
-            self.sctx.send("your_shares", mine, to=holder)
+        # Those left out hear it where every worker next listens (the unmask request); each survivor's shares
+        # travel with its unmask request, since a worker needs them only to answer it.
+        self._stage("unmask", "share exchange", u2, u1)
+        self.routed = {h: {s: c for s, c in routed[h].items() if self.names[s] in u2} for h in u2}
         return u2
 
     def masked(
@@ -350,7 +353,11 @@ class _ServerRound:
         survivors: list[JsonValue] = [str(p) for p in u3]
         unshared: list[JsonValue] = [str(p) for p in self.u1 if p not in u2]
         listing: dict[str, JsonValue] = {"survivors": survivors, "dropped": dropped, "unshared": unshared}
-        self.sctx.broadcast("unmask", listing, u3)
+
+        def send(tag: str, _listing: Value, holder: PartyRef) -> None:
+            self.sctx.send(tag, listing | {"shares": self.routed[holder]}, to=holder)
+
+        broadcast_concurrently(send, "unmask", listing, u3, UNMASK_CONCURRENCY)
         return u3, total
 
     def _revealed(
@@ -450,7 +457,7 @@ class SecAggClient:
                 )
             masking.add_encoded(mask, values, self.config.clip, self.config.frac_bits, self.config.ring_bits)
             self._send_masked(run.sctx, aggregator, mask)
-            run.reveal(run.receive_shares())
+            run.reveal()
         except _ExitRoundError as exc:
             ctx.logger.warning("secure aggregation: %s", exc)
 
@@ -543,10 +550,12 @@ class _ClientRound:
             sealed[str(holder)] = masking.seal(key, plain, f"{self.me}>{holder}".encode()).hex()
         self.client._send_shares(self.sctx, self.aggregator, sealed)
 
-    def receive_shares(self) -> dict[PartyRef, tuple[bytes, bytes]]:
+    def open_shares(self, routed: JsonValue) -> dict[PartyRef, tuple[bytes, bytes]]:
         """The shares of their ``b`` and ``s`` that neighbours sent this worker, checked and opened."""
+        if not isinstance(routed, dict):
+            raise ValueError("the aggregator's unmask request carries no shares")
         held: dict[PartyRef, tuple[bytes, bytes]] = {}
-        for name, ciphertext in self._recv("your_shares").items():
+        for name, ciphertext in routed.items():
             sender = self.names.get(name)
             if sender is None or sender not in self.peers:
                 raise ValueError("the aggregator routed shares from a party outside this worker's neighbourhood")
@@ -570,8 +579,9 @@ class _ClientRound:
         )
         return mask
 
-    def reveal(self, held: dict[PartyRef, tuple[bytes, bytes]]) -> None:
+    def reveal(self) -> None:
         unmask = self._recv("unmask")
+        held = self.open_shares(unmask.get("shares"))
         survivors, dropped, unshared = unmask.get("survivors"), unmask.get("dropped"), unmask.get("unshared", [])
         if not (isinstance(survivors, list) and isinstance(dropped, list) and isinstance(unshared, list)):
             raise ValueError("the aggregator's unmask request is malformed")
