@@ -128,6 +128,33 @@ def test_secagg_plus_sparse_graph_recovers_a_dropped_worker_from_its_neighbours(
     np.testing.assert_array_equal(server.last_ring_total, expected)
 
 
+def test_dropout_recovery_works_at_the_threshold_and_fails_naming_the_missing_workers_below_it() -> None:
+    """Six workers, all-to-all (k = 5 neighbours each), t = 4: one worker killed after sharing leaves every
+    secret exactly 4 surviving holders (recovered, the sum of the 5 exact); two leave 3 (< t), and the round
+    fails cleanly, naming the workers it cannot recover and the missing ones."""
+    config = SecAggConfig(threshold=4, stage_deadline_s=3.0, wait_s=20.0)
+    summed, server, vectors = _sum_run(6, 40, {2}, config=config)
+    assert len(summed.contributors) == 5
+    expected = np.zeros(40, dtype=np.uint64)
+    for i, vector in enumerate(vectors):
+        if i != 2:
+            expected += masking.encode(vector, config.clip, config.frac_bits, config.ring_bits)
+    assert server.last_ring_total is not None
+    np.testing.assert_array_equal(server.last_ring_total, expected)
+    with pytest.raises(RoundFailedError, match=r"too few shares.*missing: host:9003 \(.*\), host:9005 \("):
+        _sum_run(6, 40, {2, 4}, config=config)
+
+
+def test_a_threshold_outside_the_neighbourhood_bounds_is_refused_naming_the_fix() -> None:
+    with pytest.raises(ValueError, match=r"threshold must be 0 \(k // 2 \+ 1\) or at least 2"):
+        SecAggConfig(threshold=1)
+    with pytest.raises(ValueError, match=r"threshold 2 is too low: with 4 neighbours it must be at least 3.*set"):
+        SecAggConfig(neighbours=4, threshold=2)
+    # All-to-all among 4 workers: k = 3 holders, so t = 4 cannot be met; every party hears why.
+    with pytest.raises(RoundFailedError, match=r"threshold 4 is too high: with 3 neighbours it must be at most 3"):
+        _sum_run(4, 8, set(), config=SecAggConfig(threshold=4, stage_deadline_s=2.0, wait_s=5.0))
+
+
 def test_too_many_drops_fail_the_round_naming_the_missing_workers() -> None:
     with pytest.raises(RoundFailedError, match=r"host:9004.*host:9005|stopped the round"):
         _sum_run(5, 16, {3, 4}, minimum=4)
