@@ -87,6 +87,7 @@ class SecAggConfig:
     frac_bits: int = 32
     clip: float = 65536.0  # every coordinate of a (weighted) contribution is clipped to +-clip
     weight_cap: float = 10_000.0  # a worker's weight is min(n, cap) / cap, so that it fits the encoding
+    threshold: int = 0  # t of Shamir's t-of-k among a worker's k neighbours; 0 = k // 2 + 1
     stage_deadline_s: float = 60.0  # the exchanges after the first (which waits for local training)
     wait_s: float = 900.0  # a worker's bound on each wait for the aggregator
 
@@ -97,9 +98,18 @@ class SecAggConfig:
         if not (math.isfinite(self.weight_cap) and self.weight_cap > 0):
             raise ValueError("weight_cap must be a positive number")
         masking.check_capacity(1, self.clip, self.frac_bits, self.ring_bits)
+        if self.threshold != 0 and self.threshold < 2:
+            raise ValueError("secure_aggregation.threshold must be 0 (k // 2 + 1) or at least 2")
+        if self.neighbours:
+            check_threshold(self.threshold, self.neighbours)
+
+    def threshold_for(self, holders: int) -> int:
+        """The shares needed to rebuild a secret shared among ``holders`` neighbours."""
+        return self.threshold or threshold(holders)
 
     def public(self) -> dict[str, JsonValue]:
         return {
+            "threshold": self.threshold,
             "neighbours": self.neighbours,
             "ring_bits": self.ring_bits,
             "frac_bits": self.frac_bits,
@@ -122,7 +132,32 @@ def neighbourhoods(participants: list[PartyRef], neighbours: int, seed: int) -> 
 
 
 def threshold(holders: int) -> int:
+    """The default t: a strict majority of the holders."""
     return holders // 2 + 1
+
+
+def check_threshold(chosen: int, holders: int) -> None:
+    """Refuse a t under which the protocol's security argument or its dropout recovery cannot hold.
+
+    Each honest holder reveals, per owner, a share of ``b`` or of ``s``, never both; only with t above half
+    the k holders can no aggregator gather t of each kind for one worker (and so rebuild its self-mask seed
+    and its mask key, and unmask it). Above k the secrets could never be rebuilt at all. Between, a larger t
+    tolerates fewer dropped holders (k - t) and more colluding ones."""
+    low = threshold(holders)
+    if chosen == 0:
+        return
+    fix = f"set threshold between {low} and {holders}, or 0 for {low}"
+    if chosen < low:
+        raise ValueError(
+            f"secure_aggregation.threshold {chosen} is too low: with {holders} neighbours it must be at least "
+            f"{low} (k // 2 + 1), or an aggregator could rebuild both a worker's self-mask seed and its mask key; "
+            + fix
+        )
+    if chosen > holders:
+        raise ValueError(
+            f"secure_aggregation.threshold {chosen} is too high: with {holders} neighbours it must be at most "
+            f"{holders} (each secret has {holders} holders); " + fix
+        )
 
 
 def _sign(me: PartyRef, other: PartyRef) -> int:
@@ -271,6 +306,12 @@ class _ServerRound:
         self.u1: list[PartyRef] = []
         self.routed: dict[PartyRef, dict[str, JsonValue]] = {}  # per holder, the sealed shares it is sent
         self.setup_s = self.reveal_s = 0.0  # the key and share exchanges', and the reveal's, for the log line
+        try:
+            for holders in {len(n) for n in self.graph.values()}:
+                check_threshold(cfg.threshold, holders)
+        except ValueError as exc:  # the round's size does not fit the chosen t: every worker hears why
+            self.sctx.broadcast("setup", {"abort": str(exc)}, participants)
+            raise RoundFailedError(str(exc)) from None
         setup: dict[str, JsonValue] = {"participants": list(self.names), "graph_seed": seed, "length": length}
         if advertised is not None:
             setup["peer_keys"] = self._listing()
@@ -316,7 +357,7 @@ class _ServerRound:
         routed: dict[PartyRef, dict[str, JsonValue]] = {p: {} for p in u1}
         for sender, value in gathered.values.items():
             expected = {str(v) for v in self.graph[sender] if v in self.public_keys}
-            enough = len(expected) >= threshold(len(self.graph[sender]))
+            enough = len(expected) >= self.cfg.threshold_for(len(self.graph[sender]))
             if not (isinstance(value, dict) and set(value) == expected and enough):
                 self.missing[sender] = "sent shares that do not match its neighbourhood"
             elif not all(isinstance(c, str) and len(c) <= _MAX_HEX for c in value.values()):
@@ -399,8 +440,8 @@ class _ServerRound:
         unshared = [p for p in self.u1 if p not in u3 and p not in dropped]
         b_shares, sk_shares, pair_seeds = self._revealed(u3, dropped, unshared)
         self.reveal_s = time.monotonic() - asked
-        short = [p for p in u3 if len(b_shares[p]) < threshold(len(self.graph[p]))]
-        short += [p for p in dropped if len(sk_shares[p]) < threshold(len(self.graph[p]))]
+        short = [p for p in u3 if len(b_shares[p]) < self.cfg.threshold_for(len(self.graph[p]))]
+        short += [p for p in dropped if len(sk_shares[p]) < self.cfg.threshold_for(len(self.graph[p]))]
         owed = {p: [u for u in self.graph[p] if u in u3] for p in unshared}  # who masked against p
         short += [p for p in unshared if len(pair_seeds[p]) < len(owed[p])]
         if short:
@@ -408,10 +449,12 @@ class _ServerRound:
                 f"unmasking: too few shares survive to recover {', '.join(map(str, short))}; missing: "
                 + ", ".join(f"{p} ({why})" for p, why in sorted(self.missing.items()))
             )
-        removals = [(shamir.combine(b_shares[owner], threshold(len(self.graph[owner]))), -1) for owner in u3]
+        removals = [
+            (shamir.combine(b_shares[owner], self.cfg.threshold_for(len(self.graph[owner]))), -1) for owner in u3
+        ]
         for gone in dropped:
             private = X25519PrivateKey.from_private_bytes(
-                shamir.combine(sk_shares[gone], threshold(len(self.graph[gone])))
+                shamir.combine(sk_shares[gone], self.cfg.threshold_for(len(self.graph[gone])))
             )
             for peer in self.graph[gone]:
                 if peer in u3:
@@ -537,7 +580,8 @@ class _ClientRound:
             if peer in self.neighbours and isinstance(pair, list) and len(pair) == 2:
                 self.peers[peer] = (_hex(pair[0], 32), _hex(pair[1], 32))
         holders = sorted(self.peers)
-        needed = threshold(len(self.neighbours))
+        check_threshold(self.cfg.threshold, len(self.neighbours))
+        needed = self.cfg.threshold_for(len(self.neighbours))
         if len(holders) < needed:
             raise _ExitRoundError(f"only {len(holders)} of {len(self.neighbours)} neighbours remain, {needed} needed")
         at = [self.index[h] for h in holders]
