@@ -52,7 +52,7 @@ class Settings:
     neighbours: int = 8
     digits_rounds: int = 20
     secagg_rounds: int = 3
-    throughput_rounds: int = 5
+    throughput_rounds: int = 10
     throughput_epochs: int = 5
     throughput_hidden: int = 256
     warmup: int = 1
@@ -317,7 +317,7 @@ def _numpy_trainer(hidden: int, seed: int) -> Any:
 TRAINERS["numpy"] = _numpy_trainer
 
 
-def local_loop(settings: Settings, trainer_name: str) -> float:
+def local_loop(settings: Settings, trainer_name: str) -> list[float]:
     """Samples per second of the same trainer, model and data in a plain loop: fit, evaluate, repeat."""
     from unseen.components.bench_horizontal import BenchHorizontalParams, initial_weights
     from unseen.horizontal.strategy import Instruction
@@ -334,27 +334,47 @@ def local_loop(settings: Settings, trainer_name: str) -> float:
         weights = result.weights
         if step >= settings.warmup:
             rates.append(result.num_samples * settings.throughput_epochs / seconds)
-    return float(np.median(rates))
+    return rates
+
+
+THROUGHPUT_JOBS = 3  # local loop, job, local loop, job, ...: the machine's load drifts alike for both
 
 
 def part_throughput(settings: Settings, site: Site, rows: list[Row], samples: dict[str, Any]) -> None:
     arbiter, worker = site.parties[-1], site.parties[0]
     params = {"model": "digits", "hidden": settings.throughput_hidden, "rounds": settings.throughput_rounds}
     params |= {"warmup": settings.warmup, "local_epochs": settings.throughput_epochs}
-    before = local_loop(settings, "numpy")
-    job = run_job(arbiter, [worker], params, "bench-throughput")
-    after = local_loop(settings, "numpy")
-    baseline = (before + after) / 2
-    mine = job.workers[worker]
-    cycles = [b["weights_at"] - a["weights_at"] for a, b in itertools.pairwise(mine)]
-    per_round = mine[0]["samples"]
+    local: list[float] = []
+    cycles: list[float] = []
+    fit_rates: list[float] = []
+    phases: list[dict[str, float]] = []
+    for index in range(THROUGHPUT_JOBS):
+        local += local_loop(settings, "numpy")
+        mine = run_job(arbiter, [worker], params, f"bench-throughput-{index}").workers[worker]
+        cycles += [b["weights_at"] - a["weights_at"] for a, b in itertools.pairwise(mine)]
+        fit_rates += [r["samples"] / (r["fit_s"] + r["eval_s"]) for r in mine]
+        # Where a round cycle goes besides training: the contribution leaving, then the wait for the next
+        # round's weights (the aggregator's gather, update and metrics, the order and weights coming back).
+        phases += [
+            {
+                "fit_eval_s": a["fit_s"] + a["eval_s"],
+                "contribute_s": a["contributed_at"] - a["trained_at"],
+                "next_weights_s": b["weights_at"] - a["contributed_at"],
+            }
+            for a, b in itertools.pairwise(mine)
+        ]
+    local += local_loop(settings, "numpy")
+    baseline = float(np.median(local))
+    per_round = float(np.median([r["samples"] for r in mine]))  # samples of one round's local epochs
     end_to_end = per_round / float(np.median(cycles)) if cycles else 0.0
-    fit_only = float(np.median([r["samples"] / (r["fit_s"] + r["eval_s"]) for r in mine]))
-    samples["throughput"] = {"local_before": before, "local_after": after, "cycles_s": cycles, "params": params}
+    fit_only = float(np.median(fit_rates))
+    between = float(np.median([p["contribute_s"] + p["next_weights_s"] for p in phases]))
+    samples["throughput"] = {"local_rates": local, "cycles_s": cycles, "phases": phases, "params": params}
     label = f"digits MLP (hidden {settings.throughput_hidden}), {settings.throughput_epochs} local epochs"
     rows.append(Row(f"{label}: local loop (baseline)", baseline, "sam/s"))
     rows.append(Row(f"{label}: in a job, round cycle", end_to_end, "sam/s", baseline, 0.9))
     rows.append(Row(f"{label}: in a job, fit + eval alone", fit_only, "sam/s", baseline))
+    rows.append(Row(f"{label}: in a job, between trained and next weights", between, "s"))
 
 
 # --- output ------------------------------------------------------------------------------------------------

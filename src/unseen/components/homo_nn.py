@@ -360,13 +360,13 @@ def _progress_logger(ctx: Context) -> Any:
         done, total = progress.get("round"), progress.get("rounds")
         if not (isinstance(done, int) and isinstance(total, int) and 0 < done <= total <= 1 << 20):
             return
-        ctx.metrics.log("round", done, step=done - 1)
-        ctx.metrics.log("rounds", total, step=done - 1)
+        figures: dict[str, float] = {"round": done, "rounds": total}
         for key, name in PROGRESS_NAMES.items():
             value = progress.get(key)
             number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
             if math.isfinite(number) and abs(number) < 1e12:
-                ctx.metrics.log(name, number, step=done - 1)
+                figures[name] = number
+        ctx.metrics.log_all(figures, step=done - 1)  # one call to the node per round, before training starts
 
     return log
 
