@@ -182,6 +182,7 @@ def main() -> None:
     if not CHROMIUM.is_file():
         raise SystemExit(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (or set UNSEEN_CHROMIUM)")
     from playwright.sync_api import sync_playwright
+
     from unseen.node.standalone import StandaloneSite
 
     command = unseen_command()

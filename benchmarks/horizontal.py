@@ -52,7 +52,7 @@ class Settings:
     neighbours: int = 8
     digits_rounds: int = 20
     secagg_rounds: int = 3
-    throughput_rounds: int = 5
+    throughput_rounds: int = 10
     throughput_epochs: int = 5
     throughput_hidden: int = 256
     warmup: int = 1
@@ -149,6 +149,7 @@ class JobRun:
     arbiter: list[dict[str, float]]
     workers: dict[int, list[dict[str, float]]]
     wall_s: float
+    secagg_lines: list[str] = field(default_factory=list)  # the arbiter's per-round secure-aggregation log lines
 
 
 def run_job(arbiter: int, workers: list[int], params: dict[str, Any], name: str) -> JobRun:
@@ -188,14 +189,18 @@ def run_job(arbiter: int, workers: list[int], params: dict[str, Any], name: str)
 
     by_worker = {workers[0]: rounds_of(workers[0], "guest")}
     by_worker |= {p: rounds_of(p, "host") for p in workers[1:]}
-    return JobRun(rounds_of(arbiter, "arbiter"), by_worker, wall)
+    log = client_for(arbiter).text(f"/jobs/{job_id}/logs", tail=3000) if params.get("secure") else ""
+    stages = [line.split("secure aggregation of", 1)[1] for line in log.splitlines() if "secure aggregation of" in line]
+    return JobRun(rounds_of(arbiter, "arbiter"), by_worker, wall, stages)
 
 
 def pooled(jobs: list[JobRun]) -> JobRun:
     """The timed rounds of several jobs of the same workers as one job's."""
     arbiter = [r for job in jobs for r in job.arbiter]
     workers = {p: [r for job in jobs for r in job.workers[p]] for p in jobs[0].workers}
-    return JobRun(arbiter, workers, sum(job.wall_s for job in jobs))
+    return JobRun(
+        arbiter, workers, sum(job.wall_s for job in jobs), [line for job in jobs for line in job.secagg_lines]
+    )
 
 
 @dataclass
@@ -213,7 +218,8 @@ class Breakdown:
 
 
 def breakdown(job: JobRun) -> Breakdown:
-    cols: dict[str, list[float]] = {k: [] for k in ("round", "out", "train", "contribute", "apply", "sps")}
+    names = ("round", "out", "train", "contribute", "apply", "sps", "prepared_wait", "sent")
+    cols: dict[str, list[float]] = {k: [] for k in names}
     for index, agg in enumerate(job.arbiter):
         mine = [rounds[index] for rounds in job.workers.values()]
         last_weights = max(r["weights_at"] for r in mine)
@@ -223,6 +229,8 @@ def breakdown(job: JobRun) -> Breakdown:
         cols["train"].append(max(r["trained_at"] - r["weights_at"] for r in mine))
         cols["contribute"].append(agg["collect_end_at"] - last_trained)
         cols["apply"].append(agg["end_at"] - agg["apply_start_at"])
+        cols["prepared_wait"].append(max(r.get("prepared_wait_s", 0.0) for r in mine))  # secure: trained, not ready
+        cols["sent"].append(max(r["contributed_at"] for r in mine) - last_trained)
         cols["sps"].append(min(r["samples"] / r["fit_s"] for r in mine if r["fit_s"] > 0) if mine else 0.0)
     sent = [r["bytes_sent"] for rounds in job.workers.values() for r in rounds]
     med = {k: float(np.median(v)) if v else 0.0 for k, v in cols.items()}
@@ -268,7 +276,9 @@ def part_secagg(settings: Settings, site: Site, rows: list[Row], samples: dict[s
             plain_jobs.append(run_job(arbiter, workers, base, f"bench-plain-{count}-{repeat}"))
             secure_jobs.append(run_job(arbiter, workers, secure_params, f"bench-secagg-{count}-{repeat}"))
         plain, secure = breakdown(pooled(plain_jobs)), breakdown(pooled(secure_jobs))
+        stages = [line for job in secure_jobs for line in job.secagg_lines]
         samples[f"secagg_{count}"] = {"plain": asdict(plain), "secure": asdict(secure), "neighbours": neighbours}
+        samples[f"secagg_{count}"]["arbiter_stages"] = stages
         goal = 1.3 if count == 10 else None
         label = f"{count} workers, 1M params"
         rows.append(Row(f"{label}: plain FedAvg round", plain.round_s, "s"))
@@ -307,7 +317,7 @@ def _numpy_trainer(hidden: int, seed: int) -> Any:
 TRAINERS["numpy"] = _numpy_trainer
 
 
-def local_loop(settings: Settings, trainer_name: str) -> float:
+def local_loop(settings: Settings, trainer_name: str) -> list[float]:
     """Samples per second of the same trainer, model and data in a plain loop: fit, evaluate, repeat."""
     from unseen.components.bench_horizontal import BenchHorizontalParams, initial_weights
     from unseen.horizontal.strategy import Instruction
@@ -324,27 +334,47 @@ def local_loop(settings: Settings, trainer_name: str) -> float:
         weights = result.weights
         if step >= settings.warmup:
             rates.append(result.num_samples * settings.throughput_epochs / seconds)
-    return float(np.median(rates))
+    return rates
+
+
+THROUGHPUT_JOBS = 3  # local loop, job, local loop, job, ...: the machine's load drifts alike for both
 
 
 def part_throughput(settings: Settings, site: Site, rows: list[Row], samples: dict[str, Any]) -> None:
     arbiter, worker = site.parties[-1], site.parties[0]
     params = {"model": "digits", "hidden": settings.throughput_hidden, "rounds": settings.throughput_rounds}
     params |= {"warmup": settings.warmup, "local_epochs": settings.throughput_epochs}
-    before = local_loop(settings, "numpy")
-    job = run_job(arbiter, [worker], params, "bench-throughput")
-    after = local_loop(settings, "numpy")
-    baseline = (before + after) / 2
-    mine = job.workers[worker]
-    cycles = [b["weights_at"] - a["weights_at"] for a, b in itertools.pairwise(mine)]
-    per_round = mine[0]["samples"]
+    local: list[float] = []
+    cycles: list[float] = []
+    fit_rates: list[float] = []
+    phases: list[dict[str, float]] = []
+    for index in range(THROUGHPUT_JOBS):
+        local += local_loop(settings, "numpy")
+        mine = run_job(arbiter, [worker], params, f"bench-throughput-{index}").workers[worker]
+        cycles += [b["weights_at"] - a["weights_at"] for a, b in itertools.pairwise(mine)]
+        fit_rates += [r["samples"] / (r["fit_s"] + r["eval_s"]) for r in mine]
+        # Where a round cycle goes besides training: the contribution leaving, then the wait for the next
+        # round's weights (the aggregator's gather, update and metrics, the order and weights coming back).
+        phases += [
+            {
+                "fit_eval_s": a["fit_s"] + a["eval_s"],
+                "contribute_s": a["contributed_at"] - a["trained_at"],
+                "next_weights_s": b["weights_at"] - a["contributed_at"],
+            }
+            for a, b in itertools.pairwise(mine)
+        ]
+    local += local_loop(settings, "numpy")
+    baseline = float(np.median(local))
+    per_round = float(np.median([r["samples"] for r in mine]))  # samples of one round's local epochs
     end_to_end = per_round / float(np.median(cycles)) if cycles else 0.0
-    fit_only = float(np.median([r["samples"] / (r["fit_s"] + r["eval_s"]) for r in mine]))
-    samples["throughput"] = {"local_before": before, "local_after": after, "cycles_s": cycles, "params": params}
+    fit_only = float(np.median(fit_rates))
+    between = float(np.median([p["contribute_s"] + p["next_weights_s"] for p in phases]))
+    samples["throughput"] = {"local_rates": local, "cycles_s": cycles, "phases": phases, "params": params}
     label = f"digits MLP (hidden {settings.throughput_hidden}), {settings.throughput_epochs} local epochs"
     rows.append(Row(f"{label}: local loop (baseline)", baseline, "sam/s"))
     rows.append(Row(f"{label}: in a job, round cycle", end_to_end, "sam/s", baseline, 0.9))
     rows.append(Row(f"{label}: in a job, fit + eval alone", fit_only, "sam/s", baseline))
+    rows.append(Row(f"{label}: in a job, between trained and next weights", between, "s"))
 
 
 # --- output ------------------------------------------------------------------------------------------------

@@ -301,3 +301,29 @@ def test_guest_and_host_of_the_same_party_exchange_messages() -> None:
     tags_and_ends = {(m.tag, m.src, m.dst) for m in run.hub.recorded}
     assert ("ping", G10000, H10000) in tags_and_ends
     assert ("pong", H10000, G10000) in tags_and_ends
+
+
+class CountingSink(MemoryMetricSink):
+    """Counts the calls a node would receive (each one a round trip and a database write)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def emit(self, points: list[Any]) -> None:
+        self.calls += 1
+        super().emit(points)
+
+
+def test_several_scalars_of_one_step_reach_the_node_in_one_call() -> None:
+    sink = CountingSink()
+    Metrics(sink).log_all({"round_seconds": 0.5, "workers": 3, "eval_loss": 0.25}, step=4)
+    assert sink.calls == 1
+    assert [(p.name, p.step, p.value) for p in sink.points] == [
+        ("round_seconds", 4, 0.5),
+        ("workers", 4, 3.0),
+        ("eval_loss", 4, 0.25),
+    ]
+    with pytest.raises(ValueError, match="eval_loss is nan"):
+        Metrics(sink).log_all({"workers": 3, "eval_loss": float("nan")}, step=5)
+    assert sink.calls == 1  # nothing of a refused batch is sent

@@ -76,3 +76,17 @@ def test_the_board_lists_a_safetensors_models_tensors_from_its_header(tmp_path: 
     ModelStore(tmp_path).save("j1", "homo_nn_0", "model", ModelPart({"framework": "keras"}, arrays, "safetensors"))
     (part,) = model_parts(tmp_path, "j1", "homo_nn_0")
     assert part["arrays"] == [{"name": "dense_0/kernel", "shape": [64, 8], "dtype": "F32"}]
+
+
+def test_the_secure_aggregation_threshold_is_a_param_bounded_by_the_neighbourhood() -> None:
+    def params(**secure: Any) -> HomoNNParams:
+        return HomoNNParams.model_validate({"model": {"input_dim": 4}, "secure_aggregation": secure})
+
+    assert params(enabled=True).secure_aggregation.threshold == 0  # 0: k // 2 + 1, as before
+    assert params(enabled=True, neighbours=6, threshold=5).secure_aggregation.threshold == 5
+    with pytest.raises(ValidationError, match=r"threshold 3 is too low: with 6 neighbours it must be at least 4"):
+        params(enabled=True, neighbours=6, threshold=3)
+    with pytest.raises(ValidationError, match=r"threshold 7 is too high: with 6 neighbours it must be at most 6"):
+        params(enabled=True, neighbours=6, threshold=7)
+    with pytest.raises(ValidationError, match=r"at least 2"):
+        params(enabled=True, threshold=1)

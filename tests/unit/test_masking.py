@@ -107,3 +107,24 @@ def test_a_mask_expanded_in_place_is_the_whole_chacha20_keystream(length: int, b
     np.testing.assert_array_equal(target, np.arange(length, dtype=dtype) - expected)
     with pytest.raises(ValueError, match="contiguous"):
         masking.expand_into(seed, np.empty((4, 4), dtype=dtype)[:, ::2])
+
+
+@pytest.mark.parametrize("bits", [32, 64])
+@pytest.mark.parametrize("length", [1, 7, 32_769, 100_003])
+def test_masks_added_block_by_block_and_an_encoding_added_to_a_ready_mask_match_the_one_step_forms(
+    length: int, bits: int
+) -> None:
+    """add_masks walks every seed's ChaCha20 stream a block at a time; add_encoded encodes into a mask made
+    before the values existed. Both must give exactly encode(x) + sum(sign * expand(seed))."""
+    seeds = [(_seed(f"s{i}"), 1 if i % 2 else -1) for i in range(5)]
+    values = np.random.default_rng(length).normal(scale=50.0, size=length)
+    expected = masking.encode(values, 100.0, 16, bits)
+    for seed, sign in seeds:
+        mask_of_seed = masking.expand(seed, length, bits)
+        expected = expected + mask_of_seed if sign > 0 else expected - mask_of_seed
+    mask = np.zeros(length, dtype=masking.ring_dtype(bits))
+    masking.add_masks(mask, seeds)
+    masking.add_encoded(mask, values, 100.0, 16, bits)
+    np.testing.assert_array_equal(mask, expected)
+    with pytest.raises(ValueError, match="NaN"):
+        masking.add_encoded(mask, np.full(length, np.nan), 100.0, 16, bits)

@@ -17,6 +17,7 @@ from unseen.horizontal.worker import WorkerResult, run_worker
 from unseen.runtime.context import Context
 from unseen.runtime.local import LocalHub, run_parties
 from unseen.runtime.parties import PartyRef
+from unseen.values import JsonValue
 
 CONFIG = SecAggConfig(stage_deadline_s=5.0, wait_s=20.0)
 
@@ -27,6 +28,13 @@ class KilledError(Exception):
 
 class DiesBeforeMasking(SecAggClient):
     def _send_masked(self, sctx: Context, aggregator: PartyRef, masked: np.ndarray) -> None:
+        raise KilledError
+
+
+class DiesBeforeSharing(SecAggClient):
+    """Advertises its keys (its neighbours mask against it), then dies before its shares leave."""
+
+    def _send_shares(self, sctx: Context, aggregator: PartyRef, sealed: dict[str, JsonValue]) -> None:
         raise KilledError
 
 
@@ -41,6 +49,7 @@ def _sum_run(
     dying: set[int],
     config: SecAggConfig = CONFIG,
     minimum: int = 1,
+    unsharing: frozenset[int] = frozenset(),
 ) -> tuple[Summed, SecAggServer, list[np.ndarray]]:
     parties = workers(count)
     vectors = _vectors(count, length)
@@ -52,6 +61,8 @@ def _sum_run(
 
     def worker(index: int) -> Callable[[Context], None]:
         client = DiesBeforeMasking(config) if index in dying else SecAggClient(config)
+        if index in unsharing:
+            client = DiesBeforeSharing(config)
 
         def program(ctx: Context) -> None:
             try:
@@ -88,6 +99,21 @@ def test_ten_workers_three_killed_after_sharing_the_sum_of_the_seven_is_exact_in
     np.testing.assert_array_equal(summed.total, masking.decode(expected, CONFIG.frac_bits, CONFIG.ring_bits))
 
 
+def test_workers_that_advertised_keys_but_never_shared_leave_no_mask_in_the_sum() -> None:
+    """Survivors mask against every neighbour with keys, before the shares are routed; for a neighbour whose
+    shares never came they reveal that one pairwise seed, and the sum of the others is exact in the ring."""
+    config = SecAggConfig(stage_deadline_s=3.0, wait_s=20.0)  # all 7 others: 4 surviving holders suffice
+    summed, server, vectors = _sum_run(8, 99, {6}, config=config, unsharing=frozenset({1, 4}))
+    survivors = [p for i, p in enumerate(workers(8)) if i not in {1, 4, 6}]
+    assert summed.contributors == survivors
+    expected = np.zeros(99, dtype=np.uint64)
+    for i, vector in enumerate(vectors):
+        if i not in {1, 4, 6}:
+            expected += masking.encode(vector, config.clip, config.frac_bits, config.ring_bits)
+    assert server.last_ring_total is not None
+    np.testing.assert_array_equal(server.last_ring_total, expected)
+
+
 def test_secagg_plus_sparse_graph_recovers_a_dropped_worker_from_its_neighbours() -> None:
     config = SecAggConfig(neighbours=4, stage_deadline_s=5.0, wait_s=20.0)
     graph = neighbourhoods(workers(10), 4, seed=3)
@@ -100,6 +126,33 @@ def test_secagg_plus_sparse_graph_recovers_a_dropped_worker_from_its_neighbours(
             expected += masking.encode(vector, config.clip, config.frac_bits, config.ring_bits)
     assert server.last_ring_total is not None
     np.testing.assert_array_equal(server.last_ring_total, expected)
+
+
+def test_dropout_recovery_works_at_the_threshold_and_fails_naming_the_missing_workers_below_it() -> None:
+    """Six workers, all-to-all (k = 5 neighbours each), t = 4: one worker killed after sharing leaves every
+    secret exactly 4 surviving holders (recovered, the sum of the 5 exact); two leave 3 (< t), and the round
+    fails cleanly, naming the workers it cannot recover and the missing ones."""
+    config = SecAggConfig(threshold=4, stage_deadline_s=3.0, wait_s=20.0)
+    summed, server, vectors = _sum_run(6, 40, {2}, config=config)
+    assert len(summed.contributors) == 5
+    expected = np.zeros(40, dtype=np.uint64)
+    for i, vector in enumerate(vectors):
+        if i != 2:
+            expected += masking.encode(vector, config.clip, config.frac_bits, config.ring_bits)
+    assert server.last_ring_total is not None
+    np.testing.assert_array_equal(server.last_ring_total, expected)
+    with pytest.raises(RoundFailedError, match=r"too few shares.*missing: host:9003 \(.*\), host:9005 \("):
+        _sum_run(6, 40, {2, 4}, config=config)
+
+
+def test_a_threshold_outside_the_neighbourhood_bounds_is_refused_naming_the_fix() -> None:
+    with pytest.raises(ValueError, match=r"threshold must be 0 \(k // 2 \+ 1\) or at least 2"):
+        SecAggConfig(threshold=1)
+    with pytest.raises(ValueError, match=r"threshold 2 is too low: with 4 neighbours it must be at least 3.*set"):
+        SecAggConfig(neighbours=4, threshold=2)
+    # All-to-all among 4 workers: k = 3 holders, so t = 4 cannot be met; every party hears why.
+    with pytest.raises(RoundFailedError, match=r"threshold 4 is too high: with 3 neighbours it must be at most 3"):
+        _sum_run(4, 8, set(), config=SecAggConfig(threshold=4, stage_deadline_s=2.0, wait_s=5.0))
 
 
 def test_too_many_drops_fail_the_round_naming_the_missing_workers() -> None:
@@ -121,6 +174,9 @@ def _fedavg_with(
 
             def weight(self, num_samples: int) -> float:
                 return inner.weight(num_samples)
+
+            def prepare(self, ctx: Context, aggregator: PartyRef) -> None:
+                inner.prepare(ctx, aggregator)
 
             def contribute(self, ctx: Context, aggregator: PartyRef, vector: np.ndarray) -> None:
                 plain.setdefault(party, []).append(vector.copy())
@@ -176,6 +232,9 @@ def test_fedavg_with_secagg_matches_plain_fedavg_and_the_aggregator_sees_no_plai
     np.testing.assert_allclose(secure.weights["w"], plain.weights["w"], rtol=0, atol=1e-6)
     masked = [m for m in secure_hub.recorded if m.dst == ARBITER and m.tag.endswith("secagg/masked")]
     assert len(masked) == 3 * 3  # three workers, two rounds and the final evaluation
+    # Keys travel once as their own exchange; later rounds use the pairs advertised with each reveal.
+    key_tags = sorted({m.tag for m in secure_hub.recorded if m.tag.endswith("secagg/keys")})
+    assert [t.split("/")[-3] for t in key_tags] == ["round-0"], key_tags
     assert _leaks(secure_hub, recorded) == []
     # The same search finds every worker's update in the plain run's traffic: it can see a leak.
     assert len(_leaks(plain_hub, plain_recorded)) >= 3
@@ -217,7 +276,10 @@ def test_fedavg_rounds_with_secagg_go_on_without_a_worker_killed_mid_round() -> 
     config = SecAggConfig(stage_deadline_s=2.0, wait_s=20.0)
 
     def aggregator(ctx: Context) -> AggregatorResult:
-        return run_aggregator(ctx, FedAvg(), weights, FederatedConfig(rounds=3, min_workers=3), SecAggServer(config))
+        # Keys and shares go round while the workers train, so a worker dead before masking is one that died
+        # training: the round's deadline (not a stage's) decides when it counts as dropped.
+        federated = FederatedConfig(rounds=3, min_workers=3, round_deadline_s=3.0)
+        return run_aggregator(ctx, FedAvg(), weights, federated, SecAggServer(config))
 
     def worker(index: int) -> Callable[[Context], WorkerResult | None]:
         client = DiesBeforeMasking(config) if index == 1 else SecAggClient(config)

@@ -217,6 +217,9 @@ class TimedSumClient:
     def weight(self, num_samples: int) -> float:
         return self.inner.weight(num_samples)
 
+    def prepare(self, ctx: Context, aggregator: PartyRef) -> None:
+        self.inner.prepare(ctx, aggregator)
+
     def contribute(self, ctx: Context, aggregator: PartyRef, vector: np.ndarray) -> None:
         before = self.counter.bytes_sent
         self.inner.contribute(ctx, aggregator, vector)
@@ -225,6 +228,7 @@ class TimedSumClient:
             if "contributed_at" not in latest:  # the final evaluation's contribution is not a round's
                 latest["contributed_at"] = time.time()
                 latest["bytes_sent"] = float(self.counter.bytes_sent - before)
+                latest["prepared_wait_s"] = float(getattr(self.inner, "last_wait_s", 0.0))
 
 
 @dataclass
@@ -235,6 +239,9 @@ class TimedSumServer:
     @property
     def secure(self) -> bool:  # the aggregator's plan tells the workers whether the sum is secure
         return bool(getattr(self.inner, "secure", False))
+
+    def begin(self, ctx: Context, workers: list[PartyRef], length: int, minimum: int) -> None:
+        self.inner.begin(ctx, workers, length, minimum)
 
     def collect(self, ctx: Context, workers: list[PartyRef], length: int, deadline_s: float, minimum: int) -> Summed:
         start = time.time()

@@ -101,6 +101,16 @@ class SecureAggregationParams(BaseModel):
     neighbours: int = Field(0, ge=0, le=1024, description="k: mask against k others (even; 0 = all, SecAgg)")
     clip: float = Field(65536.0, gt=0.0, description="each coordinate of a weighted update clipped to +-clip")
     frac_bits: int = Field(32, ge=8, le=48, description="fixed-point fraction bits in the 2^64 ring")
+    threshold: int = Field(
+        0, ge=0, le=1024, description="t of Shamir's t-of-k among a worker's k neighbours; 0 = k // 2 + 1"
+    )
+
+    @model_validator(mode="after")
+    def _threshold_fits(self) -> SecureAggregationParams:
+        from unseen.horizontal.secagg import SecAggConfig
+
+        SecAggConfig(neighbours=self.neighbours, threshold=self.threshold)  # its error names the bounds
+        return self
 
 
 class DPParams(BaseModel):
@@ -350,13 +360,13 @@ def _progress_logger(ctx: Context) -> Any:
         done, total = progress.get("round"), progress.get("rounds")
         if not (isinstance(done, int) and isinstance(total, int) and 0 < done <= total <= 1 << 20):
             return
-        ctx.metrics.log("round", done, step=done - 1)
-        ctx.metrics.log("rounds", total, step=done - 1)
+        figures: dict[str, float] = {"round": done, "rounds": total}
         for key, name in PROGRESS_NAMES.items():
             value = progress.get(key)
             number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
             if math.isfinite(number) and abs(number) < 1e12:
-                ctx.metrics.log(name, number, step=done - 1)
+                figures[name] = number
+        ctx.metrics.log_all(figures, step=done - 1)  # one call to the node per round, before training starts
 
     return log
 
@@ -369,7 +379,9 @@ def _summers(params: HomoNNParams, wait_s: float) -> tuple[Any, Any]:
     from unseen.horizontal.secagg import SecAggClient, SecAggConfig, SecAggServer
 
     s = params.secure_aggregation
-    config = SecAggConfig(neighbours=s.neighbours, clip=s.clip, frac_bits=s.frac_bits, wait_s=wait_s)
+    config = SecAggConfig(
+        neighbours=s.neighbours, clip=s.clip, frac_bits=s.frac_bits, threshold=s.threshold, wait_s=wait_s
+    )
     return SecAggServer(config), SecAggClient(config)
 
 

@@ -33,6 +33,11 @@ class RoundFailedError(RuntimeError):
 
 
 class SumServer(Protocol):
+    def begin(self, ctx: Context, workers: list[PartyRef], length: int, minimum: int) -> None:
+        """Start, as the round's orders go out, whatever does not need the contributions (secure aggregation's
+        key and share exchanges) so that it runs while the workers train; ``collect`` with the same ``ctx``
+        finishes it. Plain sums have nothing to prepare."""
+
     def collect(self, ctx: Context, workers: list[PartyRef], length: int, deadline_s: float, minimum: int) -> Summed:
         """The sum over those of ``workers`` that contribute in time; raises RoundFailedError below ``minimum``."""
 
@@ -42,6 +47,10 @@ class SumClient(Protocol):
 
     def weight(self, num_samples: int) -> float:
         """The weight a worker with ``num_samples`` rows gives its contribution."""
+
+    def prepare(self, ctx: Context, aggregator: PartyRef) -> None:
+        """Called when a training order arrives, before training: start what does not need the update (secure
+        aggregation's exchanges and masks); ``contribute`` with the same ``ctx`` finishes it."""
 
     def contribute(self, ctx: Context, aggregator: PartyRef, vector: np.ndarray) -> None: ...
 
@@ -61,6 +70,12 @@ class PlainSum:
 
     def weight(self, num_samples: int) -> float:
         return float(num_samples)
+
+    def prepare(self, ctx: Context, aggregator: PartyRef) -> None:
+        """Nothing to do before the update exists."""
+
+    def begin(self, ctx: Context, workers: list[PartyRef], length: int, minimum: int) -> None:
+        """Nothing to do before the contributions arrive."""
 
     def contribute(self, ctx: Context, aggregator: PartyRef, vector: np.ndarray) -> None:
         ctx.send("contribution", np.asarray(vector, dtype=np.float64), to=aggregator)

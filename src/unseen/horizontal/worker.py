@@ -108,6 +108,8 @@ def run_worker(
         progress = order.get("progress")
         if on_progress is not None and isinstance(progress, dict):
             on_progress(progress)
+        if action == "train":  # secure aggregation's exchanges run while the weights arrive and train
+            summer.prepare(rctx, aggregator)
         weights = _weights(rctx.recv("weights", frm=aggregator, timeout=wait), template)
         template = weights
         if action == "final":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from unseen.storage.points import MetricPoint
@@ -23,6 +24,18 @@ class Metrics:
         if not math.isfinite(number):
             raise ValueError(f"metric {name} is {number}; only finite numbers can be logged")
         self._sink.emit([MetricPoint(self._prefix + name, step, number)])
+
+    def log_all(self, values: Mapping[str, float], step: int | None = None) -> None:
+        """Several scalars of one step in one call to the node (each call is a round trip and a database
+        write: a round loop logging six figures one by one spent that six times between rounds)."""
+        points = []
+        for name, value in values.items():
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(f"metric {name} is {number}; only finite numbers can be logged")
+            points.append(MetricPoint(self._prefix + name, step, number))
+        if points:
+            self._sink.emit(points)
 
     def log_json(self, name: str, value: dict[str, Any], step: int | None = None) -> None:
         """A structured value: curve points (``{"x": [...], "y": [...]}``), a confusion matrix, a summary."""

@@ -73,6 +73,14 @@ class PeerAttestation:
             self._verdicts[key] = verdict
         if not verdict.ok:
             log.warning("refused party %d: attestation failed: %s", party, verdict.summary())
+        else:  # once per certificate and collateral period (cached): which evidence this node believed
+            log.info(
+                "attested party %d: %s evidence, mrenclave %s, tcb %s",
+                party,
+                verdict.mode,
+                verdict.details.get("mrenclave", "?"),
+                verdict.tcb_status or "n/a",
+            )
         return verdict
 
     def _provider(self, party: int, config: AttestationConfig) -> CollateralProvider | None:
