@@ -124,31 +124,36 @@ class RandomizerPool:
 
 class SerialEngine:
     """Everything in the calling thread (right for small tables and for tests), with encryption randomness made
-    ahead while the party waits (:class:`RandomizerPool`) inside :meth:`ahead`."""
+    ahead while the party waits (:class:`RandomizerPool`) inside :meth:`ahead`.
+
+    Pools are kept per calling thread: one engine may serve several parties' threads at once (``run_parties``
+    benchmarks), and each party must draw only from its own pool and stop only its own.
+    """
 
     def __init__(self) -> None:
-        self._pool: RandomizerPool | None = None
+        self._pools: dict[int, RandomizerPool] = {}
 
     @contextmanager
     def ahead(self, public_key: PublicKey, per_epoch: int) -> Iterator[None]:
-        self._pool = RandomizerPool(public_key, per_epoch)
+        me = threading.get_ident()
+        pool = self._pools[me] = RandomizerPool(public_key, per_epoch)
         try:
             yield
         finally:
-            pool, self._pool = self._pool, None
+            del self._pools[me]
             pool.close()
 
     def waiting(self) -> AbstractContextManager[None]:
-        return nullcontext() if self._pool is None else self._pool.waiting()
+        pool = self._pools.get(threading.get_ident())
+        return nullcontext() if pool is None else pool.waiting()
 
     def encrypt(self, public_key: PublicKey, values: npt.NDArray[np.float64], frac_bits: int) -> EncryptedVector:
         flat = np.asarray(values, dtype=np.float64)
-        if self._pool is None or self._pool.public_key != public_key or flat.ndim != 1:
+        pool = self._pools.get(threading.get_ident())
+        if pool is None or pool.public_key != public_key or flat.ndim != 1:
             return public_key.encrypt(flat, frac_bits=frac_bits)
         residues = to_residues(to_fixed(flat, frac_bits), public_key.n, public_key.max_int)
-        return EncryptedVector(
-            public_key, public_key.raw_add_plain(self._pool.take(len(residues)), residues), frac_bits
-        )
+        return EncryptedVector(public_key, public_key.raw_add_plain(pool.take(len(residues)), residues), frac_bits)
 
     def x_transpose_dot(self, x: npt.NDArray[np.float64], enc: EncryptedVector, frac_bits: int) -> EncryptedVector:
         return x_transpose_dot(x, enc, frac_bits=frac_bits)
