@@ -101,56 +101,47 @@ def fit_guest(
     summary = TrainingSummary()
     clock = PhaseClock()
 
-    with engine.ahead(public_key, rows):  # the next epoch's randomness, made while waiting
-        for epoch, epoch_ctx in ctx.iterations(plan.max_iter):
-            started = time.perf_counter()
-            order = np.arange(rows, dtype=np.int64)
-            if plan.shuffle and plan.batches > 1:
-                order = rng.permutation(rows).astype(np.int64)
-                epoch_ctx.send("order", order, to=hosts)
-            rate = config.learning_rate_at(epoch)
-            epoch_start = weights.copy()
-            loss_sum: EncryptedVector | None = None
-            batches = batch_positions(order, plan.batches)
-            for index, positions in enumerate(batches):
-                batch = _GuestBatch(
-                    epoch_ctx.sub(f"batch-{index}"), public_key, engine, clock, config, alpha, hosts, arbiter, scaled
-                )
-                pending, batch_loss = batch.begin(
-                    augmented[positions], labels[positions], positions, weights, penalised
-                )
-                loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
-                if index == len(batches) - 1 and plan.early_stop == "loss_diff":
-                    # the epoch's loss is known before the last gradient comes back: send it now, so the arbiter
-                    # decides convergence in the same round trip instead of one more after the step
-                    with clock("loss"):
-                        _report_epoch(epoch_ctx, public_key, hosts, arbiter, loss_sum, rows, None)
-                weights = optimizer.step(weights, batch.finish(pending), rate)
+    for epoch, epoch_ctx in ctx.iterations(plan.max_iter):
+        started = time.perf_counter()
+        order = np.arange(rows, dtype=np.int64)
+        if plan.shuffle and plan.batches > 1:
+            order = rng.permutation(rows).astype(np.int64)
+            epoch_ctx.send("order", order, to=hosts)
+        rate = config.learning_rate_at(epoch)
+        epoch_start = weights.copy()
+        loss_sum: EncryptedVector | None = None
+        batches = batch_positions(order, plan.batches)
+        for index, positions in enumerate(batches):
+            batch = _GuestBatch(
+                epoch_ctx.sub(f"batch-{index}"), public_key, engine, clock, config, alpha, hosts, arbiter, scaled
+            )
+            pending, batch_loss = batch.begin(augmented[positions], labels[positions], positions, weights, penalised)
+            loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+            if index == len(batches) - 1 and plan.early_stop == "loss_diff":
+                # the epoch's loss is known before the last gradient comes back: send it now, so the arbiter
+                # decides convergence in the same round trip instead of one more after the step
+                with clock("loss"):
+                    _report_epoch(epoch_ctx, public_key, hosts, arbiter, loss_sum, rows, None)
+            weights = optimizer.step(weights, batch.finish(pending), rate)
 
-            assert loss_sum is not None  # a plan has at least one batch
-            with clock("loss"):
-                if plan.early_stop == "weight_diff":
-                    _report_epoch(epoch_ctx, public_key, hosts, arbiter, loss_sum, rows, weights - epoch_start)
-                with engine.waiting():
-                    status = epoch_ctx.recv("status", frm=arbiter)
-                loss, converged = _status(status)
-            _record_epoch(ctx, summary, epoch, loss, rate, time.perf_counter() - started)
-            if converged:
-                summary.converged = True
-                break
+        assert loss_sum is not None  # a plan has at least one batch
+        with clock("loss"):
+            if plan.early_stop == "weight_diff":
+                _report_epoch(epoch_ctx, public_key, hosts, arbiter, loss_sum, rows, weights - epoch_start)
+            loss, converged = _status(epoch_ctx.recv("status", frm=arbiter))
+        summary.loss_history.append(loss)
+        summary.n_iter = epoch + 1
+        summary.epoch_seconds.append(time.perf_counter() - started)
+        ctx.metrics.log("loss", loss, step=epoch)
+        ctx.logger.info("hetero_lr epoch %d: loss %.6f, lr %.4g, %.1f s", epoch, loss, rate, summary.epoch_seconds[-1])
+        if converged:
+            summary.converged = True
+            break
 
     summary.keep_phases(clock)
     if config.fit_intercept:
         return GuestFit(weights[:-1].copy(), float(weights[-1]), summary)
     return GuestFit(weights.copy(), 0.0, summary)
-
-
-def _record_epoch(ctx: Context, summary: TrainingSummary, epoch: int, loss: float, rate: float, seconds: float) -> None:
-    summary.loss_history.append(loss)
-    summary.n_iter = epoch + 1
-    summary.epoch_seconds.append(seconds)
-    ctx.metrics.log("loss", loss, step=epoch)
-    ctx.logger.info("hetero_lr epoch %d: loss %.6f, lr %.4g, %.1f s", epoch, loss, rate, seconds)
 
 
 def _optimizer(
@@ -240,14 +231,12 @@ class _GuestBatch:
             # the loss column's exponents were scaled to LOSS_FACTOR_FRAC_BITS, not to feature_bits
             loss = EncryptedVector(pk, products.data[columns:], LOSS_PART_FRAC_BITS) + np.array([known])
             for host in self.hosts:
-                with self.engine.waiting():
-                    received = ctx.recv("loss", frm=host)
-                loss = loss + ciphertexts(pk, received, 1, LOSS_PART_FRAC_BITS, f"loss from {host}")
+                loss = loss + ciphertexts(pk, ctx.recv("loss", frm=host), 1, LOSS_PART_FRAC_BITS, f"loss from {host}")
         return pending, loss
 
     def finish(self, pending: _Pending) -> FloatArray:
         """The batch's gradient (mean over its rows, with L2), from the arbiter's residues."""
-        with self.clock("decrypt"), self.engine.waiting():
+        with self.clock("decrypt"):
             returned = self.ctx.recv("gradient", frm=self.arbiter)
         with self.clock("unmask"):
             gradient = unmask(self.public_key, returned, pending.masks, self.scaled.frac_bits, pending.layout)
@@ -262,9 +251,7 @@ class _GuestBatch:
         ctx, pk = self.ctx, self.public_key
         if len(self.hosts) == 1:
             ctx.send("enc_v", wire(enc_v), to=self.hosts[0])
-            with self.engine.waiting():
-                received = ctx.recv("enc_s", frm=self.hosts[0])
-            return ciphertexts(pk, received, size, VALUE_FRAC_BITS, "host scores")
+            return ciphertexts(pk, ctx.recv("enc_s", frm=self.hosts[0]), size, VALUE_FRAC_BITS, "host scores")
         shares = [
             ciphertexts(pk, ctx.recv("enc_s", frm=host), size, VALUE_FRAC_BITS, f"scores of {host}")
             for host in self.hosts

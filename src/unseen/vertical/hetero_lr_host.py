@@ -77,45 +77,41 @@ def fit_host(ctx: Context, x: npt.ArrayLike, config: HeteroLRConfig, engine: Pai
     summary = TrainingSummary()
     clock = PhaseClock()
 
-    with engine.ahead(public_key, rows):  # the next epoch's randomness, made while waiting
-        for epoch, epoch_ctx in ctx.iterations(plan.max_iter):
-            started = time.perf_counter()
-            order = np.arange(rows, dtype=np.int64)
-            if plan.shuffle and plan.batches > 1:
-                with engine.waiting():
-                    received = epoch_ctx.recv("order", frm=guest)
-                order = _order(received, rows)
-            rate = config.learning_rate_at(epoch)
-            epoch_start = weights.copy()
-            for index, positions in enumerate(batch_positions(order, plan.batches)):
-                batch_ctx = epoch_ctx.sub(f"batch-{index}")
-                gradient = _host_batch(
-                    batch_ctx,
-                    public_key,
-                    engine,
-                    clock,
-                    config,
-                    alpha,
-                    parties,
-                    features[positions],
-                    scaled,
-                    positions,
-                    weights,
-                )
-                weights = optimizer.step(weights, gradient, rate)
-            if plan.early_stop == "weight_diff":
-                change = weights - epoch_start
-                enc = public_key.encrypt(np.array([float(change @ change)]), frac_bits=WEIGHT_DIFF_FRAC_BITS)
-                epoch_ctx.send("weight_diff", wire(enc), to=guest)
-            with engine.waiting():
-                status = epoch_ctx.recv("status", frm=arbiter)
-            if not isinstance(status, dict) or not isinstance(status.get("converged"), bool):
-                raise HeteroLRProtocolError(f"the arbiter's status is malformed: {status!r:.200}")
-            summary.n_iter = epoch + 1
-            summary.epoch_seconds.append(time.perf_counter() - started)
-            if status["converged"]:
-                summary.converged = True
-                break
+    for epoch, epoch_ctx in ctx.iterations(plan.max_iter):
+        started = time.perf_counter()
+        order = np.arange(rows, dtype=np.int64)
+        if plan.shuffle and plan.batches > 1:
+            order = _order(epoch_ctx.recv("order", frm=guest), rows)
+        rate = config.learning_rate_at(epoch)
+        epoch_start = weights.copy()
+        for index, positions in enumerate(batch_positions(order, plan.batches)):
+            batch_ctx = epoch_ctx.sub(f"batch-{index}")
+            gradient = _host_batch(
+                batch_ctx,
+                public_key,
+                engine,
+                clock,
+                config,
+                alpha,
+                parties,
+                features[positions],
+                scaled,
+                positions,
+                weights,
+            )
+            weights = optimizer.step(weights, gradient, rate)
+        if plan.early_stop == "weight_diff":
+            change = weights - epoch_start
+            enc = public_key.encrypt(np.array([float(change @ change)]), frac_bits=WEIGHT_DIFF_FRAC_BITS)
+            epoch_ctx.send("weight_diff", wire(enc), to=guest)
+        status = epoch_ctx.recv("status", frm=arbiter)
+        if not isinstance(status, dict) or not isinstance(status.get("converged"), bool):
+            raise HeteroLRProtocolError(f"the arbiter's status is malformed: {status!r:.200}")
+        summary.n_iter = epoch + 1
+        summary.epoch_seconds.append(time.perf_counter() - started)
+        if status["converged"]:
+            summary.converged = True
+            break
 
     summary.keep_phases(clock)
     return HostFit(weights.copy(), summary)
@@ -145,9 +141,7 @@ def _host_batch(
         ctx.send("enc_s", wire(engine.encrypt(public_key, share, VALUE_FRAC_BITS)), to=guest)
     with clock("d"):
         # [[v + s_others]]: d minus this host's own share, which it adds in clear below
-        with engine.waiting():
-            received = ctx.recv("enc_v", frm=guest)
-        enc_rest = ciphertexts(public_key, received, size, VALUE_FRAC_BITS, "guest residuals")
+        enc_rest = ciphertexts(public_key, ctx.recv("enc_v", frm=guest), size, VALUE_FRAC_BITS, "guest residuals")
     matrix = np.column_stack([scaled.scaled[positions], loss_factor_column(0.5 * u, config.feature_bits)])
     with clock("xtd"):
         products = engine.x_transpose_dot(matrix, enc_rest, config.feature_bits)
@@ -160,7 +154,7 @@ def _host_batch(
         known = 0.125 * float(u @ u) + size * 0.5 * alpha * float(weights @ weights)
         loss = EncryptedVector(public_key, products.data[columns:], LOSS_PART_FRAC_BITS) + np.array([known])
         ctx.send("loss", wire(rerandomize_for_peer(loss)), to=guest)
-    with clock("decrypt"), engine.waiting():
+    with clock("decrypt"):
         returned = ctx.recv("gradient", frm=arbiter)
     with clock("unmask"):
         gradient = unmask(public_key, returned, masks, scaled.frac_bits, layout) / size
