@@ -189,7 +189,7 @@ def test_each_party_steps_its_own_weights_with_its_own_optimizer(name: Optimizer
     optimizer, w = Optimizer(name, augmented.shape[1]), np.zeros(augmented.shape[1])
     for _ in range(config.max_iter):
         d = 0.25 * augmented @ w - 0.5 * labels
-        w = optimizer.step(w, augmented.T @ d / rows + penalised * w / rows, config.learning_rate)
+        w = optimizer.step(w, augmented.T @ d / rows + penalised * w / rows, config.base_rate)
     federated = np.r_[fit.coef, host.coef, fit.intercept]
     np.testing.assert_allclose(federated, np.r_[w[:6], w[6:-1], w[-1]], atol=1e-4)
 
