@@ -13,6 +13,9 @@ Per component of the vertical job, from the initiator's task rows and each task'
 - *fixed cost*: what the component costs beyond its own work: the driver's gap (the previous component's end
   to this one's first ``started_at``) + process start (``started_at`` to the runtime's first line) + the end
   (the ``task succeeded`` line to ``ended_at``), the largest over the component's parties.
+- for hetero LR, from the guest's log: the epochs run, the median seconds per epoch, the *setup* (``started_at``
+  to epoch 0's start: reading the input, waiting for the arbiter's key, the plan) and what follows the last epoch
+  (federated scoring, writing the model and the predictions).
 
 ``--cold`` runs the same steps a second time on nodes with ``warm_tasks: false`` (every task a new
 interpreter, as before the task zygote), for the comparison.
@@ -203,6 +206,37 @@ def task_times(site_root: Path, job_id: str, tasks: list[dict[str, Any]]) -> lis
     return found
 
 
+EPOCH_LINE = re.compile(r"^hetero_lr epoch (\d+): loss [-\d.e+]+, lr [-\d.e+]+, ([\d.]+) s$")
+
+
+@dataclass
+class TrainingTimes:
+    """Where hetero LR's task time went, from the guest's log: before epoch 0, the epochs, after the last one."""
+
+    epochs: int
+    epoch_seconds: list[float]
+    setup: float  # task started -> epoch 0 began: input read, the arbiter's key, the plan
+    after: float  # the last epoch's line -> task succeeded: federated scoring, model and predictions written
+
+
+def training_times(site_root: Path, job_id: str, guest: TaskTimes) -> TrainingTimes | None:
+    log_path = site_root / "nodes" / str(GUEST) / "jobs" / job_id / "hetero_lr_0" / f"guest_{GUEST}" / "task.log"
+    epochs = []
+    for match in map(LOG_LINE.match, log_path.read_text().splitlines()):
+        found = EPOCH_LINE.match(match.group(3)) if match else None
+        if match and found:
+            epochs.append((log_time(match.group(1)), float(found.group(2))))
+    if not epochs or guest.succeeded_line is None:
+        return None
+    first_line, first_seconds = epochs[0]
+    return TrainingTimes(
+        len(epochs),
+        [seconds for _, seconds in epochs],
+        first_line - first_seconds - guest.started_at,
+        guest.succeeded_line - epochs[-1][0],
+    )
+
+
 class Site:
     """A three-party standalone site in its own home, started and stopped through the CLI."""
 
@@ -335,6 +369,13 @@ def record_components(
         )
         steps.add(f"[{mode}] {component}: fixed cost (driver gap + start + end)", fixed, load, GOALS["fixed"])
         previous_end = max(t.ended_at for t in mine)
+        guest = next((t for t in mine if t.where == f"guest:{GUEST}"), None)
+        training = training_times(site.root, job_id, guest) if component == "hetero_lr_0" and guest else None
+        if training is not None:
+            steps.add(f"[{mode}] hetero_lr_0: epochs run", float(training.epochs), load)
+            steps.add(f"[{mode}] hetero_lr_0: seconds per epoch", statistics.median(training.epoch_seconds), load)
+            steps.add(f"[{mode}] hetero_lr_0: setup (input, key, plan)", training.setup, load, GOALS["fixed"])
+            steps.add(f"[{mode}] hetero_lr_0: after training (scoring, outputs)", training.after, load, GOALS["fixed"])
 
 
 def run_cli_steps(command: str, runs: int, steps: Steps) -> None:

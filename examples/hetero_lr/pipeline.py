@@ -29,8 +29,8 @@ def build() -> Pipeline:
     psi = pipe.add("psi_0", "psi", inputs={"data": reader["data"]})
     scale = pipe.add("scale_0", "feature_scale", inputs={"data": psi["data"]})
     # the defaults, spelled out; alpha (L2) unset means 1/n, scikit-learn's default C = 1 (docs/hetero-lr.md)
-    training = {"optimizer": "adam", "learning_rate": 0.15, "max_iter": 200, "tol": 0.0001, "n_iter_no_change": 3,
-                "batch_size": -1, "key_bits": 2048}  # fmt: skip
+    training = {"optimizer": "block_newton", "learning_rate": 0.7, "max_iter": 200, "tol": 0.0001,
+                "n_iter_no_change": 3, "batch_size": -1, "key_bits": 2048}  # fmt: skip
     lr = pipe.add("hetero_lr_0", "hetero_lr", params=training, inputs={"data": scale["data"]})
     pipe.add("evaluation_0", "evaluation", inputs={"data": lr["predictions"]})
     return pipe

@@ -28,7 +28,7 @@ from unseen.node.audit import read_audit
 pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hetero_lr"
 PARTIES = [9999, 10000, 10001]
-MAX_ITER = 30
+MAX_ITER = 12
 ID_PATTERN = re.compile(rb"id\d{5}")
 
 
@@ -62,8 +62,9 @@ def run_job(site: Site, tmp_path: Path) -> Submitted:
         assert result.returncode == 0, result.stderr
     job = yaml.safe_load((EXAMPLE / "job.yaml").read_text())
     lr = next(c for c in job["components"] if c["component"] == "hetero_lr")
-    # a smaller key keeps the test quick (the protocol is the same); 30 epochs are too few for the defaults to
-    # converge, which is what the CLI must then say
+    # a smaller key keeps the test quick (the protocol is the same); 12 epochs are too few for the defaults to
+    # converge (they take about 22 here, with the AUC within 0.001 of scikit-learn's from the third), which is
+    # what the CLI must then say
     lr["params"].update(key_bits=1024, max_iter=MAX_ITER)
     config = tmp_path / "job.yaml"
     config.write_text(yaml.safe_dump(job))

@@ -32,9 +32,11 @@ class HeteroLRParams(BaseModel):
     batch_size: int = Field(
         -1, ge=-1, description="rows per mini-batch; -1: the whole table. Must exceed every party's feature count"
     )
-    learning_rate: float = Field(0.15, gt=0, le=100, description="step size at epoch 0")
-    optimizer: Literal["sgd", "nesterov_momentum_sgd", "rmsprop", "adagrad", "adam"] = Field(
-        "adam", description="how each party turns its own gradient into a step on its own weights"
+    learning_rate: float | None = Field(
+        None, gt=0, le=100, description="step size at epoch 0; unset: 0.7 for block_newton, 0.15 for the others"
+    )
+    optimizer: Literal["sgd", "nesterov_momentum_sgd", "rmsprop", "adagrad", "adam", "block_newton"] = Field(
+        "block_newton", description="how each party turns its own gradient into a step on its own weights"
     )
     lr_decay: float = Field(0.0, ge=0, description="decay d of the schedule (0: constant rate)")
     lr_schedule: Literal["inverse", "inverse_sqrt", "step"] = Field(

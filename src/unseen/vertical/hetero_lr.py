@@ -67,7 +67,7 @@ from unseen.crypto.fixedpoint import from_residues
 from unseen.crypto.packing import SlotLayout, layout_for, pack_ciphertexts
 from unseen.crypto.paillier import EncryptedVector, PublicKey
 from unseen.values import BigInts, JsonValue, Value
-from unseen.vertical.hetero_lr_optim import OPTIMIZERS, OptimizerName, relative_change
+from unseen.vertical.hetero_lr_optim import DEFAULT_RATES, OPTIMIZERS, OptimizerName, relative_change
 
 PROTOCOL: Final = "unseen.hetero-lr/arbiter-paillier-taylor/v1"
 
@@ -118,14 +118,14 @@ class HeteroLRConfig:
 
     max_iter: int = 200
     batch_size: int = -1
-    learning_rate: float = 0.15
+    learning_rate: float | None = None
     lr_decay: float = 0.0
     lr_schedule: LrSchedule = "inverse"
     lr_step: int = 10
     alpha: float | None = None
     tol: float = 1e-4
     early_stop: EarlyStop = "loss_diff"
-    optimizer: OptimizerName = "adam"
+    optimizer: OptimizerName = "block_newton"
     min_iter: int = 10
     n_iter_no_change: int = 3
     key_bits: int = 2048
@@ -139,7 +139,7 @@ class HeteroLRConfig:
             raise ValueError(f"max_iter must be >= 1, got {self.max_iter}")
         if self.batch_size == 0 or self.batch_size < -1:
             raise ValueError(f"batch_size must be -1 (the whole table) or >= 1, got {self.batch_size}")
-        if not self.learning_rate > 0 or not math.isfinite(self.learning_rate):
+        if self.learning_rate is not None and (not self.learning_rate > 0 or not math.isfinite(self.learning_rate)):
             raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate}")
         if self.lr_decay < 0 or (self.alpha is not None and self.alpha < 0) or self.tol < 0 or self.lr_step < 1:
             raise ValueError("lr_decay, alpha and tol must be >= 0 and lr_step >= 1")
@@ -156,17 +156,23 @@ class HeteroLRConfig:
         """The L2 strength: ``alpha``, or ``1/rows`` when unset, which is scikit-learn's default ``C = 1``."""
         return 1.0 / rows if self.alpha is None else self.alpha
 
+    @property
+    def base_rate(self) -> float:
+        """The rate at epoch 0: ``learning_rate``, or the optimizer's own default when it is unset."""
+        return DEFAULT_RATES[self.optimizer] if self.learning_rate is None else self.learning_rate
+
     def learning_rate_at(self, epoch: int) -> float:
         """The step size of epoch ``epoch`` (0-based): ``lr / (1 + decay t)``, its square root, or stepped ``t``.
 
         ``inverse`` and ``inverse_sqrt`` are FATE's ``decay`` and ``decay_sqrt``; ``step`` holds the rate for
         ``lr_step`` epochs at a time (``t = epoch // lr_step``), which suits long runs.
         """
+        rate = self.base_rate
         if self.lr_schedule == "step":
-            return self.learning_rate / (1.0 + self.lr_decay * (epoch // self.lr_step))
+            return rate / (1.0 + self.lr_decay * (epoch // self.lr_step))
         if self.lr_schedule == "inverse_sqrt":
-            return self.learning_rate / math.sqrt(1.0 + self.lr_decay * epoch)
-        return self.learning_rate / (1.0 + self.lr_decay * epoch)
+            return rate / math.sqrt(1.0 + self.lr_decay * epoch)
+        return rate / (1.0 + self.lr_decay * epoch)
 
 
 @dataclass

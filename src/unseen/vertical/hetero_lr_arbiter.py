@@ -50,8 +50,9 @@ def fit_arbiter(
     ``keypair`` replaces the fresh key for tests that must read what the arbiter could read; a deployment
     leaves it out, so every job has its own key and the private key never leaves this function.
     """
-    plan = BatchPlan.from_json(ctx.recv("plan", frm=ctx.guest))
+    # the key first: it is made while the guest and the hosts read their tables, before the plan arrives
     public_key, private_key = keypair or generate_keypair(config.key_bits)
+    plan = BatchPlan.from_json(ctx.recv("plan", frm=ctx.guest))
     ctx.send("public_key", {"protocol": PROTOCOL, "n": public_key.to_wire()}, to=[ctx.guest, *ctx.hosts])
     parties = [ctx.guest, *ctx.hosts]
     summary = TrainingSummary()

@@ -41,7 +41,7 @@ from unseen.vertical.hetero_lr import (
     wire,
 )
 from unseen.vertical.hetero_lr_engine import PaillierEngine, SerialEngine
-from unseen.vertical.hetero_lr_optim import Optimizer
+from unseen.vertical.hetero_lr_optim import Optimizer, block_newton_preconditioner
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -95,8 +95,8 @@ def fit_guest(
 
     scaled = ScaledColumns.of(augmented, config.feature_bits)
     weights = np.zeros(columns)
-    optimizer = Optimizer(config.optimizer, columns)
     alpha = config.alpha_for(rows)
+    optimizer = _optimizer(config, augmented, alpha, penalised, 1 + len(hosts))
     rng = np.random.default_rng(config.random_seed)
     summary = TrainingSummary()
     clock = PhaseClock()
@@ -142,6 +142,16 @@ def fit_guest(
     if config.fit_intercept:
         return GuestFit(weights[:-1].copy(), float(weights[-1]), summary)
     return GuestFit(weights.copy(), 0.0, summary)
+
+
+def _optimizer(
+    config: HeteroLRConfig, augmented: FloatArray, alpha: float, penalised: FloatArray, parties: int
+) -> Optimizer:
+    """The guest's optimizer; ``block_newton`` is preconditioned by the guest's own columns (and intercept) only."""
+    rows, columns = augmented.shape
+    if config.optimizer != "block_newton":
+        return Optimizer(config.optimizer, columns)
+    return Optimizer(config.optimizer, columns, block_newton_preconditioner(augmented, rows, alpha, penalised, parties))
 
 
 def _training_data(

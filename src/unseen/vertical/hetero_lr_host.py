@@ -36,7 +36,7 @@ from unseen.vertical.hetero_lr import (
     wire,
 )
 from unseen.vertical.hetero_lr_engine import PaillierEngine, SerialEngine
-from unseen.vertical.hetero_lr_optim import Optimizer
+from unseen.vertical.hetero_lr_optim import Optimizer, block_newton_preconditioner
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -63,9 +63,17 @@ def fit_host(ctx: Context, x: npt.ArrayLike, config: HeteroLRConfig, engine: Pai
     public_key = public_key_from(ctx.recv("public_key", frm=arbiter), config.key_bits)
     scaled = ScaledColumns.of(features, config.feature_bits)
     weights = np.zeros(columns)
-    optimizer = Optimizer(config.optimizer, columns)
     alpha = config.alpha_for(rows)
     parties = 1 + len(ctx.hosts)
+    optimizer = (
+        Optimizer(
+            config.optimizer,
+            columns,
+            block_newton_preconditioner(features, rows, alpha, np.ones(columns), parties),
+        )
+        if config.optimizer == "block_newton"
+        else Optimizer(config.optimizer, columns)
+    )
     summary = TrainingSummary()
     clock = PhaseClock()
 
