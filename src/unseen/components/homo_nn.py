@@ -176,6 +176,10 @@ class HomoNNParams(BaseModel):
     min_delta: float = Field(0.0, ge=0.0)
     checkpoint: bool = Field(False, description="checkpoint the global model every round at the arbiter")
     seed: int | None = Field(None, description="initial weights and worker selection")
+    threads: int = Field(
+        0, ge=0, le=1024, description="intra-op CPU threads of torch at each party; 0: torch's default (every core). "
+        "Several workers on one machine: cores / workers (spinning threads of oversubscribed cores run 10x slower)"
+    )
     secure_aggregation: SecureAggregationParams = Field(default_factory=SecureAggregationParams)
     dp: DPParams = Field(default_factory=DPParams)
 
@@ -550,6 +554,10 @@ def _meta(params: HomoNNParams, ctx: Context, **extra: Any) -> dict[str, Any]:
 def run(ctx: Context, params: HomoNNParams) -> None:
     from unseen.storage.models_store import ModelPart
 
+    if params.threads:
+        import torch
+
+        torch.set_num_threads(params.threads)
     if params.mode == "predict":
         _predict(ctx, params)
         return
