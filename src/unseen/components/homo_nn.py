@@ -265,11 +265,9 @@ def _seed(params: HomoNNParams) -> None:
 
         torch.manual_seed(params.seed)
     else:
-        import keras
+        from unseen.horizontal import keras as adapter  # first: it sets KERAS_BACKEND before keras is imported
 
-        from unseen.horizontal import keras as _  # noqa: F401 - sets KERAS_BACKEND first
-
-        keras.utils.set_random_seed(params.seed)
+        adapter.keras.utils.set_random_seed(params.seed)
 
 
 def initial_weights(params: HomoNNParams) -> Weights:
