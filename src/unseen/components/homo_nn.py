@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -472,13 +473,22 @@ def load_rows(ctx: Context, params: HomoNNParams, predicting: bool = False) -> W
 
 
 class _Logged:
-    """The worker's trainer, logging its local loss (and DP-SGD's epsilon) per round at this party."""
+    """The worker's trainer, logging per round at this party its local loss, its training throughput
+    (``train_samples_per_s``: samples of the fit or gradient over its seconds, weights in and out included) and
+    DP-SGD's epsilon."""
 
     def __init__(self, trainer: LocalTrainer, ctx: Context) -> None:
         self.trainer, self.ctx = trainer, ctx
 
+    def _throughput(self, samples: int, began: float, step: int) -> None:
+        seconds = time.perf_counter() - began
+        if seconds > 0:
+            self.ctx.metrics.log("train_samples_per_s", samples / seconds, step=step)
+
     def fit(self, weights: Weights, instruction: Instruction) -> FitResult:
+        began = time.perf_counter()
         result = self.trainer.fit(weights, instruction)
+        self._throughput(result.num_samples * instruction.local_epochs, began, instruction.server_round)
         self.ctx.metrics.log("local_loss", result.loss, step=instruction.server_round)
         epsilon = getattr(self.trainer, "epsilon", None)
         if epsilon is not None:
@@ -486,7 +496,10 @@ class _Logged:
         return result
 
     def gradient(self, weights: Weights, instruction: Instruction) -> GradientResult:
-        return self.trainer.gradient(weights, instruction)
+        began = time.perf_counter()
+        result = self.trainer.gradient(weights, instruction)
+        self._throughput(result.num_samples, began, instruction.server_round)
+        return result
 
     def evaluate(self, weights: Weights) -> EvalResult:
         return self.trainer.evaluate(weights)
