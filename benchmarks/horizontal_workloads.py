@@ -39,7 +39,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from horizontal import Row, Site, print_table  # noqa: E402 - the sibling benchmark's site and table
+from horizontal import Row, Site, print_table
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -250,7 +250,9 @@ def main() -> None:
     wall, load_after = time.perf_counter() - started, os.getloadavg()[0]
     print()
     print_table(rows)
-    print(f"\n{os.cpu_count()} CPUs; run took {wall:.0f} s; load average {load_before:.1f} before, {load_after:.1f} after")
+    print(
+        f"\n{os.cpu_count()} CPUs; run took {wall:.0f} s; load average {load_before:.1f} before, {load_after:.1f} after"
+    )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": "horizontal_workloads",

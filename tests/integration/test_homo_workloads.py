@@ -101,9 +101,12 @@ def test_dlrm_trains_in_parameter_server_mode_as_a_job(five: Site) -> None:
 def test_a_model_given_the_wrong_kind_of_table_fails_naming_the_format_it_needs(five: Site) -> None:
     job = job_of("homo_dlrm_criteo", "job.yaml", rounds=1)
     job["parties"] = {"guest": [9999], "host": [10000], "arbiter": [10003]}
-    job["components"][0]["role_params"] = {"guest": {"table": "experiment.cifar"}, "host": {"table": "experiment.cifar"}}
+    job["components"][0]["role_params"] = {
+        "guest": {"table": "experiment.cifar"},
+        "host": {"table": "experiment.cifar"},
+    }
     job["components"][1]["params"]["min_workers"] = 1
-    job_id, finished = run_job(five, job, timeout=120)
+    _, finished = run_job(five, job, timeout=120)
     assert finished["status"] == "failed"
     assert "model dlrm needs a criteo-tsv table" in finished["reason"], finished["reason"]
     assert "cifar10-bin" in finished["reason"], finished["reason"]

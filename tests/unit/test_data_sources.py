@@ -143,7 +143,9 @@ def test_dlrm_needs_the_binary_loss_and_predictions_on_held_out_rows_need_a_hold
     with pytest.raises(ValueError, match="loss: binary_cross_entropy"):
         homo_nn.HomoNNParams.model_validate({"model": {"name": "dlrm"}})
     with pytest.raises(ValueError, match="validation_fraction > 0"):
-        homo_nn.HomoNNParams.model_validate({"model": {"name": "mlp", "input_dim": 2}, "data": {"predictions": "validation"}})
+        homo_nn.HomoNNParams.model_validate(
+            {"model": {"name": "mlp", "input_dim": 2}, "data": {"predictions": "validation"}}
+        )
 
 
 def test_sample_dp_refuses_a_source_that_augments_or_streams() -> None:

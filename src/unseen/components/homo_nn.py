@@ -178,8 +178,11 @@ class HomoNNParams(BaseModel):
     checkpoint: bool = Field(False, description="checkpoint the global model every round at the arbiter")
     seed: int | None = Field(None, description="initial weights and worker selection")
     threads: int = Field(
-        0, ge=0, le=1024, description="intra-op CPU threads of torch at each party; 0: torch's default (every core). "
-        "Several workers on one machine: cores / workers (spinning threads of oversubscribed cores run 10x slower)"
+        0,
+        ge=0,
+        le=1024,
+        description="intra-op CPU threads of torch at each party; 0: torch's default (every core). "
+        "Several workers on one machine: cores / workers (spinning threads of oversubscribed cores run 10x slower)",
     )
     secure_aggregation: SecureAggregationParams = Field(default_factory=SecureAggregationParams)
     dp: DPParams = Field(default_factory=DPParams)
@@ -590,7 +593,9 @@ def run(ctx: Context, params: HomoNNParams) -> None:
     ctx.write_model("model", ModelPart(meta, dict(result.weights), "safetensors"))
     outputs = trainer.predict(result.weights, rows.scored)
     ctx.write_output("predictions", _predictions(params, outputs, rows))
-    ctx.logger.info("homo_nn: trained %d rounds on %d rows; model stored", result.rounds_trained, rows.train.num_samples)
+    ctx.logger.info(
+        "homo_nn: trained %d rounds on %d rows; model stored", result.rounds_trained, rows.train.num_samples
+    )
 
 
 def _aggregate(ctx: Context, params: HomoNNParams, server: Any) -> None:

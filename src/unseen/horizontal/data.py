@@ -116,8 +116,6 @@ class BatchStream:
             self._stream = None
 
 
-
-
 def _endless(data: TrainingData, rng: np.random.Generator, batch_size: int) -> Iterator[Batch]:
     while True:
         yield from data.epoch(batch_size, rng)

@@ -10,9 +10,9 @@ order, non-trainable ones (BatchNorm statistics) included. A round compiles the 
 :class:`~unseen.horizontal.data.TrainingData`, each prepared in a background thread during the step before.
 FedProx is a decoupled proximal step after every batch, ``w <- w - lr * mu * (w - w_global)`` (Keras has no
 backend-neutral hook to edit gradients). Evaluation runs the model on ordered batches and scores the logits in
-numpy (``data.loss_and_correct``), as the PyTorch adapter does. The parameter-server ``gradient()`` is exact with no backend code: from ``w``, one
-``train_on_batch`` with plain SGD at learning rate 1 leaves ``w - g``, so ``g = w - w'``; non-trainable weights
-get a zero gradient.
+numpy (``data.loss_and_correct``), as the PyTorch adapter does. The parameter-server ``gradient()`` is exact
+with no backend code: from ``w``, one ``train_on_batch`` with plain SGD at learning rate 1 leaves ``w - g``, so
+``g = w - w'``; non-trainable weights get a zero gradient.
 """
 
 from __future__ import annotations
@@ -147,9 +147,7 @@ class KerasTrainer:
         self._compiled = how
 
     def _train_step(self, inputs: tuple[np.ndarray, ...], labels: np.ndarray) -> float:
-        logs = self.model.train_on_batch(
-            _inputs(inputs), np.asarray(labels, dtype=self._label_dtype), return_dict=True
-        )
+        logs = self.model.train_on_batch(_inputs(inputs), np.asarray(labels, dtype=self._label_dtype), return_dict=True)
         return float(logs["loss"])
 
     def fit(self, weights: Weights, instruction: Instruction) -> FitResult:
