@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from horizontal import Row, Site, print_table
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.horizontal import Row, Site, print_table
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -146,7 +146,7 @@ def local_rate(workload: str, framework: str, settings: Settings, folder: Path) 
         found = sorted(store.rglob("criteo.parquet"))
         source = CriteoData(found[0])
     batch = params.batch_size
-    batches = []
+    batches: list[tuple[tuple[np.ndarray, ...], np.ndarray]] = []
     rng = np.random.default_rng(0)
     while len(batches) < settings.local_batches + 1:
         batches += list(source.epoch(batch, rng))
@@ -162,13 +162,15 @@ def local_rate(workload: str, framework: str, settings: Settings, folder: Path) 
             optimizer.zero_grad()
             dtype = np.int64 if loss_name == "cross_entropy" else np.float32
             out = model(*(torch.from_numpy(np.ascontiguousarray(a)) for a in inputs))
-            loss_fn(out, torch.from_numpy(labels.astype(dtype))).backward()
+            loss_fn(out, torch.from_numpy(labels.astype(dtype))).backward()  # type: ignore[no-untyped-call]
             optimizer.step()
 
     else:
+        import keras
+
         from unseen.horizontal import keras as kadapter
 
-        model.compile(optimizer=kadapter.keras.optimizers.SGD(learning_rate=params.lr), loss=kadapter._loss(loss_name))
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=params.lr), loss=kadapter._loss(loss_name))
 
         def step(inputs: tuple[np.ndarray, ...], labels: np.ndarray) -> None:
             model.train_on_batch(inputs[0] if len(inputs) == 1 else list(inputs), labels)

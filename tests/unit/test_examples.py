@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from unseen.job.config import load_job_config
+from unseen.runtime.parties import Role
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -68,7 +69,7 @@ def test_the_workload_jobs_start_with_the_commands_a_user_runs(name: str) -> Non
     for job in sorted((EXAMPLES / name).glob("job*.yaml")):
         commands = [line[4:] for line in job.read_text().splitlines() if line.startswith("#   ")]
         config = load_job_config(job)
-        workers = [p for role in ("guest", "host") for p in config.parties[role]]
+        workers = [p for role in (Role.GUEST, Role.HOST) for p in config.parties[role]]
         assert commands[0].startswith("unseen standalone start --parties")
         assert commands[1] == f"python examples/{name}/make_data.py"
         uploads = commands[2:-1]

@@ -243,15 +243,15 @@ def build_model(params: HomoNNParams) -> Any:
         from unseen.models.config import DLRMConfig
 
         dims = spec.dlrm
-        config = DLRMConfig(dims.vocabulary(), embedding_dim=dims.embedding_dim, bottom_mlp=tuple(dims.bottom_mlp),
-                            top_mlp=tuple(dims.top_mlp))  # fmt: skip
+        dlrm = DLRMConfig(dims.vocabulary(), embedding_dim=dims.embedding_dim, bottom_mlp=tuple(dims.bottom_mlp),
+                          top_mlp=tuple(dims.top_mlp))  # fmt: skip
         if params.framework == "torch":
             from unseen.models.torch_dlrm import build_dlrm
 
-            return build_dlrm(config)
+            return build_dlrm(dlrm)
         from unseen.models.keras_dlrm import build_dlrm as build_keras_dlrm
 
-        return build_keras_dlrm(config)
+        return build_keras_dlrm(dlrm)
     import importlib
 
     module_name, _, function = spec.name.partition(":")
@@ -269,9 +269,9 @@ def _seed(params: HomoNNParams) -> None:
 
         torch.manual_seed(params.seed)
     else:
-        from unseen.horizontal import keras as adapter  # first: it sets KERAS_BACKEND before keras is imported
+        from unseen.horizontal import keras as adapter  # not keras itself: the adapter sets KERAS_BACKEND first
 
-        adapter.keras.utils.set_random_seed(params.seed)
+        adapter.set_random_seed(params.seed)
 
 
 def initial_weights(params: HomoNNParams) -> Weights:
@@ -433,9 +433,11 @@ def _record_rows(params: HomoNNParams, path: Path, kind: str, predicting: bool) 
     validation_rows = CriteoData(path, "validation", fraction, seed) if fraction else None
     if validation_rows is not None and validation_rows.num_samples == 0:
         raise ValueError("homo_nn: the validation fraction holds out no row of this party's Criteo table")
-    scored = validation_rows if validation_rows is not None and params.data.predictions == "validation" else None
-    scored = scored or CriteoData(path, "all", 0.0, seed)
-    return WorkerRows(train_rows, validation_rows, scored, scored.labels().astype(np.int64), "label")
+    if validation_rows is not None and params.data.predictions == "validation":
+        rows_scored = validation_rows
+    else:
+        rows_scored = CriteoData(path, "all", 0.0, seed)
+    return WorkerRows(train_rows, validation_rows, rows_scored, rows_scored.labels().astype(np.int64), "label")
 
 
 def _table_rows(params: HomoNNParams, table: Table, predicting: bool) -> WorkerRows:

@@ -70,6 +70,11 @@ def set_weights(model: Any, weights: Mapping[str, np.ndarray]) -> None:
         variable.assign(value.astype(variable.dtype))
 
 
+def set_random_seed(seed: int) -> None:
+    """Seed Keras (and its backend) through this module, which picked the backend before importing Keras."""
+    keras.utils.set_random_seed(seed)
+
+
 def mlp(layers: list[int]) -> Any:
     """``layers[0]`` inputs, ReLU hidden layers, ``layers[-1]`` outputs (logits); layers named ``dense_<i>``."""
     if len(layers) < 2 or min(layers) < 1:
@@ -203,4 +208,4 @@ class KerasTrainer:
         return EvalResult(mean_loss(total, rows), correct / max(rows, 1), rows)
 
 
-__all__ = ["KerasTrainer", "get_weights", "mlp", "set_weights", "weight_names"]
+__all__ = ["KerasTrainer", "get_weights", "mlp", "set_random_seed", "set_weights", "weight_names"]
