@@ -164,3 +164,23 @@ def test_losses_in_numpy_match_their_definitions() -> None:
     assert total == pytest.approx(expected) and correct == 1
     total, correct = loss_and_correct(np.array([800.0, -3.0]), np.array([1.0, 1.0]), "binary_cross_entropy")
     assert total == pytest.approx(np.log1p(np.exp(3.0))) and correct == 1  # no overflow at 800
+
+
+def test_parameter_server_workers_re_estimate_batch_norm_statistics_from_their_rows() -> None:
+    """The server steps parameters only, so the global running statistics stay at 0/1; a worker that trained by
+    gradients re-estimates them from its own batches before it evaluates (else eval-mode outputs are garbage)."""
+    torch_adapter = pytest.importorskip("unseen.horizontal.torch")
+    from unseen.horizontal.strategy import Instruction
+    from unseen.models.config import resnet_by_name
+    from unseen.models.torch_resnet import build_resnet
+
+    module = build_resnet(resnet_by_name("resnet20"))
+    trainer = torch_adapter.TorchTrainer(module, _cifar(32), seed=0)
+    weights = {n: a.copy() for n, a in torch_adapter.get_weights(module).items()}
+    trainer.evaluate(weights)
+    assert np.all(torch_adapter.get_weights(module)["bn.running_mean"] == 0)  # FedAvg averages them: untouched
+    trainer.gradient(weights, Instruction("gradient", 0, batch_size=16, steps=1))
+    trainer.evaluate(weights)
+    calibrated = torch_adapter.get_weights(module)["bn.running_mean"]
+    assert np.all(np.isfinite(calibrated)) and np.abs(calibrated).max() > 0.01
+    assert np.all(weights["bn.running_mean"] == 0)  # the global weights themselves are not changed

@@ -17,6 +17,7 @@ with no backend code: from ``w``, one ``train_on_batch`` with plain SGD at learn
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
@@ -42,6 +43,7 @@ from unseen.horizontal.weights import Weights
 from unseen.horizontal.worker import EvalResult, FitResult, GradientResult
 
 LossName = Literal["cross_entropy", "binary_cross_entropy", "mse"]
+CALIBRATION_BATCHES = 20
 OptimizerName = Literal["sgd", "adam"]
 
 
@@ -134,6 +136,7 @@ class KerasTrainer:
         self.eval_batch_size = eval_batch_size
         self._compiled: str | None = None
         self._stream = BatchStream(self.data, self.rng)
+        self._gradients_only = False  # parameter-server mode: batch-norm statistics never reach the server
         if seed is not None:
             keras.utils.set_random_seed(seed)
 
@@ -171,6 +174,7 @@ class KerasTrainer:
         return FitResult(get_weights(self.model), self.num_samples, float(np.mean(losses)) if losses else 0.0)
 
     def gradient(self, weights: Weights, instruction: Instruction) -> GradientResult:
+        self._gradients_only = True
         if self._compiled != "gradient":
             self._compile("gradient")
         trainable = {str(v.path) for v in self.model.trainable_weights}
@@ -195,12 +199,33 @@ class KerasTrainer:
         """The model's outputs (logits) for every row of ``data`` in its ``ordered`` order (or the array ``data``)."""
         if weights is not None:
             set_weights(self.model, weights)
+            self._calibrate()
         source = ArrayData((data,), np.zeros(len(data))) if isinstance(data, np.ndarray) else data
         outputs = [out for out, _ in self._outputs(source)]
         return np.concatenate(outputs) if outputs else np.zeros((0,))
 
+    def _calibrate(self) -> None:
+        """As the PyTorch adapter's: in parameter-server mode re-estimate the batch-norm statistics from up to
+        ``CALIBRATION_BATCHES`` of this worker's batches, a cumulative average (momentum k / (k + 1) at the k-th)."""
+        norms = [layer for layer in self.model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+        if not self._gradients_only or not norms:
+            return
+        saved = [layer.momentum for layer in norms]
+        for layer in norms:
+            layer.moving_mean.assign(np.zeros(layer.moving_mean.shape, dtype="float32"))
+            layer.moving_variance.assign(np.ones(layer.moving_variance.shape, dtype="float32"))
+        batches = prefetched(lambda: self.data.epoch(self.eval_batch_size // 4 or 1, self.rng))
+        for k, (inputs, _) in enumerate(itertools.islice(batches, CALIBRATION_BATCHES)):
+            for layer in norms:
+                layer.momentum = k / (k + 1)
+            self.model(_inputs(inputs), training=True)
+        batches.close()
+        for layer, momentum in zip(norms, saved, strict=True):
+            layer.momentum = momentum
+
     def evaluate(self, weights: Weights) -> EvalResult:
         set_weights(self.model, weights)
+        self._calibrate()
         total, correct, rows = 0.0, 0, 0
         for out, labels in self._outputs(self.validation):
             batch_loss, batch_correct = loss_and_correct(out, labels, self.loss_name)

@@ -47,6 +47,7 @@ from unseen.horizontal.weights import Weights
 from unseen.horizontal.worker import EvalResult, FitResult, GradientResult
 
 LossName = Literal["cross_entropy", "binary_cross_entropy", "mse"]
+CALIBRATION_BATCHES = 20
 OptimizerName = Literal["sgd", "adam"]
 
 
@@ -165,6 +166,7 @@ class TorchTrainer:
         self.eval_batch_size = eval_batch_size
         self._stream = BatchStream(self.data, self.rng)
         self._private: _Private | None = None
+        self._gradients_only = False  # parameter-server mode: batch-norm statistics never reach the server
 
     @property
     def num_samples(self) -> int:
@@ -260,6 +262,7 @@ class TorchTrainer:
         return self._private
 
     def gradient(self, weights: Weights, instruction: Instruction) -> GradientResult:
+        self._gradients_only = True
         set_weights(self.module, weights)
         self.module.train()
         params = dict(self.module.named_parameters())
@@ -293,12 +296,35 @@ class TorchTrainer:
         ``data``), in batches, with ``weights`` loaded first when given."""
         if weights is not None:
             set_weights(self.module, weights)
+            self._calibrate()
         source = ArrayData((data,), np.zeros(len(data))) if isinstance(data, np.ndarray) else data
         outputs = [out for out, _ in self._outputs(source)]
         return np.concatenate(outputs) if outputs else np.zeros((0,))
 
+    @torch.no_grad()
+    def _calibrate(self) -> None:
+        """In parameter-server mode the server steps only parameters, so the global batch-norm statistics stay
+        at their initial values; before evaluating or predicting, this worker re-estimates them from up to
+        ``CALIBRATION_BATCHES`` batches of its own training rows (a cumulative average), as a data-parallel
+        replica keeps its own. Nothing to do for models without batch norm or after FedAvg (which averages them)."""
+        norms = [m for m in self.module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not self._gradients_only or not norms:
+            return
+        saved = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the calibration batches
+        self.module.train()
+        batches = prefetched(lambda: self.data.epoch(self.eval_batch_size // 4 or 1, self.rng))
+        for inputs, _ in itertools.islice(batches, CALIBRATION_BATCHES):
+            self.module(*(_tensor(a) for a in inputs))
+        batches.close()
+        for m, momentum in zip(norms, saved, strict=True):
+            m.momentum = momentum
+
     def evaluate(self, weights: Weights) -> EvalResult:
         set_weights(self.module, weights)
+        self._calibrate()
         total, correct, rows = 0.0, 0, 0
         for out, labels in self._outputs(self.validation):
             batch_loss, batch_correct = loss_and_correct(out, labels, self.loss_name)
