@@ -99,14 +99,14 @@ def test_dlrm_trains_in_parameter_server_mode_as_a_job(five: Site) -> None:
 
 
 def test_a_model_given_the_wrong_kind_of_table_fails_naming_the_format_it_needs(five: Site) -> None:
-    job = job_of("homo_dlrm_criteo", "job.yaml", rounds=1)
+    job = job_of("homo_dlrm_criteo", "job.yaml", rounds=1, min_workers=2, round_deadline_s=10)
     job["parties"] = {"guest": [9999], "host": [10000], "arbiter": [10003]}
-    job["components"][0]["role_params"] = {
-        "guest": {"table": "experiment.cifar"},
-        "host": {"table": "experiment.cifar"},
-    }
-    job["components"][1]["params"]["min_workers"] = 1
-    _, finished = run_job(five, job, timeout=120)
+    cifar = {"table": "experiment.cifar"}
+    job["components"][0]["role_params"] = {"guest": cifar, "host": cifar}
+    job_id, finished = run_job(five, job, timeout=180)
     assert finished["status"] == "failed"
-    assert "model dlrm needs a criteo-tsv table" in finished["reason"], finished["reason"]
-    assert "cifar10-bin" in finished["reason"], finished["reason"]
+    tasks = five.client(9999).get(f"/jobs/{job_id}/tasks")
+    worker = next(t for t in tasks if t["component"] == "homo_nn_0" and t["party_id"] == 9999)
+    assert worker["status"] == "failed"
+    assert "model dlrm needs a criteo-tsv table" in worker["reason"], worker["reason"]
+    assert "is a cifar10-bin table" in worker["reason"], worker["reason"]
