@@ -32,6 +32,7 @@ from unseen.evaluation import (
     downsample_indices,
     infer_task_type,
     ks_statistic,
+    log_loss,
     multiclass_metrics,
     regression_metrics,
     roc_auc,
@@ -162,7 +163,23 @@ def test_binary_metrics_bundle_agrees_with_the_single_functions(breast: tuple[In
     assert result.ks == ks_statistic(labels, scores)
     assert result.at_threshold == threshold_metrics(labels, scores, 0.4)
     assert result.curve == roc_curve_points(labels, scores)
-    assert set(result.scalars()) == {"auc", "ks", "ks_threshold", "accuracy", "precision", "recall", "f1"}
+    expected = {"auc", "ks", "ks_threshold", "accuracy", "precision", "recall", "f1"}
+    if scores.min() >= 0 and scores.max() <= 1:
+        expected.add("log_loss")
+    assert set(result.scalars()) == expected
+
+
+def test_log_loss_matches_sklearn_and_is_only_reported_for_probabilities(breast: tuple[IntArray, FloatArray]) -> None:
+    labels, _ = breast
+    rng = np.random.default_rng(3)
+    probabilities = np.clip(labels * 0.6 + rng.random(len(labels)) * 0.4, 0.0, 1.0)
+    probabilities[:3] = [0.0, 1.0, 0.5]  # exact 0 and 1 are clipped, as scikit-learn clips them
+    expected = skm.log_loss(labels, np.clip(probabilities, 1e-15, 1 - 1e-15))
+    assert log_loss(labels, probabilities) == pytest.approx(expected, rel=1e-12)
+    assert binary_metrics(labels, probabilities).scalars()["log_loss"] == pytest.approx(expected, rel=1e-12)
+    assert binary_metrics(labels, probabilities * 3 - 1).log_loss is None  # scores, not probabilities
+    with pytest.raises(ValueError, match="probabilities"):
+        log_loss(labels, probabilities * 3 - 1)
 
 
 def test_curves_are_downsampled_keeping_endpoints_and_the_ks_point(noisy: tuple[IntArray, FloatArray]) -> None:

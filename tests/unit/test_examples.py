@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from unseen.job.config import load_job_config
+from unseen.runtime.parties import Role
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -49,3 +52,27 @@ def test_the_homo_nn_pipeline_compiles_to_each_yaml_variant() -> None:
     assert build().compile() == load_job_config(folder / "job.yaml")
     assert build("keras").compile() == load_job_config(folder / "job_keras.yaml")
     assert build("torch", True).compile() == load_job_config(folder / "job_secagg.yaml")
+
+
+@pytest.mark.parametrize("name", ["homo_resnet_cifar10", "homo_dlrm_criteo"])
+def test_the_workload_pipelines_compile_to_each_yaml_variant(name: str) -> None:
+    build = getattr(_pipeline(name), "build")  # noqa: B009 - the module is loaded from a file
+    folder = EXAMPLES / name
+    assert build().compile() == load_job_config(folder / "job.yaml")
+    assert build("keras").compile() == load_job_config(folder / "job_keras.yaml")
+    assert build("torch", True).compile() == load_job_config(folder / "job_param_server.yaml")
+
+
+@pytest.mark.parametrize("name", ["homo_resnet_cifar10", "homo_dlrm_criteo"])
+def test_the_workload_jobs_start_with_the_commands_a_user_runs(name: str) -> None:
+    """Every job file names the start, make_data and one upload per worker, in that order, then itself."""
+    for job in sorted((EXAMPLES / name).glob("job*.yaml")):
+        commands = [line[4:] for line in job.read_text().splitlines() if line.startswith("#   ")]
+        config = load_job_config(job)
+        workers = [p for role in (Role.GUEST, Role.HOST) for p in config.parties[role]]
+        assert commands[0].startswith("unseen standalone start --parties")
+        assert commands[1] == f"python examples/{name}/make_data.py"
+        uploads = commands[2:-1]
+        assert [u.rsplit("-p ", 1)[1] for u in uploads] == [str(p) for p in workers]
+        assert all("unseen data upload" in u and "--format" in u for u in uploads)
+        assert commands[-1] == f"unseen job submit -c examples/{name}/{job.name} --wait"

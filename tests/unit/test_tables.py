@@ -74,3 +74,16 @@ def test_inconsistent_tables_are_refused() -> None:
 def test_reading_a_missing_table_says_how_to_fix_it(tmp_path: Path) -> None:
     with pytest.raises(TableError, match="upload it first"):
         TableStore(tmp_path).read("exp.none")
+
+
+def test_a_link_shares_the_file_and_keeps_its_version_when_the_source_is_replaced(tmp_path: Path) -> None:
+    store = TableStore(tmp_path)
+    store.write("data.big", {"x": np.arange(5)})
+    info = store.link("data.big", "job_1.reader_0__data")
+    assert info.rows == 5 and store.path("job_1.reader_0__data").stat().st_ino == store.path("data.big").stat().st_ino
+    store.write("data.big", {"x": np.arange(3)}, overwrite=True)  # an upload replaces the file, never writes into it
+    assert store.read("job_1.reader_0__data")["x"].tolist() == [0, 1, 2, 3, 4]
+    assert store.read("data.big")["x"].tolist() == [0, 1, 2]
+    assert not [p for p in (tmp_path / "job_1").iterdir() if p.name.startswith(".")]  # no staged file left
+    with pytest.raises(TableError, match="does not exist"):
+        store.link("data.missing", "job_1.other")

@@ -10,7 +10,11 @@ safetensors + JSON, no code on load) and each worker writes ``predictions`` for 
 and ``predict_score`` for two classes) so ``evaluation`` can score them. ``mode: predict`` loads the ``model``
 input (an earlier homo_nn's output at the same party) and writes ``predictions`` for the ``data`` input.
 
-Models: built-ins (``mlp``, ``resnet20/32/44/56/110/18``) or ``package.module:function`` from a module the
+Data: a table's columns (reshaped by ``model.input_shape``), or a record table the reader passes on unloaded: a
+``cifar10-bin`` upload (the ResNets; images augmented per batch) or a ``criteo-tsv`` upload (``dlrm``; streamed a
+row group at a time), through :mod:`unseen.datasets.sources`.
+
+Models: built-ins (``mlp``, ``resnet20/32/44/56/110/18``, ``dlrm``) or ``package.module:function`` from a module the
 node's operator listed in ``allowed_model_modules``; every node checks that when the job is proposed
 (:func:`code_modules`), so an initiator can never make a node import code its operator did not allow.
 See docs/horizontal.md.
@@ -20,7 +24,10 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -30,23 +37,51 @@ from unseen.components.spec import ComponentSpec
 from unseen.runtime.parties import Role
 
 if TYPE_CHECKING:
+    from unseen.horizontal.data import TrainingData
     from unseen.horizontal.strategy import Instruction, Strategy
     from unseen.horizontal.weights import Weights
     from unseen.horizontal.worker import EvalResult, FitResult, GradientResult, LocalTrainer
     from unseen.runtime.context import Context
     from unseen.storage.tables import Table
 
-BUILTIN_MODELS = ("mlp", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet18")
+BUILTIN_MODELS = ("mlp", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet18", "dlrm")
 _MODULE_FUNCTION = re.compile(
     r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,7}:[A-Za-z_][A-Za-z0-9_]{0,63}$"
 )
 LABEL, SCORE = "predict_label", "predict_score"
 
 
+class DLRMParams(BaseModel):
+    """DLRM's sizes (``models.config.DLRMConfig``). The arbiter builds the model too and holds no table, so the
+    vocabulary is a parameter; each worker checks it equals its table's (``unseen data upload --vocab-size``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vocab_sizes: int | list[int] = Field(
+        100_000, description="ids per categorical column: one size for all 26, or 26 sizes (the upload's --vocab-size)"
+    )
+    embedding_dim: int = Field(16, ge=1, le=1024)
+    bottom_mlp: list[int] = Field(default_factory=lambda: [512, 256, 64], description="hidden layers of the bottom MLP")
+    top_mlp: list[int] = Field(default_factory=lambda: [512, 256], description="hidden layers of the top MLP")
+
+    @model_validator(mode="after")
+    def _sizes(self) -> DLRMParams:
+        sizes = [self.vocab_sizes] if isinstance(self.vocab_sizes, int) else self.vocab_sizes
+        if len(sizes) not in (1, 26) or any(not 2 <= v <= 1 << 31 for v in sizes):
+            raise ValueError("model.dlrm.vocab_sizes: one size or 26 sizes, each from 2 to 2^31")
+        for name, layers in (("bottom_mlp", self.bottom_mlp), ("top_mlp", self.top_mlp)):
+            if len(layers) > 16 or any(not 1 <= h <= 1 << 16 for h in layers):
+                raise ValueError(f"model.dlrm.{name}: at most 16 layers of 1..65536 units")
+        return self
+
+    def vocabulary(self) -> tuple[int, ...]:
+        return (self.vocab_sizes,) * 26 if isinstance(self.vocab_sizes, int) else tuple(self.vocab_sizes)
+
+
 class ModelParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field("mlp", description="a built-in (mlp, resnet20/32/44/56/110/18) or package.module:function")
+    name: str = Field("mlp", description="a built-in (mlp, resnet20/32/44/56/110/18, dlrm) or package.module:function")
     input_dim: int = Field(0, ge=0, le=1 << 24, description="features per row (mlp and user builders)")
     hidden: list[int] = Field(default_factory=lambda: [64], description="mlp: hidden layer sizes")
     num_classes: int = Field(10, ge=1, le=1 << 20, description="outputs; 1 with loss mse")
@@ -54,6 +89,7 @@ class ModelParams(BaseModel):
     options: dict[str, int | float | str | bool] = Field(
         default_factory=dict, description="keyword arguments passed to a user builder"
     )
+    dlrm: DLRMParams = Field(default_factory=DLRMParams, description="dlrm: vocabulary and layer sizes")
 
     @model_validator(mode="after")
     def _known(self) -> ModelParams:
@@ -80,6 +116,9 @@ class DataParams(BaseModel):
     feature_columns: list[str] | None = Field(None, description="default: every column but id and label")
     validation_fraction: float = Field(
         0.0, ge=0.0, lt=1.0, description="rows held out for the per-round evaluation; 0: evaluate on training rows"
+    )
+    predictions: Literal["all", "validation"] = Field(
+        "all", description="rows the predictions output covers: every row, or only the held-out ones"
     )
 
 
@@ -148,6 +187,13 @@ class HomoNNParams(BaseModel):
     min_delta: float = Field(0.0, ge=0.0)
     checkpoint: bool = Field(False, description="checkpoint the global model every round at the arbiter")
     seed: int | None = Field(None, description="initial weights and worker selection")
+    threads: int = Field(
+        0,
+        ge=0,
+        le=1024,
+        description="intra-op CPU threads of torch at each party; 0: torch's default (every core). "
+        "Several workers on one machine: cores / workers (spinning threads of oversubscribed cores run 10x slower)",
+    )
     secure_aggregation: SecureAggregationParams = Field(default_factory=SecureAggregationParams)
     dp: DPParams = Field(default_factory=DPParams)
 
@@ -157,6 +203,10 @@ class HomoNNParams(BaseModel):
             raise ValueError("dp.mode 'sample' (Opacus DP-SGD) needs framework: torch")
         if self.dp.mode == "sample" and self.strategy.name == "param_server":
             raise ValueError("dp.mode 'sample' trains locally; use fedavg or fedprox")
+        if self.model.name == "dlrm" and self.loss != "binary_cross_entropy":
+            raise ValueError("model dlrm predicts a click (one logit): set loss: binary_cross_entropy")
+        if self.data.predictions == "validation" and self.data.validation_fraction == 0:
+            raise ValueError("data.predictions 'validation' needs data.validation_fraction > 0")
         if self.secure_aggregation.neighbours % 2:
             raise ValueError("secure_aggregation.neighbours must be even (0: every other worker)")
         return self
@@ -199,6 +249,19 @@ def build_model(params: HomoNNParams) -> Any:
         from unseen.models.keras_resnet import build_resnet as build_keras_resnet
 
         return build_keras_resnet(config)
+    if spec.name == "dlrm":
+        from unseen.models.config import DLRMConfig
+
+        dims = spec.dlrm
+        dlrm = DLRMConfig(dims.vocabulary(), embedding_dim=dims.embedding_dim, bottom_mlp=tuple(dims.bottom_mlp),
+                          top_mlp=tuple(dims.top_mlp))  # fmt: skip
+        if params.framework == "torch":
+            from unseen.models.torch_dlrm import build_dlrm
+
+            return build_dlrm(dlrm)
+        from unseen.models.keras_dlrm import build_dlrm as build_keras_dlrm
+
+        return build_keras_dlrm(dlrm)
     import importlib
 
     module_name, _, function = spec.name.partition(":")
@@ -216,11 +279,9 @@ def _seed(params: HomoNNParams) -> None:
 
         torch.manual_seed(params.seed)
     else:
-        import keras
+        from unseen.horizontal import keras as adapter  # not keras itself: the adapter sets KERAS_BACKEND first
 
-        from unseen.horizontal import keras as _  # noqa: F401 - sets KERAS_BACKEND first
-
-        keras.utils.set_random_seed(params.seed)
+        adapter.set_random_seed(params.seed)
 
 
 def initial_weights(params: HomoNNParams) -> Weights:
@@ -235,8 +296,7 @@ def initial_weights(params: HomoNNParams) -> Weights:
     return {n: a.copy() for n, a in kadapter.get_weights(model).items()}
 
 
-def make_trainer(params: HomoNNParams, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None,
-                 y_val: np.ndarray | None) -> Any:  # fmt: skip
+def make_trainer(params: HomoNNParams, data: TrainingData, validation: TrainingData | None) -> Any:
     """The framework adapter's LocalTrainer (it also has ``predict``) for this worker's rows."""
     model = build_model(params)
     lr = params.lr
@@ -246,11 +306,11 @@ def make_trainer(params: HomoNNParams, x: np.ndarray, y: np.ndarray, x_val: np.n
         dp = None
         if params.dp.mode == "sample":
             dp = adapter.SampleDP(params.dp.noise_multiplier, params.dp.clip_norm, params.dp.delta)
-        return adapter.TorchTrainer(model, x, y, x_val=x_val, y_val=y_val, lr=lr, optimizer=params.optimizer,
+        return adapter.TorchTrainer(model, data, x_val=validation, lr=lr, optimizer=params.optimizer,
                                     momentum=params.momentum, loss=params.loss, seed=params.seed, dp=dp)  # fmt: skip
     from unseen.horizontal import keras as kadapter
 
-    return kadapter.KerasTrainer(model, x, y, x_val=x_val, y_val=y_val, lr=lr, optimizer=params.optimizer,
+    return kadapter.KerasTrainer(model, data, x_val=validation, lr=lr, optimizer=params.optimizer,
                                  momentum=params.momentum, loss=params.loss, seed=params.seed)  # fmt: skip
 
 
@@ -302,38 +362,148 @@ def _labels(params: HomoNNParams, y: np.ndarray) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def _predictions(params: HomoNNParams, outputs: np.ndarray, table: Table, y: np.ndarray | None) -> Table:
+def _predictions(params: HomoNNParams, outputs: np.ndarray, rows: WorkerRows) -> Table:
     from unseen.storage.tables import Table
 
     columns: dict[str, np.ndarray] = {}
-    if table.id_column is not None:
-        columns[table.id_column] = table.ids
-    label = params.data.label_column or table.label_column
-    if y is not None and label is not None:
-        columns[label] = y
+    if rows.id_column is not None and rows.ids is not None:
+        columns[rows.id_column] = rows.ids
+    label = rows.label_column if rows.labels is not None else None
+    if label is not None and rows.labels is not None:
+        columns[label] = rows.labels
     if params.loss == "cross_entropy":
         columns[LABEL] = outputs.argmax(axis=1).astype(np.int64)
         if outputs.shape[1] == 2:
             shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
             columns[SCORE] = (shifted[:, 1] / shifted.sum(axis=1)).astype(np.float64)
     elif params.loss == "binary_cross_entropy":
-        columns[SCORE] = (1.0 / (1.0 + np.exp(-outputs.reshape(-1)))).astype(np.float64)
+        columns[SCORE] = (1.0 / (1.0 + np.exp(-outputs.reshape(-1).astype(np.float64)))).astype(np.float64)
     else:
         columns["predict_value"] = outputs.reshape(-1).astype(np.float64)
-    return Table(columns, table.id_column, label if y is not None else None)
+    return Table(columns, rows.id_column if rows.id_column in columns else None, label)
+
+
+@dataclass
+class WorkerRows:
+    """A worker's data as the trainer sees it: training rows, validation rows (None: evaluate on the training rows)
+    and the rows the predictions output covers, with their labels, ids and the names of their columns."""
+
+    train: TrainingData
+    validation: TrainingData | None
+    scored: TrainingData
+    labels: np.ndarray | None
+    label_column: str | None
+    ids: np.ndarray | None = None
+    id_column: str | None = None
+    feature_names: list[str] | None = None
+
+
+def _fits_model(params: HomoNNParams, kind: str | None) -> None:
+    """A clear error when the input table is not what the model reads."""
+    name = params.model.name
+    if name == "dlrm" and kind != "criteo-tsv":
+        what = f"a {kind} table" if kind else "a table of columns"
+        raise ValueError(
+            f"homo_nn: model dlrm needs a criteo-tsv table (upload with --format criteo-tsv); input 'data' is {what}"
+        )
+    if kind == "criteo-tsv" and name != "dlrm":
+        raise ValueError(f"homo_nn: input 'data' is a criteo-tsv table; it trains model dlrm, not {name}")
+    if kind == "cifar10-bin":
+        if not name.startswith("resnet"):
+            raise ValueError(
+                f"homo_nn: input 'data' is a cifar10-bin table of 3x32x32 images; it trains resnet20/32/44/56/110/18, "
+                f"not {name}"
+            )
+        if params.loss != "cross_entropy" or params.model.num_classes < 10:
+            raise ValueError("homo_nn: CIFAR-10 has 10 classes: use loss cross_entropy and model.num_classes 10")
+
+
+def _record_rows(params: HomoNNParams, path: Path, kind: str, predicting: bool) -> WorkerRows:
+    from unseen.datasets.sources import CifarData, CriteoData
+
+    fraction = 0.0 if predicting else params.data.validation_fraction
+    seed = params.seed or 0
+    if kind == "cifar10-bin":
+        everything = CifarData.from_table(path)
+        fixed = everything.take(np.arange(everything.num_samples), augment=False)
+        if fraction == 0:
+            return WorkerRows(everything, None, fixed, fixed.labels(), "label")
+        order = np.random.default_rng(params.seed).permutation(everything.num_samples)
+        held = max(1, round(fraction * len(order)))
+        validation = everything.take(np.sort(order[:held]), augment=False)
+        train = everything.take(order[held:])
+        scored = validation if params.data.predictions == "validation" else fixed
+        return WorkerRows(train, validation, scored, scored.labels(), "label")
+    train_rows = CriteoData(path, "train" if fraction else "all", fraction, seed)
+    if train_rows.vocab_sizes != list(params.model.dlrm.vocabulary()):
+        raise ValueError(
+            f"homo_nn: this party's Criteo table was hashed into vocabularies of {sorted(set(train_rows.vocab_sizes))} "
+            f"ids but model.dlrm.vocab_sizes is {params.model.dlrm.vocab_sizes}: set it to the upload's --vocab-size"
+        )
+    validation_rows = CriteoData(path, "validation", fraction, seed) if fraction else None
+    if validation_rows is not None and validation_rows.num_samples == 0:
+        raise ValueError("homo_nn: the validation fraction holds out no row of this party's Criteo table")
+    if validation_rows is not None and params.data.predictions == "validation":
+        rows_scored = validation_rows
+    else:
+        rows_scored = CriteoData(path, "all", 0.0, seed)
+    return WorkerRows(train_rows, validation_rows, rows_scored, rows_scored.labels().astype(np.int64), "label")
+
+
+def _table_rows(params: HomoNNParams, table: Table, predicting: bool) -> WorkerRows:
+    from unseen.horizontal.data import ArrayData
+
+    x, y, names = _rows(params, table, need_labels=not predicting)
+    ids = table.ids if table.id_column is not None else None
+    if y is None:
+        everything = ArrayData((x,), np.zeros(len(x), dtype=np.int64))
+        return WorkerRows(everything, None, everything, None, None, ids, table.id_column, names)
+    label = params.data.label_column or table.label_column
+    everything = ArrayData((x,), _labels(params, y))
+    if predicting or params.data.validation_fraction == 0 or len(y) < 2:
+        return WorkerRows(everything, None, everything, y, label, ids, table.id_column, names)
+    order = np.random.default_rng(params.seed).permutation(len(y))
+    held = max(1, round(params.data.validation_fraction * len(y)))
+    validation_order = np.sort(order[:held])
+    validation, train = everything.take(validation_order), everything.take(order[held:])
+    if params.data.predictions == "validation":
+        scored_ids = None if ids is None else ids[validation_order]
+        return WorkerRows(train, validation, validation, y[validation_order], label, scored_ids, table.id_column, names)
+    return WorkerRows(train, validation, everything, y, label, ids, table.id_column, names)
+
+
+def load_rows(ctx: Context, params: HomoNNParams, predicting: bool = False) -> WorkerRows:
+    """This worker's rows from input ``data``: a record table streamed from its stored file, or a table's columns."""
+    from unseen.datasets.record_tables import stored_format
+
+    path = ctx.input_path("data")
+    kind = stored_format(path)
+    _fits_model(params, kind)
+    if kind is not None:
+        return _record_rows(params, path, kind, predicting)
+    return _table_rows(params, ctx.read_input("data"), predicting)
 
 
 # --- the task -------------------------------------------------------------------------------------------------
 
 
 class _Logged:
-    """The worker's trainer, logging its local loss (and DP-SGD's epsilon) per round at this party."""
+    """The worker's trainer, logging per round at this party its local loss, its training throughput
+    (``train_samples_per_s``: samples of the fit or gradient over its seconds, weights in and out included) and
+    DP-SGD's epsilon."""
 
     def __init__(self, trainer: LocalTrainer, ctx: Context) -> None:
         self.trainer, self.ctx = trainer, ctx
 
+    def _throughput(self, samples: int, began: float, step: int) -> None:
+        seconds = time.perf_counter() - began
+        if seconds > 0:
+            self.ctx.metrics.log("train_samples_per_s", samples / seconds, step=step)
+
     def fit(self, weights: Weights, instruction: Instruction) -> FitResult:
+        began = time.perf_counter()
         result = self.trainer.fit(weights, instruction)
+        self._throughput(result.num_samples * instruction.local_epochs, began, instruction.server_round)
         self.ctx.metrics.log("local_loss", result.loss, step=instruction.server_round)
         epsilon = getattr(self.trainer, "epsilon", None)
         if epsilon is not None:
@@ -341,7 +511,10 @@ class _Logged:
         return result
 
     def gradient(self, weights: Weights, instruction: Instruction) -> GradientResult:
-        return self.trainer.gradient(weights, instruction)
+        began = time.perf_counter()
+        result = self.trainer.gradient(weights, instruction)
+        self._throughput(result.num_samples, began, instruction.server_round)
+        return result
 
     def evaluate(self, weights: Weights) -> EvalResult:
         return self.trainer.evaluate(weights)
@@ -409,6 +582,10 @@ def _meta(params: HomoNNParams, ctx: Context, **extra: Any) -> dict[str, Any]:
 def run(ctx: Context, params: HomoNNParams) -> None:
     from unseen.storage.models_store import ModelPart
 
+    if params.threads:
+        import torch
+
+        torch.set_num_threads(params.threads)
     if params.mode == "predict":
         _predict(ctx, params)
         return
@@ -418,35 +595,21 @@ def run(ctx: Context, params: HomoNNParams) -> None:
         return
     from unseen.horizontal.worker import run_worker
 
-    table = ctx.read_input("data")
-    x, y, names = _rows(params, table, need_labels=True)
-    assert y is not None
-    labels = _labels(params, y)
-    x_train, y_train, x_val, y_val = _holdout(x, labels, params.data.validation_fraction, params.seed)
-    trainer = make_trainer(params, x_train, y_train, x_val, y_val)
+    rows = load_rows(ctx, params)
+    trainer = make_trainer(params, rows.train, rows.validation)
     result = run_worker(
         ctx.sub("fl"), _Logged(trainer, ctx), summer=client, dp=_dp(params), on_progress=_progress_logger(ctx)
     )
     if result.status != "done" or result.weights is None:
         raise RuntimeError(f"this worker left the job: {result.reason or 'the aggregator dismissed it'}")
-    label = params.data.label_column or table.label_column
-    meta = _meta(params, ctx, feature_names=names, label_column=label, rounds_trained=result.rounds_trained,
-                 final_loss=result.final_loss)  # fmt: skip
+    meta = _meta(params, ctx, feature_names=rows.feature_names, label_column=rows.label_column,
+                 rounds_trained=result.rounds_trained, final_loss=result.final_loss)  # fmt: skip
     ctx.write_model("model", ModelPart(meta, dict(result.weights), "safetensors"))
-    outputs = trainer.predict(result.weights, x)
-    ctx.write_output("predictions", _predictions(params, outputs, table, y))
-    ctx.logger.info("homo_nn: trained %d rounds on %d rows; model stored", result.rounds_trained, len(y_train))
-
-
-def _holdout(
-    x: np.ndarray, y: np.ndarray, fraction: float, seed: int | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    if fraction == 0 or len(y) < 2:
-        return x, y, None, None
-    order = np.random.default_rng(seed).permutation(len(y))
-    held = max(1, round(fraction * len(y)))
-    val, train = order[:held], order[held:]
-    return x[train], y[train], x[val], y[val]
+    outputs = trainer.predict(result.weights, rows.scored)
+    ctx.write_output("predictions", _predictions(params, outputs, rows))
+    ctx.logger.info(
+        "homo_nn: trained %d rounds on %d rows; model stored", result.rounds_trained, rows.train.num_samples
+    )
 
 
 def _aggregate(ctx: Context, params: HomoNNParams, server: Any) -> None:
@@ -482,17 +645,16 @@ def _predict(ctx: Context, params: HomoNNParams) -> None:
     part = ctx.read_model("model")
     if part.meta.get("model") != "homo_nn" or part.meta.get("framework") != params.framework:
         raise ValueError("homo_nn predict: the model input is not a homo_nn model of this framework")
-    table = ctx.read_input("data")
-    x, y, _ = _rows(params, table, need_labels=False)
-    trainer = make_trainer(params, x, np.zeros(len(x), dtype=np.int64) if y is None else _labels(params, y), None, None)
+    rows = load_rows(ctx, params, predicting=True)
+    trainer = make_trainer(params, rows.scored, None)
     fresh = initial_weights(params)
     stored = {name: part.arrays[name] for name in fresh if name in part.arrays}  # safetensors keeps names sorted
     if len(stored) != len(part.arrays):
         raise ValueError("the stored model holds tensors this model does not have")
     check_same_layout(fresh, stored, "the stored model")
-    outputs = trainer.predict(stored, x)
-    ctx.write_output("predictions", _predictions(params, outputs, table, y))
-    ctx.logger.info("homo_nn: %d rows predicted", len(x))
+    outputs = trainer.predict(stored, rows.scored)
+    ctx.write_output("predictions", _predictions(params, outputs, rows))
+    ctx.logger.info("homo_nn: %d rows predicted", rows.scored.num_samples)
 
 
 SPEC = ComponentSpec(

@@ -1,7 +1,9 @@
 """``reader``: a party's stored table becomes the job's data at that party.
 
 Every party reads its own table (name it per role with ``role_params``); nothing crosses the wire. The
-table's id and label columns travel with it to the components downstream.
+table's id and label columns travel with it to the components downstream. A CIFAR-10 or Criteo table (uploaded
+with ``--format cifar10-bin|criteo-tsv``) is not loaded: the output is a link to its stored file, which a
+component such as ``homo_nn`` streams.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ class ReaderParams(BaseModel):
 def run(ctx: Context, params: ReaderParams) -> None:
     if ctx.tables is None:
         raise RuntimeError("reader needs the node's table storage")
+    from unseen.datasets.record_tables import stored_format
+
+    if ctx.tables.exists(params.table):
+        kind = stored_format(ctx.tables.path(params.table))
+        if kind is not None:
+            info = ctx.tables.link(params.table, ctx.output_table_name("data"))
+            ctx.logger.info("read %s: a %s table of %d rows, passed on unloaded", params.table, kind, info.rows)
+            ctx.metrics.log("rows", info.rows)
+            return
     table = ctx.tables.read(params.table)
     ctx.logger.info(
         "read %s: %d rows, %d features%s",

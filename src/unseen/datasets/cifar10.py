@@ -173,3 +173,22 @@ def synthetic(n: int, seed: int = 0, noise: float = 40.0) -> CifarArrays:
     stripes = np.sin((np.cos(angle) * x + np.sin(angle) * y + shift) * (2 * np.pi / 8))
     images = templates[labels] * 0.6 + 60.0 * stripes[:, None, :, :] + rng.normal(0, noise, size=(n, 3, 32, 32))
     return CifarArrays(np.clip(images + 50.0, 0, 255).astype(np.uint8), labels.astype(np.int64))
+
+
+def patterns(n: int, seed: int = 0, noise: float = 60.0) -> CifarArrays:
+    """A CIFAR-shaped set a convolutional network learns but no linear model separates well: class ``k`` is
+    stripes, horizontal (k < 5) or vertical, of period 4, 6, 9, 13 or 20 pixels, drawn with a random phase and
+    random colours over a random background, plus Gaussian noise (std ``noise`` grey levels). The class is carried
+    by the stripes' direction and spacing only (both survive the random crop and flip), not by position or colour,
+    so averaged pixels tell little."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, CLASSES, size=n)
+    period = np.array([4.0, 6.0, 9.0, 13.0, 20.0])[labels % 5][:, None, None]
+    y, x = np.mgrid[0:32, 0:32]
+    along = np.where((labels < 5)[:, None, None], y[None], x[None])
+    phase = rng.random((n, 1, 1)) * 2 * np.pi
+    wave = np.sin(along * (2 * np.pi) / period + phase)
+    colour = rng.uniform(40, 90, size=(n, 3, 1, 1)) * rng.choice([-1.0, 1.0], size=(n, 3, 1, 1))
+    background = rng.uniform(70, 180, size=(n, 3, 1, 1))
+    images = background + colour * wave[:, None, :, :] + rng.normal(0, noise, size=(n, 3, 32, 32))
+    return CifarArrays(np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64))

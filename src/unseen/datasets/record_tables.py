@@ -96,7 +96,7 @@ def write_cifar_table(source: Path, target: Path, name: str) -> RecordTable:
 def load_cifar_table(path: Path) -> cifar10.CifarArrays:
     """A stored ``cifar10-bin`` table as arrays (images uint8 (n, 3, 32, 32)), for ``cifar10.batches``."""
     table = pq.read_table(path, columns=["label", "image"])
-    _check_format(table.schema, "cifar10-bin", path)
+    check_format(table.schema, "cifar10-bin", path)
     images = table.column("image").combine_chunks()
     pixels = np.frombuffer(images.buffers()[1], dtype=np.uint8)
     start = images.offset * cifar10.PIXELS
@@ -135,14 +135,14 @@ def write_criteo_table(source: Path, target: Path, name: str, vocab_size: int) -
 def criteo_vocab_sizes(path: Path) -> list[int]:
     """The vocabulary sizes a stored ``criteo-tsv`` table was hashed with: the sizes of DLRM's embedding tables."""
     schema = pq.read_schema(path)
-    description = _check_format(schema, "criteo-tsv", path)
+    description = check_format(schema, "criteo-tsv", path)
     return [int(size) for size in description["vocab_sizes"]]
 
 
 def iter_criteo_table(path: Path, batch_size: int, drop_last: bool = False) -> Iterator[criteo.CriteoBatch]:
     """A stored ``criteo-tsv`` table in fixed-size batches, a row group at a time (wrap in ``Prefetcher``)."""
     parquet = pq.ParquetFile(path)
-    _check_format(parquet.schema_arrow, "criteo-tsv", path)
+    check_format(parquet.schema_arrow, "criteo-tsv", path)
 
     def parts() -> Iterator[criteo.CriteoBatch]:
         for batch in parquet.iter_batches(batch_size=ROW_GROUP):
@@ -156,7 +156,16 @@ def iter_criteo_table(path: Path, batch_size: int, drop_last: bool = False) -> I
     return criteo.rebatch(parts(), batch_size, drop_last)
 
 
-def _check_format(schema: pa.Schema, wanted: str, path: Path) -> dict[str, Any]:
+def stored_format(path: Path) -> RecordFormat | None:
+    """The record format of the stored table at ``path`` (``unseen data upload --format``), None for a plain table."""
+    raw = (pq.read_schema(path).metadata or {}).get(FORMAT_KEY)
+    if not raw:
+        return None
+    return record_format(str(json.loads(raw).get("format", "")))
+
+
+def check_format(schema: pa.Schema, wanted: str, path: Path) -> dict[str, Any]:
+    """The table's format description, or a ValueError when it is not a ``wanted`` table."""
     raw = (schema.metadata or {}).get(FORMAT_KEY)
     description: dict[str, Any] = json.loads(raw) if raw else {}
     if description.get("format") != wanted:

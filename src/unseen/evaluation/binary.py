@@ -5,6 +5,9 @@ Two kinds of metric, because users ask two questions:
 - *ranking* metrics, independent of any cut-off: AUC (the probability that a random positive scores above a
   random negative) and KS (the largest gap between the true- and false-positive rates over all thresholds,
   the figure credit-risk teams report), with the ROC and KS curves for the board;
+- *calibration*: log loss (the mean negative log-likelihood of the labels, the figure click-through-rate models are
+  judged by), when the scores are probabilities (all in [0, 1]); scores are clipped to [1e-15, 1 - 1e-15] first,
+  as scikit-learn did, so one confident mistake costs about 34.5, not infinity;
 - *decision* metrics at one threshold (a row is predicted positive when ``score >= threshold``): accuracy,
   precision, recall, F1 and the confusion matrix ``[[tn, fp], [fn, tp]]``.
 
@@ -83,11 +86,14 @@ class BinaryMetrics:
     ks: KolmogorovSmirnov
     at_threshold: ThresholdMetrics
     curve: RocCurve
+    log_loss: float | None = None  # None when the scores are not probabilities
 
     def scalars(self) -> dict[str, float]:
         """Every scalar metric by the name it is logged under."""
+        calibration = {} if self.log_loss is None else {"log_loss": self.log_loss}
         return {
             "auc": self.auc,
+            **calibration,
             "ks": self.ks.statistic,
             "ks_threshold": self.ks.threshold,
             "accuracy": self.at_threshold.accuracy,
@@ -225,6 +231,18 @@ def threshold_metrics(y_true: npt.ArrayLike, y_score: npt.ArrayLike, threshold: 
     )
 
 
+LOG_LOSS_EPS = 1e-15
+
+
+def log_loss(y_true: npt.ArrayLike, y_score: npt.ArrayLike) -> float:
+    """Mean ``-(y log p + (1 - y) log(1 - p))`` of probabilities ``p`` clipped to ``[eps, 1 - eps]``."""
+    labels, scores = binary_inputs(y_true, y_score, both_classes=False)
+    if scores.size and (scores.min() < 0 or scores.max() > 1):
+        raise ValueError("log loss needs probabilities: scores in [0, 1]")
+    p = np.clip(scores, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
+    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log1p(-p)))
+
+
 def binary_metrics(
     y_true: npt.ArrayLike, y_score: npt.ArrayLike, threshold: float = 0.5, max_curve_points: int = MAX_CURVE_POINTS
 ) -> BinaryMetrics:
@@ -239,4 +257,5 @@ def binary_metrics(
         ks=KolmogorovSmirnov(float(tpr[index] - fpr[index]), float(thresholds[index])),
         at_threshold=threshold_metrics(labels, scores, threshold),
         curve=_curve(fpr, tpr, thresholds, max_curve_points),
+        log_loss=log_loss(labels, scores) if scores.min() >= 0 and scores.max() <= 1 else None,
     )

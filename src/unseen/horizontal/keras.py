@@ -6,18 +6,20 @@ Keras runs on whatever backend ``KERAS_BACKEND`` names; importing this module se
 
 Weights cross as named numpy arrays keyed by each variable's ``path`` (``dense/kernel``), in ``model.weights``
 order, non-trainable ones (BatchNorm statistics) included. A round compiles the model with a fresh optimizer
-(SGD with momentum, or Adam) and runs ``model.fit`` for ``local_epochs``. FedProx is a decoupled proximal step
-after every batch, ``w <- w - lr * mu * (w - w_global)`` (a callback; Keras has no backend-neutral hook to edit
-gradients). The parameter-server ``gradient()`` is exact with no backend code: from ``w``, one
-``train_on_batch`` with plain SGD at learning rate 1 leaves ``w - g``, so ``g = w - w'``; non-trainable weights
-get a zero gradient.
+(SGD with momentum, or Adam) and runs ``train_on_batch`` on the batches of ``local_epochs`` epochs of the worker's
+:class:`~unseen.horizontal.data.TrainingData`, each prepared in a background thread during the step before.
+FedProx is a decoupled proximal step after every batch, ``w <- w - lr * mu * (w - w_global)`` (Keras has no
+backend-neutral hook to edit gradients). Evaluation runs the model on ordered batches and scores the logits in
+numpy (``data.loss_and_correct``), as the PyTorch adapter does. The parameter-server ``gradient()`` is exact
+with no backend code: from ``w``, one ``train_on_batch`` with plain SGD at learning rate 1 leaves ``w - g``, so
+``g = w - w'``; non-trainable weights get a zero gradient.
 """
 
 from __future__ import annotations
 
-import math
+import itertools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -26,11 +28,22 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import keras
 
+from unseen.horizontal.data import (
+    ArrayData,
+    BatchStream,
+    TrainingData,
+    as_data,
+    label_dtype,
+    loss_and_correct,
+    mean_loss,
+    prefetched,
+)
 from unseen.horizontal.strategy import Instruction
 from unseen.horizontal.weights import Weights
 from unseen.horizontal.worker import EvalResult, FitResult, GradientResult
 
 LossName = Literal["cross_entropy", "binary_cross_entropy", "mse"]
+CALIBRATION_BATCHES = 20
 OptimizerName = Literal["sgd", "adam"]
 
 
@@ -59,6 +72,11 @@ def set_weights(model: Any, weights: Mapping[str, np.ndarray]) -> None:
         variable.assign(value.astype(variable.dtype))
 
 
+def set_random_seed(seed: int) -> None:
+    """Seed Keras (and its backend) through this module, which picked the backend before importing Keras."""
+    keras.utils.set_random_seed(seed)
+
+
 def mlp(layers: list[int]) -> Any:
     """``layers[0]`` inputs, ReLU hidden layers, ``layers[-1]`` outputs (logits); layers named ``dense_<i>``."""
     if len(layers) < 2 or min(layers) < 1:
@@ -79,34 +97,25 @@ def _loss(name: LossName) -> Any:
     return keras.losses.MeanSquaredError()
 
 
-def _metrics(name: LossName) -> list[Any]:
-    if name == "cross_entropy":
-        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    if name == "binary_cross_entropy":
-        return [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]
-    return []
-
-
-class _Proximal(keras.callbacks.Callback):  # type: ignore[misc]
-    def __init__(self, anchors: list[np.ndarray], step: float) -> None:
-        super().__init__()
-        self.anchors, self.step = anchors, step
-
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        for variable, anchor in zip(self.model.trainable_weights, self.anchors, strict=True):
-            variable.assign(variable - self.step * (variable - anchor))
+def _inputs(inputs: tuple[np.ndarray, ...]) -> Any:
+    """One array for a single-input model, a list for a model of several inputs (DLRM: dense, sparse)."""
+    return inputs[0] if len(inputs) == 1 else list(inputs)
 
 
 class KerasTrainer:
-    """Local training of a Keras ``model`` on the worker's rows; evaluation on ``(x_val, y_val)`` (else train)."""
+    """Local training of a Keras ``model`` on the worker's rows; evaluation on the validation rows (else train).
+
+    ``data`` / ``x_val`` as for :class:`unseen.horizontal.torch.TorchTrainer`: a ``TrainingData`` source or an array
+    with its labels. Every step is one ``train_on_batch`` on a batch prepared ahead in a background thread, so
+    sources that augment or stream train exactly as rows in memory do."""
 
     def __init__(
         self,
         model: Any,
-        x: np.ndarray,
-        y: np.ndarray,
+        data: np.ndarray | TrainingData,
+        y: np.ndarray | None = None,
         *,
-        x_val: np.ndarray | None = None,
+        x_val: np.ndarray | TrainingData | None = None,
         y_val: np.ndarray | None = None,
         lr: float = 0.01,
         optimizer: OptimizerName = "sgd",
@@ -115,26 +124,25 @@ class KerasTrainer:
         seed: int | None = None,
         eval_batch_size: int = 1024,
     ) -> None:
-        if len(x) != len(y) or len(y) == 0:
-            raise ValueError(f"a worker needs rows: {len(x)} feature rows, {len(y)} labels")
-        label_dtype = np.int64 if loss == "cross_entropy" else np.float32
         self.model = model
         self.names = weight_names(model)
-        self.x, self.y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=label_dtype)
-        self.x_val = self.x if x_val is None else np.asarray(x_val, dtype=np.float32)
-        self.y_val = self.y if y_val is None else np.asarray(y_val, dtype=label_dtype)
+        self.data = as_data(data, y)
+        if self.data.num_samples == 0:
+            raise ValueError("a worker needs rows: its data holds none")
+        self.validation = self.data if x_val is None else as_data(x_val, y_val)
         self.lr, self.optimizer_name, self.momentum, self.loss_name = lr, optimizer, momentum, loss
+        self._label_dtype = label_dtype(loss)
         self.rng = np.random.default_rng(seed)
         self.eval_batch_size = eval_batch_size
         self._compiled: str | None = None
-        self._cursor = 0
-        self._order = self.rng.permutation(len(self.y))
+        self._stream = BatchStream(self.data, self.rng)
+        self._gradients_only = False  # parameter-server mode: batch-norm statistics never reach the server
         if seed is not None:
             keras.utils.set_random_seed(seed)
 
     @property
     def num_samples(self) -> int:
-        return len(self.y)
+        return self.data.num_samples
 
     def _compile(self, how: str) -> None:
         if how == "gradient":
@@ -143,66 +151,86 @@ class KerasTrainer:
             optimizer = keras.optimizers.Adam(learning_rate=self.lr)
         else:
             optimizer = keras.optimizers.SGD(learning_rate=self.lr, momentum=self.momentum)
-        self.model.compile(optimizer=optimizer, loss=_loss(self.loss_name), metrics=_metrics(self.loss_name))
+        self.model.compile(optimizer=optimizer, loss=_loss(self.loss_name))
         self._compiled = how
+
+    def _train_step(self, inputs: tuple[np.ndarray, ...], labels: np.ndarray) -> float:
+        logs = self.model.train_on_batch(_inputs(inputs), np.asarray(labels, dtype=self._label_dtype), return_dict=True)
+        return float(logs["loss"])
 
     def fit(self, weights: Weights, instruction: Instruction) -> FitResult:
         set_weights(self.model, weights)
         self._compile("fit")  # a fresh local optimizer every round, as FedAvg's workers start
-        callbacks = []
+        anchors: list[np.ndarray] = []
         if instruction.proximal_mu > 0:
             anchors = [np.asarray(weights[str(v.path)]) for v in self.model.trainable_weights]
-            callbacks.append(_Proximal(anchors, self.lr * instruction.proximal_mu))
-        order = self.rng.permutation(len(self.y))  # shuffled here so the seed fixes the batches on any backend
-        history = self.model.fit(
-            self.x[order],
-            self.y[order],
-            batch_size=instruction.batch_size,
-            epochs=instruction.local_epochs,
-            shuffle=True,
-            verbose=0,
-            callbacks=callbacks,
-        )
-        losses = history.history.get("loss", [])
+        step = self.lr * instruction.proximal_mu
+        losses = []
+        for _ in range(instruction.local_epochs):
+            for inputs, labels in prefetched(lambda: self.data.epoch(instruction.batch_size, self.rng)):
+                losses.append(self._train_step(inputs, labels))
+                for variable, anchor in zip(self.model.trainable_weights if anchors else [], anchors, strict=True):
+                    variable.assign(variable - step * (variable - anchor))
         return FitResult(get_weights(self.model), self.num_samples, float(np.mean(losses)) if losses else 0.0)
 
     def gradient(self, weights: Weights, instruction: Instruction) -> GradientResult:
+        self._gradients_only = True
         if self._compiled != "gradient":
             self._compile("gradient")
         trainable = {str(v.path) for v in self.model.trainable_weights}
         sums = {n: np.zeros(np.shape(w), dtype=np.float64) for n, w in weights.items()}
         rows, losses = 0, []
         for _ in range(instruction.steps):
-            if self._cursor >= len(self._order):
-                self._order, self._cursor = self.rng.permutation(len(self.y)), 0
-            batch = self._order[self._cursor : self._cursor + instruction.batch_size]
-            self._cursor += instruction.batch_size
+            inputs, labels = self._stream.take(instruction.batch_size)
             set_weights(self.model, weights)
-            logs = self.model.train_on_batch(self.x[batch], self.y[batch], return_dict=True)
+            losses.append(self._train_step(inputs, labels))
             after = get_weights(self.model)
             for name in trainable:
-                sums[name] += (np.asarray(weights[name], dtype=np.float64) - after[name]) * len(batch)
-            rows += len(batch)
-            losses.append(float(logs["loss"]))
+                sums[name] += (np.asarray(weights[name], dtype=np.float64) - after[name]) * len(labels)
+            rows += len(labels)
         set_weights(self.model, weights)
         return GradientResult({n: s / rows for n, s in sums.items()}, rows, float(np.mean(losses)))
 
-    def predict(self, weights: Weights | None, x: np.ndarray) -> np.ndarray:
+    def _outputs(self, data: TrainingData) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for inputs, labels in prefetched(lambda: data.ordered(self.eval_batch_size)):
+            yield np.asarray(self.model.predict_on_batch(_inputs(inputs))), labels
+
+    def predict(self, weights: Weights | None, data: np.ndarray | TrainingData) -> np.ndarray:
+        """The model's outputs (logits) for every row of ``data`` in its ``ordered`` order (or the array ``data``)."""
         if weights is not None:
             set_weights(self.model, weights)
-        return np.asarray(
-            self.model.predict(np.asarray(x, dtype=np.float32), batch_size=self.eval_batch_size, verbose=0)
-        )
+            self._calibrate()
+        source = ArrayData((data,), np.zeros(len(data))) if isinstance(data, np.ndarray) else data
+        outputs = [out for out, _ in self._outputs(source)]
+        return np.concatenate(outputs) if outputs else np.zeros((0,))
+
+    def _calibrate(self) -> None:
+        """As the PyTorch adapter's: in parameter-server mode re-estimate the batch-norm statistics from up to
+        ``CALIBRATION_BATCHES`` of this worker's batches, a cumulative average (momentum k / (k + 1) at the k-th)."""
+        norms = [layer for layer in self.model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+        if not self._gradients_only or not norms:
+            return
+        saved = [layer.momentum for layer in norms]
+        for layer in norms:
+            layer.moving_mean.assign(np.zeros(layer.moving_mean.shape, dtype="float32"))
+            layer.moving_variance.assign(np.ones(layer.moving_variance.shape, dtype="float32"))
+        batches = prefetched(lambda: self.data.epoch(self.eval_batch_size // 4 or 1, self.rng))
+        for k, (inputs, _) in enumerate(itertools.islice(batches, CALIBRATION_BATCHES)):
+            for layer in norms:
+                layer.momentum = k / (k + 1)
+            self.model(_inputs(inputs), training=True)
+        batches.close()
+        for layer, momentum in zip(norms, saved, strict=True):
+            layer.momentum = momentum
 
     def evaluate(self, weights: Weights) -> EvalResult:
         set_weights(self.model, weights)
-        if self._compiled is None:
-            self._compile("fit")
-        logs = self.model.evaluate(self.x_val, self.y_val, batch_size=self.eval_batch_size, verbose=0, return_dict=True)
-        loss = float(logs["loss"])
-        return EvalResult(
-            loss if math.isfinite(loss) else float("inf"), float(logs.get("accuracy", 0.0)), len(self.y_val)
-        )
+        self._calibrate()
+        total, correct, rows = 0.0, 0, 0
+        for out, labels in self._outputs(self.validation):
+            batch_loss, batch_correct = loss_and_correct(out, labels, self.loss_name)
+            total, correct, rows = total + batch_loss, correct + batch_correct, rows + len(labels)
+        return EvalResult(mean_loss(total, rows), correct / max(rows, 1), rows)
 
 
-__all__ = ["KerasTrainer", "get_weights", "mlp", "set_weights", "weight_names"]
+__all__ = ["KerasTrainer", "get_weights", "mlp", "set_random_seed", "set_weights", "weight_names"]

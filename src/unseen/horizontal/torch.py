@@ -5,7 +5,9 @@ of the module's own tensors (no copy; they stay valid until the module is next t
 copies each array into the existing tensor in place, so a round costs one copy in and none out. bfloat16 tensors
 (which numpy cannot hold) cross as float32 and are cast back on the way in.
 
-Local training is plain mini-batch training: ``local_epochs`` epochs of shuffled batches of ``batch_size`` rows,
+Local training is plain mini-batch training: ``local_epochs`` epochs of shuffled batches of ``batch_size`` rows
+from a :class:`~unseen.horizontal.data.TrainingData` (rows in memory, or a source that augments or streams them),
+each prepared in a background thread while the module trains on the one before,
 a fresh optimizer per round (SGD with momentum, or Adam), the FedProx gradient ``mu (w - w_global)`` added to every
 parameter's gradient when the instruction carries ``proximal_mu``. ``gradient()`` (the parameter-server mode)
 averages the loss gradient over ``steps`` batches; buffers (BatchNorm statistics) get a zero gradient there.
@@ -22,7 +24,6 @@ torch and Opacus are imported by this module only; the algorithm core never impo
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,11 +32,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from unseen.horizontal.data import (
+    ArrayData,
+    BatchStream,
+    TrainingData,
+    as_data,
+    label_dtype,
+    loss_and_correct,
+    mean_loss,
+    prefetched,
+)
 from unseen.horizontal.strategy import Instruction
 from unseen.horizontal.weights import Weights
 from unseen.horizontal.worker import EvalResult, FitResult, GradientResult
 
 LossName = Literal["cross_entropy", "binary_cross_entropy", "mse"]
+CALIBRATION_BATCHES = 20
 OptimizerName = Literal["sgd", "adam"]
 
 
@@ -72,7 +84,8 @@ def set_weights(module: nn.Module, weights: Mapping[str, np.ndarray]) -> None:
         raise ValueError(f"the weights do not match the module: missing {missing}, unexpected {extra}")
     with torch.no_grad():
         for name, tensor in state.items():
-            source = torch.from_numpy(np.ascontiguousarray(weights[name]))
+            value = np.asarray(weights[name])  # not ascontiguousarray: it makes a 0-d array (a counter) 1-d
+            source = torch.from_numpy(value if value.flags.c_contiguous else value.copy())
             if tuple(source.shape) != tuple(tensor.shape):
                 raise ValueError(f"tensor {name} has shape {tuple(source.shape)}, the module's {tuple(tensor.shape)}")
             tensor.copy_(source.to(dtype=tensor.dtype))
@@ -98,20 +111,30 @@ def _loss_fn(name: LossName) -> Callable[[torch.Tensor, torch.Tensor], torch.Ten
     return lambda out, y: nn.functional.mse_loss(out.reshape(-1), y.float())
 
 
-class TorchTrainer:
-    """Local training of ``module`` on the worker's rows ``(x, y)``; evaluation on ``(x_val, y_val)`` (else train).
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """A batch array as a tensor without a copy where it can: floats as float32, integers (ids) as they are."""
+    if array.dtype.kind == "f" and array.dtype != np.float32:
+        array = array.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(array))
 
-    ``x`` is any float array whose first axis is the row (reshaped by the caller to what the module takes);
-    ``y`` holds class indices for ``cross_entropy``, 0/1 for ``binary_cross_entropy``, numbers for ``mse``.
+
+class TorchTrainer:
+    """Local training of ``module`` on the worker's rows; evaluation on the validation rows (else the training rows).
+
+    ``data`` is a :class:`~unseen.horizontal.data.TrainingData` (rows in memory, or a CIFAR-10 / Criteo source
+    that augments or streams) or, for rows in memory, an array ``x`` with labels ``y``; ``validation`` likewise
+    (or ``x_val``, ``y_val``). The module is called with the batch's inputs in order (``module(*inputs)``: DLRM
+    takes dense and sparse features). Labels are class indices for ``cross_entropy``, 0/1 for
+    ``binary_cross_entropy``, numbers for ``mse``. Batches are prepared ahead of the step (``data.prefetched``).
     """
 
     def __init__(
         self,
         module: nn.Module,
-        x: np.ndarray,
-        y: np.ndarray,
+        data: np.ndarray | TrainingData,
+        y: np.ndarray | None = None,
         *,
-        x_val: np.ndarray | None = None,
+        x_val: np.ndarray | TrainingData | None = None,
         y_val: np.ndarray | None = None,
         lr: float = 0.01,
         optimizer: OptimizerName = "sgd",
@@ -122,28 +145,32 @@ class TorchTrainer:
         dp: SampleDP | None = None,
         eval_batch_size: int = 1024,
     ) -> None:
-        if len(x) != len(y) or len(y) == 0:
-            raise ValueError(f"a worker needs rows: {len(x)} feature rows, {len(y)} labels")
         self.module = module
-        self.x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        label_dtype = np.int64 if loss == "cross_entropy" else np.float32
-        self.y = torch.from_numpy(np.ascontiguousarray(y, dtype=label_dtype))
-        self.x_val = self.x if x_val is None else torch.from_numpy(np.ascontiguousarray(x_val, dtype=np.float32))
-        self.y_val = self.y if y_val is None else torch.from_numpy(np.ascontiguousarray(y_val, dtype=label_dtype))
+        self.data = as_data(data, y)
+        if self.data.num_samples == 0:
+            raise ValueError("a worker needs rows: its data holds none")
+        self.validation = self.data if x_val is None else as_data(x_val, y_val)
         self.lr, self.optimizer_name, self.momentum, self.weight_decay = lr, optimizer, momentum, weight_decay
         self.loss_name: LossName = loss
         self.loss = _loss_fn(loss)
+        self._label_dtype = label_dtype(loss)
+        self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator()
         self.generator.manual_seed(seed if seed is not None else int(torch.seed() % (1 << 63)))
+        if dp is not None and not isinstance(self.data, ArrayData):
+            raise ValueError(
+                "sample DP (Opacus DP-SGD) needs the worker's rows in memory; this data source streams or augments "
+                "its rows (a CIFAR-10 or Criteo table): use dp.mode 'update' (DP-FedAvg) instead"
+            )
         self.dp = dp
         self.eval_batch_size = eval_batch_size
-        self._cursor = 0
-        self._order = torch.randperm(len(self.y), generator=self.generator)
+        self._stream = BatchStream(self.data, self.rng)
         self._private: _Private | None = None
+        self._gradients_only = False  # parameter-server mode: batch-norm statistics never reach the server
 
     @property
     def num_samples(self) -> int:
-        return len(self.y)
+        return self.data.num_samples
 
     @property
     def epsilon(self) -> float | None:
@@ -159,11 +186,12 @@ class TorchTrainer:
             return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
 
-    def _batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = torch.randperm(len(self.y), generator=self.generator)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            yield self.x[rows], self.y[rows]
+    def _labels(self, labels: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(labels, dtype=self._label_dtype))
+
+    def _step_loss(self, inputs: tuple[np.ndarray, ...], labels: np.ndarray) -> torch.Tensor:
+        loss: torch.Tensor = self.loss(self.module(*(_tensor(a) for a in inputs)), self._labels(labels))
+        return loss
 
     def fit(self, weights: Weights, instruction: Instruction) -> FitResult:
         set_weights(self.module, weights)
@@ -176,9 +204,10 @@ class TorchTrainer:
             optimizer = self._optimizer()
             losses = []
             for _ in range(instruction.local_epochs):
-                for xb, yb in self._batches(instruction.batch_size):
+                batches = prefetched(lambda: self.data.epoch(instruction.batch_size, self.rng))
+                for inputs, labels in batches:
                     optimizer.zero_grad(set_to_none=True)
-                    loss = self.loss(self.module(xb), yb)
+                    loss = self._step_loss(inputs, labels)
                     loss.backward()  # type: ignore[no-untyped-call]
                     if mu > 0:
                         with torch.no_grad():
@@ -194,11 +223,11 @@ class TorchTrainer:
         losses: list[float] = []
         mu = instruction.proximal_mu
         for _ in range(instruction.local_epochs):
-            for xb, yb in private.loader:
+            for *xb, yb in private.loader:
                 if len(yb) == 0:  # Poisson sampling may draw an empty batch; Opacus still counts the step
                     continue
                 private.optimizer.zero_grad(set_to_none=True)
-                loss = self.loss(private.module(xb), yb)
+                loss = self.loss(private.module(*xb), yb)
                 loss.backward()  # type: ignore[no-untyped-call]
                 private.optimizer.step()
                 if mu > 0:
@@ -216,8 +245,9 @@ class TorchTrainer:
             raise ValueError("with sample DP the batch size cannot change between rounds (the accountant assumes one)")
         from opacus import PrivacyEngine
 
-        assert self.dp is not None
-        dataset = torch.utils.data.TensorDataset(self.x, self.y)
+        assert self.dp is not None and isinstance(self.data, ArrayData)
+        tensors = [_tensor(a) for a in self.data.inputs]
+        dataset = torch.utils.data.TensorDataset(*tensors, self._labels(self.data.label))
         loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, generator=self.generator)
         engine = PrivacyEngine(accountant="rdp")
         module, optimizer, private_loader = engine.make_private(
@@ -232,24 +262,22 @@ class TorchTrainer:
         return self._private
 
     def gradient(self, weights: Weights, instruction: Instruction) -> GradientResult:
+        self._gradients_only = True
         set_weights(self.module, weights)
         self.module.train()
         params = dict(self.module.named_parameters())
         sums = {name: torch.zeros_like(p) for name, p in params.items()}
         rows, losses = 0, []
         for _ in range(instruction.steps):
-            if self._cursor >= len(self._order):
-                self._order, self._cursor = torch.randperm(len(self.y), generator=self.generator), 0
-            batch = self._order[self._cursor : self._cursor + instruction.batch_size]
-            self._cursor += instruction.batch_size
+            inputs, labels = self._stream.take(instruction.batch_size)
             self.module.zero_grad(set_to_none=True)
-            loss = self.loss(self.module(self.x[batch]), self.y[batch])
+            loss = self._step_loss(inputs, labels)
             loss.backward()  # type: ignore[no-untyped-call]
             with torch.no_grad():
                 for name, param in params.items():
                     if param.grad is not None:
-                        sums[name].add_(param.grad, alpha=len(batch))
-            rows += len(batch)
+                        sums[name].add_(param.grad, alpha=len(labels))
+            rows += len(labels)
             losses.append(float(loss.detach()))
         out: Weights = {}
         for name, tensor in self.module.state_dict().items():
@@ -258,38 +286,50 @@ class TorchTrainer:
         return GradientResult(out, rows, float(np.mean(losses)))
 
     @torch.no_grad()
-    def predict(self, weights: Weights | None, x: np.ndarray) -> np.ndarray:
-        """The module's outputs for ``x`` (logits), in batches, with ``weights`` loaded first when given."""
+    def _outputs(self, data: TrainingData) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        self.module.eval()
+        for inputs, labels in prefetched(lambda: data.ordered(self.eval_batch_size)):
+            yield self.module(*(_tensor(a) for a in inputs)).float().cpu().numpy(), labels
+
+    def predict(self, weights: Weights | None, data: np.ndarray | TrainingData) -> np.ndarray:
+        """The module's outputs (logits) for every row of ``data`` in its ``ordered`` order (or for the array
+        ``data``), in batches, with ``weights`` loaded first when given."""
         if weights is not None:
             set_weights(self.module, weights)
-        self.module.eval()
-        inputs = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        outputs = [
-            self.module(inputs[i : i + self.eval_batch_size]) for i in range(0, len(inputs), self.eval_batch_size)
-        ]
-        return torch.cat(outputs).float().cpu().numpy() if outputs else np.zeros((0,))
+            self._calibrate()
+        source = ArrayData((data,), np.zeros(len(data))) if isinstance(data, np.ndarray) else data
+        outputs = [out for out, _ in self._outputs(source)]
+        return np.concatenate(outputs) if outputs else np.zeros((0,))
+
+    @torch.no_grad()
+    def _calibrate(self) -> None:
+        """In parameter-server mode the server steps only parameters, so the global batch-norm statistics stay
+        at their initial values; before evaluating or predicting, this worker re-estimates them from up to
+        ``CALIBRATION_BATCHES`` batches of its own training rows (a cumulative average), as a data-parallel
+        replica keeps its own. Nothing to do for models without batch norm or after FedAvg (which averages them)."""
+        norms = [m for m in self.module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not self._gradients_only or not norms:
+            return
+        saved = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the calibration batches
+        self.module.train()
+        batches = prefetched(lambda: self.data.epoch(self.eval_batch_size // 4 or 1, self.rng))
+        for inputs, _ in itertools.islice(batches, CALIBRATION_BATCHES):
+            self.module(*(_tensor(a) for a in inputs))
+        batches.close()
+        for m, momentum in zip(norms, saved, strict=True):
+            m.momentum = momentum
 
     def evaluate(self, weights: Weights) -> EvalResult:
         set_weights(self.module, weights)
-        self.module.eval()
-        total_loss, correct, rows = 0.0, 0, len(self.y_val)
-        with torch.no_grad():
-            for start in range(0, rows, self.eval_batch_size):
-                xb = self.x_val[start : start + self.eval_batch_size]
-                yb = self.y_val[start : start + self.eval_batch_size]
-                out = self.module(xb)
-                total_loss += float(self.loss(out, yb)) * len(yb)
-                correct += _correct(out, yb, self.loss_name)
-        loss = total_loss / rows
-        return EvalResult(loss if math.isfinite(loss) else float("inf"), correct / rows, rows)
-
-
-def _correct(out: torch.Tensor, y: torch.Tensor, loss: LossName) -> int:
-    if loss == "cross_entropy":
-        return int((out.argmax(dim=1) == y).sum())
-    if loss == "binary_cross_entropy":
-        return int(((out.reshape(-1) > 0).long() == y.long()).sum())
-    return 0
+        self._calibrate()
+        total, correct, rows = 0.0, 0, 0
+        for out, labels in self._outputs(self.validation):
+            batch_loss, batch_correct = loss_and_correct(out, labels, self.loss_name)
+            total, correct, rows = total + batch_loss, correct + batch_correct, rows + len(labels)
+        return EvalResult(mean_loss(total, rows), correct / max(rows, 1), rows)
 
 
 @dataclass

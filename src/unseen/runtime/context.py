@@ -20,6 +20,8 @@ from unseen.runtime.parties import PartyRef, Role
 from unseen.values import Value
 
 if TYPE_CHECKING:  # storage stays unloaded for algorithms that run on a context without it
+    from pathlib import Path
+
     from unseen.storage.models_store import ModelPart, ModelStore
     from unseen.storage.tables import Table, TableStore
 
@@ -172,6 +174,18 @@ class Context:
             raise KeyError(f"{self.component} has no input '{slot}' wired; inputs: {sorted(self.inputs)}")
         upstream, _, output = reference.partition(".")
         return self._table_store().read(self.output_table_name(output, upstream))
+
+    def input_path(self, slot: str) -> Path:
+        """The stored file of the table wired to input ``slot``: for components that stream a large table (a
+        CIFAR-10 or Criteo upload) instead of reading it into memory with ``read_input``."""
+        reference = self.inputs.get(slot)
+        if reference is None:
+            raise KeyError(f"{self.component} has no input '{slot}' wired; inputs: {sorted(self.inputs)}")
+        upstream, _, output = reference.partition(".")
+        path = self._table_store().path(self.output_table_name(output, upstream))
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.component}: input '{slot}' ({reference}) has no stored table here")
+        return path
 
     def write_output(self, slot: str, table: Table | Mapping[str, np.ndarray]) -> None:
         self._table_store().write(self.output_table_name(slot), table, overwrite=True)
