@@ -49,7 +49,13 @@ from unseen.vertical.secureboost_host import (
     predict_host,
 )
 from unseen.vertical.secureboost_objective import gradients
-from unseen.vertical.secureboost_pool import ProcessHistograms, RowEncryptor, SerialHistograms, worker_count
+from unseen.vertical.secureboost_pool import (
+    ProcessHistograms,
+    RowEncryptor,
+    SerialHistograms,
+    node_histogram,
+    worker_count,
+)
 from unseen.vertical.secureboost_tree import predict_raw
 
 FloatArray = npt.NDArray[np.float64]
@@ -495,10 +501,16 @@ def test_the_worker_processes_agree_with_the_serial_path() -> None:
     rng = np.random.default_rng(5)
     binned = bin_features(rng.normal(size=(rows, 2)), 8)
     packed = [int(v) for v in rng.integers(0, 1 << 40, size=rows)]
-    encryptor = RowEncryptor(public_key, 2)
+    encryptor = RowEncryptor(private_key, 2)
     try:
         ciphertexts = encryptor.encrypt(packed)
         assert private_key.raw_decrypt(ciphertexts[:50] + ciphertexts[-50:]) == packed[:50] + packed[-50:]
+        encryptor.prepare(rows)  # the next tree's randomizers, computed ahead: fresh ones, the same plaintexts
+        again = encryptor.encrypt(packed)
+        assert private_key.raw_decrypt(again[:50] + again[-50:]) == packed[:50] + packed[-50:]
+        assert not set(again) & set(ciphertexts)
+        encryptor.prepare(rows)  # prepared for a size that does not come: dropped, the vector still encrypts
+        assert private_key.raw_decrypt(encryptor.encrypt(packed[:6_000])[-3:]) == packed[5_997:6_000]
     finally:
         encryptor.close()
     node = np.sort(rng.choice(rows, 3_000, replace=False))
@@ -512,3 +524,18 @@ def test_the_worker_processes_agree_with_the_serial_path() -> None:
         pooled.close()
     randomizers = _full_randomizers(public_key, 9, threads=2)  # re-randomisers on two threads: fresh encryptions of 0
     assert len(set(randomizers)) == 9 and private_key.raw_decrypt(randomizers) == [0] * 9
+
+
+def test_pairwise_histograms_hold_each_bins_exact_sum() -> None:
+    """Features taken in pairs (and an odd one alone) give every (feature, bin) exactly its rows' sum."""
+    public_key, private_key = generate_keypair(KEY_BITS)
+    rng = np.random.default_rng(11)
+    for features in (1, 2, 5):
+        bins = rng.integers(0, 6, size=(300, features)).astype(np.uint16)
+        values = rng.integers(0, 1 << 30, size=300)
+        ciphertexts = public_key.raw_encrypt([int(v) for v in values])
+        rows = np.sort(rng.choice(300, 170, replace=False))
+        hist = private_key.raw_decrypt(node_histogram(bins, ciphertexts, rows, 7, public_key.nsquare))
+        for j in range(features):
+            expected = np.bincount(bins[rows, j], weights=values[rows].astype(np.float64), minlength=7)
+            assert [int(v) for v in hist[j * 7 : (j + 1) * 7]] == [int(v) for v in expected]

@@ -18,11 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import gmpy2  # type: ignore[import-untyped]  # the gmpy2 2.3.2 wheel ships neither .pyi stubs nor py.typed
+import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from unseen.crypto.paillier import EncryptedVector
 
 # Typed views of the gmpy2 functions used. At run time the values are gmpy2.mpz; they are typed as int because
@@ -42,7 +41,8 @@ exponent in a group of unknown order is generic (Pollard's lambda / baby-step gi
 ~2**(bits/2) = 2**224, far beyond the ~112-bit strength of a 2048-bit n (and the 128 bits of a 3072-bit one).
 2 * kappa = 256 bits would match kappa = 128; the extra 192 bits are margin for an assumption that is less
 studied than DCR, paid for with 24 more multiplications per encryption."""
-_TABLE_WINDOW_BITS = 8  # one byte of the exponent per table row: a 448-bit exponent is 56 multiplications
+_PUBLIC_WINDOW_BITS = 8  # one byte of the exponent per table row: a 448-bit exponent is 56 multiplications
+_PRIVATE_WINDOW_BITS = 10  # mod p**2 and q**2: 45 rows of 1,024 entries each (~13 MiB per prime at 2048 bits)
 _ONE = to_mpz(1)
 
 
@@ -66,7 +66,7 @@ class PublicKey:
         self.n: int = to_mpz(n)
         self.nsquare: int = self.n * self.n
         self.max_int: int = int(self.n) // 3
-        self._table: list[list[int]] | None = None
+        self._table: FixedBaseTable | None = None
 
     @property
     def bits(self) -> int:
@@ -122,17 +122,7 @@ class PublicKey:
         ~2,400 of ``r ** n``. The random bytes are the exponent's digits, drawn in one call per vector.
         """
         table = self._fixed_base_table()
-        nsq = self.nsquare
-        width = len(table)
-        raw = secrets.token_bytes(width * count)
-        out: list[int] = []
-        for start in range(0, width * count, width):
-            acc = _ONE
-            for row, digit in zip(table, raw[start : start + width], strict=True):
-                if digit:
-                    acc = acc * row[digit] % nsq
-            out.append(acc)
-        return out
+        return table.powers(random_digits(count, table.window))
 
     def full_randomizers(self, count: int) -> list[int]:
         """``count`` values ``r ** n mod n**2`` with r uniform in Z_n^*: textbook Paillier randomness.
@@ -149,24 +139,74 @@ class PublicKey:
                 units.append(r)
         return powmod_base_list(units, n, self.nsquare)
 
-    def _fixed_base_table(self) -> list[list[int]]:
+    def _fixed_base_table(self) -> FixedBaseTable:
         if self._table is None:
-            n, nsq = self.n, self.nsquare
-            while True:
-                x = secrets.randbelow(int(n) - 2) + 2
-                if _gcd(x, n) == 1:
-                    break
-            h = (-x * x) % n  # DJN section 4: h = -x^2 mod n for a random unit x
-            base = powmod(h, n, nsq)  # h_s = h^n mod n^2, an n-th residue
-            rows: list[list[int]] = []
-            for _ in range(math.ceil(SHORT_EXPONENT_BITS / _TABLE_WINDOW_BITS)):
-                row = [_ONE, base]
-                for _ in range(2, 1 << _TABLE_WINDOW_BITS):
-                    row.append(row[-1] * base % nsq)
-                rows.append(row)
-                base = row[-1] * base % nsq  # base ** 256 for the next byte
-            self._table = rows
+            self._table = FixedBaseTable(djn_base(self.n), self.nsquare, _PUBLIC_WINDOW_BITS)
         return self._table
+
+
+def djn_base(n: int) -> int:
+    """A fresh DJN generator ``h_s = h**n mod n**2`` with ``h = -x**2 mod n`` for a random unit x (DJN section 4)."""
+    while True:
+        x = secrets.randbelow(int(n) - 2) + 2
+        if _gcd(x, n) == 1:
+            break
+    h = (-x * x) % n
+    return powmod(h, n, n * n)
+
+
+class FixedBaseTable:
+    """``base ** a mod modulus`` for SHORT_EXPONENT_BITS-bit exponents a, read as ``window``-bit digits.
+
+    Row k holds ``base ** (j * 2**(window k))`` for every digit value j, so a power is one multiplication per
+    non-zero digit: ceil(448 / window) at most. Building costs ``rows * 2**window`` multiplications, once.
+    """
+
+    __slots__ = ("modulus", "rows", "window")
+
+    def __init__(self, base: int, modulus: int, window: int) -> None:
+        self.modulus, self.window = modulus, window
+        self.rows: list[list[int]] = []
+        base = base % modulus
+        for _ in range(math.ceil(SHORT_EXPONENT_BITS / window)):
+            row = [_ONE, base]
+            for _ in range(2, 1 << window):
+                row.append(row[-1] * base % modulus)
+            self.rows.append(row)
+            base = row[-1] * base % modulus  # base ** 2**window for the next digit
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def powers(self, digits: list[list[int]]) -> list[int]:
+        """One power per row of ``digits`` (each the exponent's digits, lowest first)."""
+        modulus = self.modulus
+        out: list[int] = []
+        for exponent in digits:
+            acc = _ONE
+            for row, digit in zip(self.rows, exponent, strict=True):
+                if digit:
+                    acc = acc * row[digit] % modulus
+            out.append(acc)
+        return out
+
+
+def random_digits(count: int, window: int) -> list[list[int]]:
+    """``count`` exponents uniform in [0, 2**SHORT_EXPONENT_BITS), each as ``window``-bit digits, lowest first.
+
+    The bits come from one :func:`secrets.token_bytes` call (the OS CSPRNG); every bit of the exponent is used
+    once, so the exponent is exactly uniform.
+    """
+    rows = math.ceil(SHORT_EXPONENT_BITS / window)
+    raw = secrets.token_bytes(count * SHORT_EXPONENT_BITS // 8)
+    if window == 8:
+        return [list(raw[i : i + rows]) for i in range(0, len(raw), rows)]
+    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little").reshape(count, SHORT_EXPONENT_BITS)
+    padded = np.zeros((count, rows * window), dtype=np.int64)
+    padded[:, :SHORT_EXPONENT_BITS] = bits
+    weights = np.int64(1) << np.arange(window, dtype=np.int64)
+    digits: list[list[int]] = (padded.reshape(count, rows, window) @ weights).tolist()
+    return digits
 
 
 class PrivateKey:
@@ -178,7 +218,7 @@ class PrivateKey:
     cross-checks with phe.
     """
 
-    __slots__ = ("_hp", "_hq", "_p", "_psquare", "_q", "_q_inv", "_qsquare", "public_key")
+    __slots__ = ("_djn", "_hp", "_hq", "_p", "_psquare", "_q", "_q_inv", "_qsquare", "_qsquare_inv", "public_key")
 
     def __init__(self, public_key: PublicKey, p: int, q: int) -> None:
         p, q = to_mpz(p), to_mpz(q)
@@ -191,6 +231,8 @@ class PrivateKey:
         self._hp = invert((powmod(g, p - 1, self._psquare) - 1) // p, p)
         self._hq = invert((powmod(g, q - 1, self._qsquare) - 1) // q, q)
         self._q_inv = invert(q, p)
+        self._qsquare_inv = invert(self._qsquare, self._psquare)
+        self._djn: tuple[int, FixedBaseTable, FixedBaseTable] | None = None
 
     @property
     def primes(self) -> tuple[int, int]:
@@ -205,6 +247,44 @@ class PrivateKey:
         from unseen.crypto.paillier import decrypt
 
         return decrypt(self, enc, workers=workers)
+
+    def raw_encrypt(self, residues: Sequence[int]) -> list[int]:
+        """What :meth:`PublicKey.raw_encrypt` computes, ~1.6x faster (randomizers from :meth:`djn_randomizers`)."""
+        return self.public_key.raw_add_plain(self.djn_randomizers(len(residues)), residues)
+
+    def djn_randomizers(self, count: int) -> list[int]:
+        """``count`` values ``h_s ** a mod n**2``, a uniform in [0, 2**SHORT_EXPONENT_BITS): the public key's
+        computation and distribution, done by the key holder mod p**2 and mod q**2 and joined by CRT.
+
+        The value is the same integer the public-key path would give for the same ``h_s`` and ``a`` (CRT is a
+        bijection), so nothing about the ciphertexts changes; only the cost does: a product mod p**2 (2048 bits
+        for a 2048-bit key) costs about a third of one mod n**2, and the smaller table entries afford 10-bit
+        digits (45 products per prime instead of 56).
+        """
+        return self.djn_powers(random_digits(count, _PRIVATE_WINDOW_BITS))
+
+    def djn_powers(self, digits: list[list[int]]) -> list[int]:
+        """``h_s ** a mod n**2`` for exponents given as 10-bit digits (lowest first), by CRT over p**2, q**2."""
+        _, table_p, table_q = self._djn_tables()
+        psq, qsq, qsq_inv = self._psquare, self._qsquare, self._qsquare_inv
+        return [
+            xq + qsq * ((xp - xq) * qsq_inv % psq)
+            for xp, xq in zip(table_p.powers(digits), table_q.powers(digits), strict=True)
+        ]
+
+    def djn_generator(self) -> int:
+        """This key object's ``h_s`` (mod n**2), drawn on first use like each PublicKey object's."""
+        return self._djn_tables()[0]
+
+    def _djn_tables(self) -> tuple[int, FixedBaseTable, FixedBaseTable]:
+        if self._djn is None:
+            base = djn_base(self.public_key.n)
+            self._djn = (
+                base,
+                FixedBaseTable(base, self._psquare, _PRIVATE_WINDOW_BITS),
+                FixedBaseTable(base, self._qsquare, _PRIVATE_WINDOW_BITS),
+            )
+        return self._djn
 
     def raw_decrypt(self, ciphertexts: Sequence[int], workers: int = 1) -> list[int]:
         """Plaintexts in [0, n) of raw ciphertexts, by CRT over p**2 and q**2.
