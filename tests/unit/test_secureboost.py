@@ -27,6 +27,7 @@ from sklearn.metrics import log_loss, mean_squared_error, roc_auc_score
 from unseen.components import evaluation as evaluation_component
 from unseen.components import hetero_secureboost as component
 from unseen.crypto.paillier import generate_keypair
+from unseen.crypto.paillier_keys import STATISTICAL_BITS, SubgroupRerandomizer, djn_base, powmod, random_digits
 from unseen.runtime.context import Context
 from unseen.runtime.local import LocalFederation, LocalHub, LocalRun, RecordedMessage, run_parties
 from unseen.runtime.metrics import MemoryMetricSink, Metrics
@@ -42,7 +43,6 @@ from unseen.vertical.secureboost_guest import GuestFit, fit_guest, predict_guest
 from unseen.vertical.secureboost_host import (
     HostFit,
     HostModel,
-    _full_randomizers,
     _level_histograms,
     _pack,
     fit_host,
@@ -329,8 +329,9 @@ def test_packing_round_trip_reads_each_candidate_back() -> None:
         for i in group.tolist():
             acc = acc * rows[i] % nsq
         sums.append(acc)
-    cts = _pack(sums, layout, nsq)
-    assert len(cts) == -(-9 // layout.per_ciphertext)
+    per = layout.per_ciphertext
+    cts = _pack([sums[a : a + per] for a in range(0, 9, per)], layout.field_bits, nsq, threads=2)
+    assert len(cts) == -(-9 // per)
     fields = [f for i, c in enumerate(private_key.raw_decrypt(cts)) for f in layout.split_plaintext(
         int(c), min(layout.per_ciphertext, 9 - i * layout.per_ciphertext))]  # fmt: skip
     g_sum, h_sum, n_sum = layout.unpack_fields(fields, g_scale, h_scale)
@@ -424,7 +425,8 @@ def test_a_host_refuses_a_guest_that_asks_for_more_trees() -> None:
     public_key, _ = generate_keypair(KEY_BITS)
 
     def guest(ctx: Context) -> None:
-        ctx.send("setup", {"n": public_key.to_wire(), "layout": PackLayout(20, KEY_BITS).to_json()}, HOST)
+        layout = PackLayout(20, KEY_BITS).to_json()
+        ctx.send("setup", {"n": public_key.to_wire(), "layout": layout, "djn": int(djn_base(public_key.n))}, HOST)
         for t in range(2):
             ctx.sub(f"tree-{t}").send("plan", {"stop": False, "hosts": False}, HOST)
 
@@ -522,8 +524,24 @@ def test_the_worker_processes_agree_with_the_serial_path() -> None:
         assert private_key.raw_decrypt(pooled.histogram(node)) == private_key.raw_decrypt(serial.histogram(node))
     finally:
         pooled.close()
-    randomizers = _full_randomizers(public_key, 9, threads=2)  # re-randomisers on two threads: fresh encryptions of 0
+
+
+def test_host_rerandomizers_are_fresh_encryptions_of_zero_in_the_guests_subgroup() -> None:
+    """``h_s ** b`` with b of bits(n) + 128 bits: encryptions of 0 in the group of the guest's own randomness."""
+    public_key, private_key = generate_keypair(KEY_BITS)
+    generator = int(private_key.djn_generator())
+    rerandomizer = SubgroupRerandomizer(public_key, generator)
+    randomizers = rerandomizer.randomizers(9)
     assert len(set(randomizers)) == 9 and private_key.raw_decrypt(randomizers) == [0] * 9
+    digits = random_digits(2, 8, KEY_BITS + STATISTICAL_BITS)
+    exponents = [sum(d << (8 * k) for k, d in enumerate(row)) for row in digits]
+    assert rerandomizer._table.powers(digits) == [powmod(generator, b, public_key.nsquare) for b in exponents]
+    rows = private_key.raw_encrypt([5, 7])  # the guest's rows: randomness h_s**a; after re-randomising, same sums
+    mixed = [c * r % public_key.nsquare for c, r in zip(rows, rerandomizer.randomizers(2), strict=True)]
+    assert private_key.raw_decrypt(mixed) == [5, 7] and not set(mixed) & set(rows)
+    for bad in (0, 1, public_key.nsquare, True):
+        with pytest.raises(ValueError):
+            SubgroupRerandomizer(public_key, bad)
 
 
 def test_pairwise_histograms_hold_each_bins_exact_sum() -> None:

@@ -122,7 +122,10 @@ def fit_guest(
     layout = PackLayout(rows, public_key.bits)
     layout.check()
     if hosts:
-        ctx.send("setup", {"n": public_key.to_wire(), "layout": layout.to_json()}, hosts)
+        # h_s, the one DJN generator of every row's randomness: hosts re-randomise their results with its powers
+        setup: dict[str, JsonValue] = {"n": public_key.to_wire(), "layout": layout.to_json()}
+        setup["djn"] = int(private_key.djn_generator())
+        ctx.send("setup", setup, hosts)
     encryptor = RowEncryptor(private_key, workers)
     try:
         if hosts and config.guest_only_trees == 0:

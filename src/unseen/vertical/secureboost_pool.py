@@ -187,9 +187,10 @@ class RowEncryptor:
             self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
         p, q = self._private_key.primes
         n = self._private_key.public_key.to_wire()
+        base = int(self._private_key.djn_generator())
         size = math.ceil(count / workers)
         sizes = [min(size, count - a) for a in range(0, count, size)]
-        self._ready = (count, [self._pool.submit(_randomizer_chunk, n, p, q, k) for k in sizes])
+        self._ready = (count, [self._pool.submit(_randomizer_chunk, n, p, q, base, k) for k in sizes])
 
     def encrypt(self, residues: list[int]) -> list[int]:
         """Ciphertexts of ``residues`` (plaintexts in [0, n)), each with its own fresh randomizer."""
@@ -243,9 +244,10 @@ def _chunk_histogram(rows: npt.NDArray[np.int64]) -> list[int]:
 _KEYS: dict[tuple[int, int, int], PrivateKey] = {}
 
 
-def _randomizer_chunk(n: int, p: int, q: int, count: int) -> list[int]:
+def _randomizer_chunk(n: int, p: int, q: int, base: int, count: int) -> list[int]:
     key = _KEYS.get((n, p, q))
     if key is None:  # one key per training: its CRT tables are built once per worker
         _KEYS.clear()
         key = _KEYS[(n, p, q)] = PrivateKey(PublicKey(n), p, q)
+    key.use_djn_generator(base)  # the guest's one h_s: the hosts re-randomise with its powers
     return [int(r) for r in key.djn_randomizers(count)]
