@@ -533,8 +533,9 @@ def test_host_rerandomizers_are_fresh_encryptions_of_zero_in_the_guests_subgroup
     rerandomizer = SubgroupRerandomizer(public_key, generator)
     randomizers = rerandomizer.randomizers(9)
     assert len(set(randomizers)) == 9 and private_key.raw_decrypt(randomizers) == [0] * 9
-    digits = random_digits(2, 8, KEY_BITS + STATISTICAL_BITS)
-    exponents = [sum(d << (8 * k) for k, d in enumerate(row)) for row in digits]
+    window = rerandomizer._table.window
+    digits = random_digits(2, window, KEY_BITS + STATISTICAL_BITS)
+    exponents = [sum(d << (window * k) for k, d in enumerate(row)) for row in digits]
     assert rerandomizer._table.powers(digits) == [powmod(generator, b, public_key.nsquare) for b in exponents]
     rows = private_key.raw_encrypt([5, 7])  # the guest's rows: randomness h_s**a; after re-randomising, same sums
     mixed = [c * r % public_key.nsquare for c, r in zip(rows, rerandomizer.randomizers(2), strict=True)]
