@@ -159,7 +159,8 @@ class SubgroupRerandomizer:
     ``A + b mod ord(h_s)`` uniform up to a statistical distance below 2**-128 (ord(h_s) < n), independent of A:
     the randomness then says nothing about how the result was computed, with no computational assumption. It
     costs ceil((bits(n) + 128) / 6) products from a fixed-base table (~360 at 2048 bits; the table, ~23,000
-    products and ~12 MB, is built once per training) instead of the ~2,400 of ``r ** n``. See docs/crypto-paillier.md ("Re-randomising towards the key holder").
+    products and ~12 MB, is built once per training) instead of the ~2,400 of ``r ** n``. See
+    docs/crypto-paillier.md ("Re-randomising towards the key holder").
     """
 
     __slots__ = ("_table",)
