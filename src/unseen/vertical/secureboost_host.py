@@ -102,14 +102,15 @@ def fit_host(ctx: Context, x: npt.ArrayLike, config: SecureBoostConfig, workers:
     tokens = [int(t) for t in rng.permutation(columns)]  # anonymous feature ids the guest sees in importances
 
     setup = ctx.recv("setup", frm=guest)
-    if not isinstance(setup, dict) or not isinstance(setup.get("n"), int) or not isinstance(setup.get("djn"), int):
+    generator = setup.get("djn") if isinstance(setup, dict) else None
+    if not isinstance(setup, dict) or not isinstance(setup.get("n"), int) or not isinstance(generator, int):
         raise SecureBoostProtocolError("setup must be {n, layout, djn}")
     public_key = PublicKey.from_wire(setup["n"])
     if public_key.bits < config.key_bits:
         raise SecureBoostProtocolError(f"the guest's key has {public_key.bits} bits, below key_bits={config.key_bits}")
     layout = PackLayout.from_json(setup.get("layout"), rows, public_key.bits)
     try:
-        rerandomizer = SubgroupRerandomizer(public_key, setup["djn"])
+        rerandomizer = SubgroupRerandomizer(public_key, generator)
     except ValueError as exc:
         raise SecureBoostProtocolError(f"the guest's DJN generator is unusable: {exc}") from None
 
