@@ -23,9 +23,11 @@ Prints a table and writes benchmarks/results/secureboost.json (machine, settings
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import socket
@@ -163,9 +165,24 @@ def job_benchmark() -> dict[str, Any]:
             started = time.perf_counter()
             done = cli("job", "submit", "-c", str(ROOT / "examples" / "hetero_secureboost" / "job.yaml"), "--wait")
             wall = time.perf_counter() - started
+            tasks = task_seconds(Path(home) / "standalone" / "nodes")
         finally:
             subprocess.run([unseen, "standalone", "stop"], env=env, capture_output=True, timeout=120, check=False)
-    return {"wall_s": wall, "output_tail": done.stdout[-600:]}
+    return {"wall_s": wall, "tasks_s": tasks, "output_tail": done.stdout[-600:]}
+
+
+_LOG_STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}) ")
+
+
+def task_seconds(nodes: Path) -> dict[str, float]:
+    """Each task's first-to-last log line, in seconds, by "component role_party" (from the parties' task logs)."""
+    out: dict[str, float] = {}
+    for log in sorted(nodes.glob("*/jobs/*/*/*/task.log")):
+        stamps = [m.group(1) for m in map(_LOG_STAMP.match, log.read_text().splitlines()) if m]
+        if stamps:
+            first, last = (dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%f") for s in (stamps[0], stamps[-1]))
+            out[f"{log.parent.parent.name} {log.parent.name}"] = (last - first).total_seconds()
+    return out
 
 
 def main() -> None:
@@ -184,6 +201,9 @@ def main() -> None:
     if args.job_only:
         job = job_benchmark()
         print(f"breast job wall time (PSI + 5 trees + evaluation, 2048-bit): {job['wall_s']:.1f} s (goal < 15 s)")
+        for task, seconds in job["tasks_s"].items():
+            print(f"  {task}: {seconds:.1f} s (first to last log line)")
+        print(f"load average before/after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f}")
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.with_name("secureboost_job.json").write_text(json.dumps({"job": job, "load": os.getloadavg()}))
         return

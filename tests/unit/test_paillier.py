@@ -26,7 +26,7 @@ from unseen.crypto.paillier import (
     generate_keypair,
     x_transpose_dot,
 )
-from unseen.crypto.paillier_keys import MIN_KEY_BITS, SHORT_EXPONENT_BITS
+from unseen.crypto.paillier_keys import MIN_KEY_BITS, SHORT_EXPONENT_BITS, powmod, random_digits
 
 PHE_EXPONENT = -DEFAULT_FRAC_BITS // 4  # phe encodes in base 16: 2**-32 is 16**-8
 
@@ -149,12 +149,48 @@ def test_djn_randomizers_are_encryptions_of_zero(keys: tuple[PublicKey, PrivateK
     assert len(pub._fixed_base_table()) * 8 >= SHORT_EXPONENT_BITS
 
 
+def test_crt_randomizers_equal_the_public_key_computation(keys: tuple[PublicKey, PrivateKey]) -> None:
+    """The key holder's h_s**a mod n**2 by CRT over p**2, q**2 is the very integer powmod gives mod n**2."""
+    pub, priv = keys
+    digits = random_digits(4, 10)
+    digits.append([0] * len(digits[0]))  # a = 0
+    digits.append([1023] * len(digits[0]))  # every digit at its largest
+    exponents = [sum(d << (10 * k) for k, d in enumerate(row)) for row in digits]
+    assert max(exponents).bit_length() <= len(digits[0]) * 10 and exponents[-2] == 0
+    base = priv.djn_generator()
+    assert priv.djn_powers(digits) == [powmod(base, a, pub.nsquare) for a in exponents]
+    randomizers = priv.djn_randomizers(6)
+    assert len(set(randomizers)) == 6 and priv.raw_decrypt(randomizers) == [0] * 6
+
+
+def test_random_digits_are_the_exponent_bits() -> None:
+    for window in (8, 10, 12):
+        rows = random_digits(300, window)
+        assert len(rows) == 300 and all(len(r) == -(-SHORT_EXPONENT_BITS // window) for r in rows)
+        values = [sum(d << (window * k) for k, d in enumerate(r)) for r in rows]
+        assert all(0 <= v < 1 << SHORT_EXPONENT_BITS for v in values)
+        assert max(values).bit_length() > SHORT_EXPONENT_BITS - 12  # the top bits are used, not left zero
+        assert len(set(values)) == 300
+
+
+def test_private_key_encryption_decrypts_at_the_edges(keys: tuple[PublicKey, PrivateKey]) -> None:
+    pub, priv = keys
+    n = int(pub.n)
+    edges = [0, 1, 2, n // 3, n // 2, n - 2, n - 1]
+    ciphertexts = priv.raw_encrypt(edges)
+    assert priv.raw_decrypt(ciphertexts) == edges
+    assert len(set(ciphertexts)) == len(edges)  # fresh randomness per value
+    assert all(0 < c < pub.nsquare for c in ciphertexts)
+    mixed = pub.raw_add_plain(ciphertexts, [1] * len(edges))  # homomorphic with the public key's ciphertexts
+    assert priv.raw_decrypt(mixed) == [(v + 1) % n for v in edges]
+
+
 def test_every_public_key_object_draws_its_own_generator_yet_ciphertexts_mix(
     keys: tuple[PublicKey, PrivateKey],
 ) -> None:
     pub, priv = keys
     twin = PublicKey.from_wire(pub.to_wire())
-    assert twin._fixed_base_table()[0][1] != pub._fixed_base_table()[0][1]
+    assert twin._fixed_base_table().rows[0][1] != pub._fixed_base_table().rows[0][1]
     total = pub.encrypt(np.array([1.5, -2.0])) + twin.encrypt(np.array([2.5, 1.0]))
     assert priv.decrypt(total).tolist() == [4.0, -1.0]
 

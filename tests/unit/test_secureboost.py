@@ -27,6 +27,7 @@ from sklearn.metrics import log_loss, mean_squared_error, roc_auc_score
 from unseen.components import evaluation as evaluation_component
 from unseen.components import hetero_secureboost as component
 from unseen.crypto.paillier import generate_keypair
+from unseen.crypto.paillier_keys import STATISTICAL_BITS, SubgroupRerandomizer, djn_base, powmod, random_digits
 from unseen.runtime.context import Context
 from unseen.runtime.local import LocalFederation, LocalHub, LocalRun, RecordedMessage, run_parties
 from unseen.runtime.metrics import MemoryMetricSink, Metrics
@@ -42,14 +43,19 @@ from unseen.vertical.secureboost_guest import GuestFit, fit_guest, predict_guest
 from unseen.vertical.secureboost_host import (
     HostFit,
     HostModel,
-    _full_randomizers,
     _level_histograms,
     _pack,
     fit_host,
     predict_host,
 )
 from unseen.vertical.secureboost_objective import gradients
-from unseen.vertical.secureboost_pool import ProcessHistograms, RowEncryptor, SerialHistograms, worker_count
+from unseen.vertical.secureboost_pool import (
+    ProcessHistograms,
+    RowEncryptor,
+    SerialHistograms,
+    node_histogram,
+    worker_count,
+)
 from unseen.vertical.secureboost_tree import predict_raw
 
 FloatArray = npt.NDArray[np.float64]
@@ -323,8 +329,9 @@ def test_packing_round_trip_reads_each_candidate_back() -> None:
         for i in group.tolist():
             acc = acc * rows[i] % nsq
         sums.append(acc)
-    cts = _pack(sums, layout, nsq)
-    assert len(cts) == -(-9 // layout.per_ciphertext)
+    per = layout.per_ciphertext
+    cts = _pack([sums[a : a + per] for a in range(0, 9, per)], layout.field_bits, nsq, threads=2)
+    assert len(cts) == -(-9 // per)
     fields = [f for i, c in enumerate(private_key.raw_decrypt(cts)) for f in layout.split_plaintext(
         int(c), min(layout.per_ciphertext, 9 - i * layout.per_ciphertext))]  # fmt: skip
     g_sum, h_sum, n_sum = layout.unpack_fields(fields, g_scale, h_scale)
@@ -418,7 +425,8 @@ def test_a_host_refuses_a_guest_that_asks_for_more_trees() -> None:
     public_key, _ = generate_keypair(KEY_BITS)
 
     def guest(ctx: Context) -> None:
-        ctx.send("setup", {"n": public_key.to_wire(), "layout": PackLayout(20, KEY_BITS).to_json()}, HOST)
+        layout = PackLayout(20, KEY_BITS).to_json()
+        ctx.send("setup", {"n": public_key.to_wire(), "layout": layout, "djn": int(djn_base(public_key.n))}, HOST)
         for t in range(2):
             ctx.sub(f"tree-{t}").send("plan", {"stop": False, "hosts": False}, HOST)
 
@@ -495,10 +503,16 @@ def test_the_worker_processes_agree_with_the_serial_path() -> None:
     rng = np.random.default_rng(5)
     binned = bin_features(rng.normal(size=(rows, 2)), 8)
     packed = [int(v) for v in rng.integers(0, 1 << 40, size=rows)]
-    encryptor = RowEncryptor(public_key, 2)
+    encryptor = RowEncryptor(private_key, 2)
     try:
         ciphertexts = encryptor.encrypt(packed)
         assert private_key.raw_decrypt(ciphertexts[:50] + ciphertexts[-50:]) == packed[:50] + packed[-50:]
+        encryptor.prepare(rows)  # the next tree's randomizers, computed ahead: fresh ones, the same plaintexts
+        again = encryptor.encrypt(packed)
+        assert private_key.raw_decrypt(again[:50] + again[-50:]) == packed[:50] + packed[-50:]
+        assert not set(again) & set(ciphertexts)
+        encryptor.prepare(rows)  # prepared for a size that does not come: dropped, the vector still encrypts
+        assert private_key.raw_decrypt(encryptor.encrypt(packed[:6_000])[-3:]) == packed[5_997:6_000]
     finally:
         encryptor.close()
     node = np.sort(rng.choice(rows, 3_000, replace=False))
@@ -510,5 +524,37 @@ def test_the_worker_processes_agree_with_the_serial_path() -> None:
         assert private_key.raw_decrypt(pooled.histogram(node)) == private_key.raw_decrypt(serial.histogram(node))
     finally:
         pooled.close()
-    randomizers = _full_randomizers(public_key, 9, threads=2)  # re-randomisers on two threads: fresh encryptions of 0
+
+
+def test_host_rerandomizers_are_fresh_encryptions_of_zero_in_the_guests_subgroup() -> None:
+    """``h_s ** b`` with b of bits(n) + 128 bits: encryptions of 0 in the group of the guest's own randomness."""
+    public_key, private_key = generate_keypair(KEY_BITS)
+    generator = int(private_key.djn_generator())
+    rerandomizer = SubgroupRerandomizer(public_key, generator)
+    randomizers = rerandomizer.randomizers(9)
     assert len(set(randomizers)) == 9 and private_key.raw_decrypt(randomizers) == [0] * 9
+    window = rerandomizer._table.window
+    digits = random_digits(2, window, KEY_BITS + STATISTICAL_BITS)
+    exponents = [sum(d << (window * k) for k, d in enumerate(row)) for row in digits]
+    assert rerandomizer._table.powers(digits) == [powmod(generator, b, public_key.nsquare) for b in exponents]
+    rows = private_key.raw_encrypt([5, 7])  # the guest's rows: randomness h_s**a; after re-randomising, same sums
+    mixed = [c * r % public_key.nsquare for c, r in zip(rows, rerandomizer.randomizers(2), strict=True)]
+    assert private_key.raw_decrypt(mixed) == [5, 7] and not set(mixed) & set(rows)
+    for bad in (0, 1, public_key.nsquare, True):
+        with pytest.raises(ValueError):
+            SubgroupRerandomizer(public_key, bad)
+
+
+def test_pairwise_histograms_hold_each_bins_exact_sum() -> None:
+    """Features taken in pairs (and an odd one alone) give every (feature, bin) exactly its rows' sum."""
+    public_key, private_key = generate_keypair(KEY_BITS)
+    rng = np.random.default_rng(11)
+    for features in (1, 2, 5):
+        bins = rng.integers(0, 6, size=(300, features)).astype(np.uint16)
+        values = rng.integers(0, 1 << 30, size=300)
+        ciphertexts = public_key.raw_encrypt([int(v) for v in values])
+        rows = np.sort(rng.choice(300, 170, replace=False))
+        hist = private_key.raw_decrypt(node_histogram(bins, ciphertexts, rows, 7, public_key.nsquare))
+        for j in range(features):
+            expected = np.bincount(bins[rows, j], weights=values[rows].astype(np.float64), minlength=7)
+            assert [int(v) for v in hist[j * 7 : (j + 1) * 7]] == [int(v) for v in expected]

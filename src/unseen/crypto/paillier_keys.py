@@ -18,11 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import gmpy2  # type: ignore[import-untyped]  # the gmpy2 2.3.2 wheel ships neither .pyi stubs nor py.typed
+import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from unseen.crypto.paillier import EncryptedVector
 
 # Typed views of the gmpy2 functions used. At run time the values are gmpy2.mpz; they are typed as int because
@@ -42,7 +41,9 @@ exponent in a group of unknown order is generic (Pollard's lambda / baby-step gi
 ~2**(bits/2) = 2**224, far beyond the ~112-bit strength of a 2048-bit n (and the 128 bits of a 3072-bit one).
 2 * kappa = 256 bits would match kappa = 128; the extra 192 bits are margin for an assumption that is less
 studied than DCR, paid for with 24 more multiplications per encryption."""
-_TABLE_WINDOW_BITS = 8  # one byte of the exponent per table row: a 448-bit exponent is 56 multiplications
+_PUBLIC_WINDOW_BITS = 8  # one byte of the exponent per table row: a 448-bit exponent is 56 multiplications
+_RERANDOMIZER_WINDOW_BITS = 6  # 363 rows of 64 for a 2176-bit exponent: built in ~23,000 products, ~0.1 s
+_PRIVATE_WINDOW_BITS = 10  # mod p**2 and q**2: 45 rows of 1,024 entries each (~13 MiB per prime at 2048 bits)
 _ONE = to_mpz(1)
 
 
@@ -66,7 +67,7 @@ class PublicKey:
         self.n: int = to_mpz(n)
         self.nsquare: int = self.n * self.n
         self.max_int: int = int(self.n) // 3
-        self._table: list[list[int]] | None = None
+        self._table: FixedBaseTable | None = None
 
     @property
     def bits(self) -> int:
@@ -122,17 +123,7 @@ class PublicKey:
         ~2,400 of ``r ** n``. The random bytes are the exponent's digits, drawn in one call per vector.
         """
         table = self._fixed_base_table()
-        nsq = self.nsquare
-        width = len(table)
-        raw = secrets.token_bytes(width * count)
-        out: list[int] = []
-        for start in range(0, width * count, width):
-            acc = _ONE
-            for row, digit in zip(table, raw[start : start + width], strict=True):
-                if digit:
-                    acc = acc * row[digit] % nsq
-            out.append(acc)
-        return out
+        return table.powers(random_digits(count, table.window))
 
     def full_randomizers(self, count: int) -> list[int]:
         """``count`` values ``r ** n mod n**2`` with r uniform in Z_n^*: textbook Paillier randomness.
@@ -149,24 +140,106 @@ class PublicKey:
                 units.append(r)
         return powmod_base_list(units, n, self.nsquare)
 
-    def _fixed_base_table(self) -> list[list[int]]:
+    def _fixed_base_table(self) -> FixedBaseTable:
         if self._table is None:
-            n, nsq = self.n, self.nsquare
-            while True:
-                x = secrets.randbelow(int(n) - 2) + 2
-                if _gcd(x, n) == 1:
-                    break
-            h = (-x * x) % n  # DJN section 4: h = -x^2 mod n for a random unit x
-            base = powmod(h, n, nsq)  # h_s = h^n mod n^2, an n-th residue
-            rows: list[list[int]] = []
-            for _ in range(math.ceil(SHORT_EXPONENT_BITS / _TABLE_WINDOW_BITS)):
-                row = [_ONE, base]
-                for _ in range(2, 1 << _TABLE_WINDOW_BITS):
-                    row.append(row[-1] * base % nsq)
-                rows.append(row)
-                base = row[-1] * base % nsq  # base ** 256 for the next byte
-            self._table = rows
+            self._table = FixedBaseTable(djn_base(self.n), self.nsquare, _PUBLIC_WINDOW_BITS)
         return self._table
+
+
+STATISTICAL_BITS = 128
+"""Extra exponent bits that make ``h_s ** b`` statistically uniform over the group ``h_s`` generates."""
+
+
+class SubgroupRerandomizer:
+    """Fresh randomness for results that go back to the key holder: ``h_s ** b`` with b uniform and long.
+
+    Where every input ciphertext's randomness is a power of one DJN generator ``h_s`` (the key holder encrypted
+    them all with it), any product or power of them has randomness ``h_s ** A`` for an A the key holder could
+    compute. Multiplying by ``h_s ** b`` with b uniform in [0, 2**(bits(n) + 128)) makes the exponent
+    ``A + b mod ord(h_s)`` uniform up to a statistical distance below 2**-128 (ord(h_s) < n), independent of A:
+    the randomness then says nothing about how the result was computed, with no computational assumption. It
+    costs ceil((bits(n) + 128) / 6) products from a fixed-base table (~360 at 2048 bits; the table, ~23,000
+    products and ~12 MB, is built once per training) instead of the ~2,400 of ``r ** n``. See
+    docs/crypto-paillier.md ("Re-randomising towards the key holder").
+    """
+
+    __slots__ = ("_table",)
+
+    def __init__(self, public_key: PublicKey, generator: int) -> None:
+        if isinstance(generator, bool) or not isinstance(generator, int) or not 1 < generator < public_key.nsquare:
+            raise ValueError("a DJN generator is an int in (1, n**2)")
+        bits = -(-(public_key.bits + STATISTICAL_BITS) // 8) * 8
+        self._table = FixedBaseTable(to_mpz(generator), public_key.nsquare, _RERANDOMIZER_WINDOW_BITS, bits)
+
+    def randomizers(self, count: int) -> list[int]:
+        table = self._table
+        return table.powers(random_digits(count, table.window, table.exponent_bits))
+
+
+def djn_base(n: int) -> int:
+    """A fresh DJN generator ``h_s = h**n mod n**2`` with ``h = -x**2 mod n`` for a random unit x (DJN section 4)."""
+    while True:
+        x = secrets.randbelow(int(n) - 2) + 2
+        if _gcd(x, n) == 1:
+            break
+    h = (-x * x) % n
+    return powmod(h, n, n * n)
+
+
+class FixedBaseTable:
+    """``base ** a mod modulus`` for ``exponent_bits``-bit exponents a, read as ``window``-bit digits.
+
+    Row k holds ``base ** (j * 2**(window k))`` for every digit value j, so a power is one multiplication per
+    non-zero digit: ceil(exponent_bits / window) at most. Building costs ``rows * 2**window`` multiplications, once.
+    """
+
+    __slots__ = ("exponent_bits", "modulus", "rows", "window")
+
+    def __init__(self, base: int, modulus: int, window: int, exponent_bits: int = SHORT_EXPONENT_BITS) -> None:
+        self.modulus, self.window, self.exponent_bits = modulus, window, exponent_bits
+        self.rows: list[list[int]] = []
+        base = base % modulus
+        for _ in range(math.ceil(exponent_bits / window)):
+            row = [_ONE, base]
+            for _ in range(2, 1 << window):
+                row.append(row[-1] * base % modulus)
+            self.rows.append(row)
+            base = row[-1] * base % modulus  # base ** 2**window for the next digit
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def powers(self, digits: list[list[int]]) -> list[int]:
+        """One power per row of ``digits`` (each the exponent's digits, lowest first)."""
+        modulus = self.modulus
+        out: list[int] = []
+        for exponent in digits:
+            acc = _ONE
+            for row, digit in zip(self.rows, exponent, strict=True):
+                if digit:
+                    acc = acc * row[digit] % modulus
+            out.append(acc)
+        return out
+
+
+def random_digits(count: int, window: int, exponent_bits: int = SHORT_EXPONENT_BITS) -> list[list[int]]:
+    """``count`` exponents uniform in [0, 2**exponent_bits), each as ``window``-bit digits, lowest first.
+
+    The bits come from one :func:`secrets.token_bytes` call (the OS CSPRNG); every bit of the exponent is used
+    once, so the exponent is exactly uniform. ``exponent_bits`` must be a multiple of 8.
+    """
+    if exponent_bits % 8:
+        raise ValueError(f"exponent_bits must be a multiple of 8, got {exponent_bits}")
+    rows = math.ceil(exponent_bits / window)
+    raw = secrets.token_bytes(count * exponent_bits // 8)
+    if window == 8:
+        return [list(raw[i : i + rows]) for i in range(0, len(raw), rows)]
+    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little").reshape(count, exponent_bits)
+    padded = np.zeros((count, rows * window), dtype=np.int64)
+    padded[:, :exponent_bits] = bits
+    weights = np.int64(1) << np.arange(window, dtype=np.int64)
+    digits: list[list[int]] = (padded.reshape(count, rows, window) @ weights).tolist()
+    return digits
 
 
 class PrivateKey:
@@ -178,7 +251,7 @@ class PrivateKey:
     cross-checks with phe.
     """
 
-    __slots__ = ("_hp", "_hq", "_p", "_psquare", "_q", "_q_inv", "_qsquare", "public_key")
+    __slots__ = ("_djn", "_hp", "_hq", "_p", "_psquare", "_q", "_q_inv", "_qsquare", "_qsquare_inv", "public_key")
 
     def __init__(self, public_key: PublicKey, p: int, q: int) -> None:
         p, q = to_mpz(p), to_mpz(q)
@@ -191,6 +264,8 @@ class PrivateKey:
         self._hp = invert((powmod(g, p - 1, self._psquare) - 1) // p, p)
         self._hq = invert((powmod(g, q - 1, self._qsquare) - 1) // q, q)
         self._q_inv = invert(q, p)
+        self._qsquare_inv = invert(self._qsquare, self._psquare)
+        self._djn: tuple[int, FixedBaseTable, FixedBaseTable] | None = None
 
     @property
     def primes(self) -> tuple[int, int]:
@@ -205,6 +280,50 @@ class PrivateKey:
         from unseen.crypto.paillier import decrypt
 
         return decrypt(self, enc, workers=workers)
+
+    def raw_encrypt(self, residues: Sequence[int]) -> list[int]:
+        """What :meth:`PublicKey.raw_encrypt` computes, ~1.6x faster (randomizers from :meth:`djn_randomizers`)."""
+        return self.public_key.raw_add_plain(self.djn_randomizers(len(residues)), residues)
+
+    def djn_randomizers(self, count: int) -> list[int]:
+        """``count`` values ``h_s ** a mod n**2``, a uniform in [0, 2**SHORT_EXPONENT_BITS): the public key's
+        computation and distribution, done by the key holder mod p**2 and mod q**2 and joined by CRT.
+
+        The value is the same integer the public-key path would give for the same ``h_s`` and ``a`` (CRT is a
+        bijection), so nothing about the ciphertexts changes; only the cost does: a product mod p**2 (2048 bits
+        for a 2048-bit key) costs about a third of one mod n**2, and the smaller table entries afford 10-bit
+        digits (45 products per prime instead of 56).
+        """
+        return self.djn_powers(random_digits(count, _PRIVATE_WINDOW_BITS))
+
+    def djn_powers(self, digits: list[list[int]]) -> list[int]:
+        """``h_s ** a mod n**2`` for exponents given as 10-bit digits (lowest first), by CRT over p**2, q**2."""
+        _, table_p, table_q = self._djn_tables()
+        psq, qsq, qsq_inv = self._psquare, self._qsquare, self._qsquare_inv
+        return [
+            xq + qsq * ((xp - xq) * qsq_inv % psq)
+            for xp, xq in zip(table_p.powers(digits), table_q.powers(digits), strict=True)
+        ]
+
+    def djn_generator(self) -> int:
+        """This key object's ``h_s`` (mod n**2), drawn on first use like each PublicKey object's."""
+        return self._djn_tables()[0]
+
+    def use_djn_generator(self, base: int) -> None:
+        """Encrypt with ``base`` as ``h_s`` from now on: the key holder's worker processes share one generator,
+        so that every ciphertext's randomness is a power of the one ``h_s`` hosts re-randomise with."""
+        if self._djn is None or self._djn[0] != base:
+            self._djn_tables(base)
+
+    def _djn_tables(self, base: int | None = None) -> tuple[int, FixedBaseTable, FixedBaseTable]:
+        if self._djn is None or base is not None:
+            base = djn_base(self.public_key.n) if base is None else to_mpz(base)
+            self._djn = (
+                base,
+                FixedBaseTable(base, self._psquare, _PRIVATE_WINDOW_BITS),
+                FixedBaseTable(base, self._qsquare, _PRIVATE_WINDOW_BITS),
+            )
+        return self._djn
 
     def raw_decrypt(self, ciphertexts: Sequence[int], workers: int = 1) -> list[int]:
         """Plaintexts in [0, n) of raw ciphertexts, by CRT over p**2 and q**2.
@@ -242,6 +361,11 @@ def generate_keypair(n_bits: int = DEFAULT_KEY_BITS) -> tuple[PublicKey, Private
             continue
         public_key = PublicKey(int(n))
         return public_key, PrivateKey(public_key, p, q)
+
+
+def powmod_list(bases: Sequence[int], exponent: int, modulus: int, workers: int) -> list[int]:
+    """``[b ** exponent mod modulus for b in bases]`` on ``workers`` threads (gmpy2 list calls release the GIL)."""
+    return _powmod_chunks(bases, exponent, modulus, workers)
 
 
 def _powmod_chunks(bases: Sequence[int], exponent: int, modulus: int, workers: int) -> list[int]:

@@ -48,7 +48,7 @@ __all__ = [
     "split_gains",
 ]
 
-PROTOCOL: Final = "unseen.hetero-secureboost/guest-paillier-packed/v1"
+PROTOCOL: Final = "unseen.hetero-secureboost/guest-paillier-packed/v2"
 
 FRAC_BITS: Final = 32
 """Fraction bits of each row's normalised g and h: a per-row rounding error of 2**-33 relative to the largest."""
@@ -103,13 +103,14 @@ class SecureBoostConfig:
 class PackLayout:
     """How one row's (count, h, g) become one plaintext, and how sums of them are read back.
 
-    Each value gets a slot of ``slot_bits`` bits: ``count`` (1 for a row that takes part in the tree, 0 for one
-    outside the sample or held out for validation), ``h' = round(h / h_scale * 2**f)`` in ``[0, 2**f]`` and
-    ``g' = round((g / g_scale + 1) * 2**f)`` in ``[0, 2**(f+1)]`` (shifted to be non-negative; the count gives the
-    shift back). A sum over at most ``rows`` rows stays in its slot when ``slot_bits = f + 2 + bitlen(rows)``:
-    that is the bit budget for the row count. ``g_scale`` and ``h_scale`` (the largest |g| and h of the tree) stay
-    at the guest, so the layout, which hosts know, reveals nothing but the row count. A row uses
-    ``3 * slot_bits`` bits; a candidate sum is one row-width field, and ``per_ciphertext`` fields fit below n.
+    ``count`` is 1 for a row that takes part in the tree and 0 for one outside the sample or held out for
+    validation; ``h' = round(h / h_scale * 2**f)`` is in ``[0, 2**f]`` and ``g' = round((g / g_scale + 1) * 2**f)``
+    in ``[0, 2**(f+1)]`` (shifted to be non-negative; the count gives the shift back). With ``b`` the bit length of
+    the row count, a sum over at most ``rows`` rows fits ``b`` bits for the count, ``f + b`` for h and
+    ``f + 1 + b`` for g (``rows < 2**b``): that is the bit budget for the row count, and each value gets exactly
+    its own width, so no slot carries into the next. ``g_scale`` and ``h_scale`` (the largest |g| and h of the
+    tree) stay at the guest, so the layout, which hosts know, reveals nothing but the row count. A candidate sum
+    is one field of ``3 b + 2 f + 1`` bits; ``per_ciphertext`` fields fit below n.
     """
 
     rows: int
@@ -117,12 +118,22 @@ class PackLayout:
     frac_bits: int = FRAC_BITS
 
     @property
-    def slot_bits(self) -> int:
-        return self.frac_bits + 2 + max(1, self.rows).bit_length()
+    def count_bits(self) -> int:
+        return max(1, self.rows).bit_length()
+
+    @property
+    def h_offset(self) -> int:
+        """Where h' starts (the count takes the lowest bits)."""
+        return self.count_bits
+
+    @property
+    def g_offset(self) -> int:
+        """Where g' starts (above h's ``frac_bits + count_bits`` bits)."""
+        return self.h_offset + self.frac_bits + self.count_bits
 
     @property
     def field_bits(self) -> int:
-        return 3 * self.slot_bits
+        return self.g_offset + self.frac_bits + 1 + self.count_bits
 
     @property
     def per_ciphertext(self) -> int:
@@ -159,9 +170,9 @@ class PackLayout:
         count = active.astype(np.int64)
         g_fixed[~active] = 0
         h_fixed[~active] = 0
-        s = self.slot_bits
+        hs, gs = self.h_offset, self.g_offset
         packed = [
-            c + (hv << s) + (gv << (2 * s))
+            c + (hv << hs) + (gv << gs)
             for c, hv, gv in zip(count.tolist(), h_fixed.tolist(), g_fixed.tolist(), strict=True)
         ]
         return packed, g_scale, h_scale
@@ -170,12 +181,12 @@ class PackLayout:
         self, fields: npt.NDArray[np.object_] | list[int], g_scale: float, h_scale: float
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
         """Sums of packed rows back to (sum g, sum h, count)."""
-        s = self.slot_bits
-        mask = (1 << s) - 1
+        hs, gs = self.h_offset, self.g_offset
+        count_mask, h_mask = (1 << self.count_bits) - 1, (1 << (gs - hs)) - 1
         values = [int(v) for v in fields]
-        count = np.array([v & mask for v in values], dtype=np.int64)
-        h_sum = np.array([(v >> s) & mask for v in values], dtype=np.float64)
-        g_raw = [(v >> (2 * s)) & mask for v in values]
+        count = np.array([v & count_mask for v in values], dtype=np.int64)
+        h_sum = np.array([(v >> hs) & h_mask for v in values], dtype=np.float64)
+        g_raw = [v >> gs for v in values]  # the top slot: split_plaintext already cut the field
         one = 1 << self.frac_bits
         g_sum = np.array([(gr - c * one) / one for gr, c in zip(g_raw, count.tolist(), strict=True)], dtype=np.float64)
         return g_sum * g_scale, h_sum / one * h_scale, count

@@ -122,25 +122,31 @@ def fit_guest(
     layout = PackLayout(rows, public_key.bits)
     layout.check()
     if hosts:
-        ctx.send("setup", {"n": public_key.to_wire(), "layout": layout.to_json()}, hosts)
-
-    rng = np.random.default_rng(config.random_seed)
-    binned = bin_features(features, config.max_bin)
-    valid = np.zeros(rows, dtype=np.bool_)
-    if config.validation_fraction:
-        held = max(1, round(config.validation_fraction * rows))
-        valid[rng.choice(rows, held, replace=False)] = True
-    train = ~valid
-    base = base_score(config.objective, labels[train], config.num_class)
-    raw = np.tile(base, (rows, 1))
-    model = GuestModel(config.objective, config.num_class, base, config.learning_rate, [], [h.party_id for h in hosts])
-    grower = _Grower(ctx, binned, names, config, public_key, private_key, layout, workers, model)
-    history: list[dict[str, float]] = []
-    timings: list[TreeTimings] = []
+        # h_s, the one DJN generator of every row's randomness: hosts re-randomise their results with its powers
+        setup: dict[str, JsonValue] = {"n": public_key.to_wire(), "layout": layout.to_json()}
+        setup["djn"] = int(private_key.djn_generator())
+        ctx.send("setup", setup, hosts)
+    encryptor = RowEncryptor(private_key, workers)
     try:
+        if hosts and config.guest_only_trees == 0:
+            encryptor.prepare(rows)  # the first tree's randomizers, while the parties bin their features
+        rng = np.random.default_rng(config.random_seed)
+        binned = bin_features(features, config.max_bin)
+        valid = np.zeros(rows, dtype=np.bool_)
+        if config.validation_fraction:
+            held = max(1, round(config.validation_fraction * rows))
+            valid[rng.choice(rows, held, replace=False)] = True
+        train = ~valid
+        base = base_score(config.objective, labels[train], config.num_class)
+        raw = np.tile(base, (rows, 1))
+        parties = [h.party_id for h in hosts]
+        model = GuestModel(config.objective, config.num_class, base, config.learning_rate, [], parties)
+        grower = _Grower(ctx, binned, names, config, public_key, private_key, layout, workers, model, encryptor)
+        history: list[dict[str, float]] = []
+        timings: list[TreeTimings] = []
         t, best_round = _boost(ctx, grower, labels, raw, train, valid, rng, timings, history)
     finally:
-        grower.encryptor.close()
+        encryptor.close()
     if hosts:
         ctx.sub(f"tree-{t}").send("plan", {"stop": True, "hosts": False}, hosts)
     if config.early_stopping_rounds and best_round:
@@ -170,6 +176,10 @@ def _boost(
         join = bool(hosts) and r >= config.guest_only_trees
         for k in range(config.trees_per_round):
             active = train & (rng.random(rows) < config.subsample) if config.subsample < 1.0 else train
+            last = r + 1 == config.num_trees and k + 1 == config.trees_per_round
+            grower.next_joins = (
+                bool(hosts) and not last and (r + (k + 1) // config.trees_per_round) >= config.guest_only_trees
+            )
             timings.append(_boost_tree(ctx.sub(f"tree-{t}"), grower, labels, raw, active, join, k, rng))
             ctx.metrics.log("tree_seconds", timings[-1].total_s, step=t)
             t += 1
@@ -237,12 +247,14 @@ class _Grower:
         layout: PackLayout,
         workers: int,
         model: GuestModel,
+        encryptor: RowEncryptor,
     ) -> None:
         self.binned, self.names, self.config = binned, names, config
         self.public_key, self.private_key, self.layout = public_key, private_key, layout
         self.workers, self.model = workers, model
-        self.encryptor = RowEncryptor(public_key, workers)
+        self.encryptor = encryptor
         self.hosts = ctx.hosts
+        self.next_joins = False  # whether the tree after the one being grown takes the hosts' features
         self.host_tokens: dict[tuple[int, int], int] = {}  # (host index, split id) -> the host's anonymous feature id
 
     def grow(
@@ -266,6 +278,8 @@ class _Grower:
             ciphertexts = self.encryptor.encrypt(packed)
             state.timing.encrypt_s += time.perf_counter() - started
             ctx.send("gh", BigInts(ciphertexts), self.hosts)
+        if self.next_joins:
+            self.encryptor.prepare(rows)  # the next tree's randomizers, while the hosts work on this one
         columns = self.binned.bins.shape[1]
         if columns:
             state.used = np.sort(rng.choice(columns, max(1, round(config.colsample * columns)), replace=False))

@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from unseen.crypto.paillier_keys import PublicKey, invert, powmod, to_mpz
+from unseen.crypto.paillier_keys import PublicKey, SubgroupRerandomizer, invert, powmod_list, to_mpz
 from unseen.runtime.context import Context
 from unseen.vertical.secureboost import (
     MAX_ROWS,
@@ -103,12 +102,17 @@ def fit_host(ctx: Context, x: npt.ArrayLike, config: SecureBoostConfig, workers:
     tokens = [int(t) for t in rng.permutation(columns)]  # anonymous feature ids the guest sees in importances
 
     setup = ctx.recv("setup", frm=guest)
-    if not isinstance(setup, dict) or not isinstance(setup.get("n"), int):
-        raise SecureBoostProtocolError("setup must be {n, layout}")
+    generator = setup.get("djn") if isinstance(setup, dict) else None
+    if not isinstance(setup, dict) or not isinstance(setup.get("n"), int) or not isinstance(generator, int):
+        raise SecureBoostProtocolError("setup must be {n, layout, djn}")
     public_key = PublicKey.from_wire(setup["n"])
     if public_key.bits < config.key_bits:
         raise SecureBoostProtocolError(f"the guest's key has {public_key.bits} bits, below key_bits={config.key_bits}")
     layout = PackLayout.from_json(setup.get("layout"), rows, public_key.bits)
+    try:
+        rerandomizer = SubgroupRerandomizer(public_key, generator)
+    except ValueError as exc:
+        raise SecureBoostProtocolError(f"the guest's DJN generator is unusable: {exc}") from None
 
     model = HostModel()
     timings = HostTimings()
@@ -128,28 +132,38 @@ def fit_host(ctx: Context, x: npt.ArrayLike, config: SecureBoostConfig, workers:
             if not plan.get("hosts"):
                 continue  # a guest-only tree: this host takes no part in it
             timings.trees += 1
-            _grow(tree_ctx, binned, public_key, layout, builder, config, rng, model, tokens, timings, threads)
+            crypto = _HostCrypto(public_key, layout, builder, rerandomizer, threads)
+            _grow(tree_ctx, binned, crypto, config, rng, model, tokens, timings)
     finally:
         builder.close()
     return HostFit(model, tokens, timings)
 
 
+@dataclass(frozen=True)
+class _HostCrypto:
+    """What the host computes ciphertexts with: the guest's key and layout, its histogram workers, its threads."""
+
+    public_key: PublicKey
+    layout: PackLayout
+    builder: HistogramBuilder
+    rerandomizer: SubgroupRerandomizer
+    threads: int
+
+
 def _grow(
     ctx: Context,
     binned: Binned,
-    public_key: PublicKey,
-    layout: PackLayout,
-    builder: HistogramBuilder,
+    crypto: _HostCrypto,
     config: SecureBoostConfig,
     rng: np.random.Generator,
     model: HostModel,
     tokens: list[int],
     timings: HostTimings,
-    threads: int,
 ) -> None:
     guest = ctx.guest
     rows, columns = binned.bins.shape
-    nsq = public_key.nsquare
+    builder = crypto.builder
+    nsq = crypto.public_key.nsquare
     ciphertexts = ctx.recv("gh", frm=guest)
     if not isinstance(ciphertexts, BigInts) or len(ciphertexts) != rows:
         raise SecureBoostProtocolError(f"the encrypted gradients must be {rows} big integers")
@@ -176,7 +190,7 @@ def _grow(
         hists = _level_histograms(nodes, members, parents, builder, nsq)
         timings.histogram_s += time.perf_counter() - started
         started = time.perf_counter()
-        counts, packed, maps = _offer(hists, binned, members, to_split, used, layout, rng, public_key, threads)
+        counts, packed, maps = _offer(hists, binned, members, to_split, used, rng, crypto)
         timings.pack_s += time.perf_counter() - started
         level.send("counts", counts, guest)  # type: ignore[arg-type]
         level.send("hist", BigInts(packed), guest)
@@ -190,36 +204,28 @@ def _offer(
     members: list[npt.NDArray[np.int64]],
     to_split: list[int],
     used: npt.NDArray[np.int64],
-    layout: PackLayout,
     rng: np.random.Generator,
-    public_key: PublicKey,
-    threads: int,
+    crypto: _HostCrypto,
 ) -> tuple[list[int], list[int], list[list[_Candidate]]]:
     """Each node's candidates, shuffled, packed and re-randomised: the counts, the ciphertexts, the id maps."""
-    nsq = public_key.nsquare
+    nsq = crypto.public_key.nsquare
+    per = crypto.layout.per_ciphertext
     counts: list[int] = []
-    packed: list[int] = []
+    groups: list[list[int]] = []
     maps: list[list[_Candidate]] = []
     for i in to_split:
         cands, cand_cts = _candidates(hists[i], binned, members[i], used, nsq)
         order = [int(v) for v in rng.permutation(len(cands))]
         maps.append([cands[o] for o in order])
         counts.append(len(cands))
-        packed.extend(_pack([cand_cts[o] for o in order], layout, nsq))
-    # the guest made every row's randomness: without fresh, full-length randomness it could tell which rows a
-    # product contains, and so the host's bins (docs/crypto-paillier.md, "Short-exponent encryption")
-    randomizers = _full_randomizers(public_key, len(packed), threads)
+        shuffled = [cand_cts[o] for o in order]
+        groups.extend(shuffled[a : a + per] for a in range(0, len(shuffled), per))
+    packed = _pack(groups, crypto.layout.field_bits, nsq, crypto.threads)
+    # the guest made every row's randomness (powers of its h_s): a fresh h_s**b with a long uniform b hides which
+    # rows a product contains, and so the host's bins (docs/crypto-paillier.md, "Re-randomising towards the key
+    # holder")
+    randomizers = crypto.rerandomizer.randomizers(len(packed))
     return counts, [c * r % nsq for c, r in zip(packed, randomizers, strict=True)], maps
-
-
-def _full_randomizers(public_key: PublicKey, count: int, threads: int) -> list[int]:
-    """``r**n`` values on ``threads`` threads: each chunk is one gmpy2 list call, which releases the GIL."""
-    if threads <= 1 or count < 2 * threads:
-        return public_key.full_randomizers(count)
-    size = -(-count // threads)
-    sizes = [min(size, count - a) for a in range(0, count, size)]
-    with ThreadPoolExecutor(max_workers=len(sizes)) as pool:
-        return [r for part in pool.map(public_key.full_randomizers, sizes) for r in part]
 
 
 def _answer(
@@ -348,18 +354,21 @@ def _candidates(
     return cands, cts
 
 
-def _pack(cts: list[int], layout: PackLayout, nsq: int) -> list[int]:
-    """``per_ciphertext`` candidate sums per ciphertext: ``sum_k c_k * 2**(k * field_bits)`` by Horner's rule."""
-    out: list[int] = []
-    step = layout.per_ciphertext
-    shift = 1 << layout.field_bits
-    for start in range(0, len(cts), step):
-        group = cts[start : start + step]
-        acc = group[-1]
-        for c in reversed(group[:-1]):
-            acc = powmod(acc, shift, nsq) * c % nsq
-        out.append(acc)
-    return out
+def _pack(groups: list[list[int]], field_bits: int, nsq: int, threads: int) -> list[int]:
+    """One ciphertext per group: ``sum_k c_k * 2**(k * field_bits)``, by Horner's rule on every group at once.
+
+    Each Horner step shifts all the groups' accumulators with one exponentiation by ``2**field_bits`` each, done
+    as gmpy2 list calls that release the GIL, so ``threads`` threads share the squarings (all the cost).
+    """
+    accs = [group[-1] for group in groups]
+    longest = max((len(group) for group in groups), default=0)
+    shift = 1 << field_bits
+    for position in range(longest - 2, -1, -1):
+        live = [g for g, group in enumerate(groups) if len(group) > position + 1]
+        shifted = powmod_list([accs[g] for g in live], shift, nsq, threads)
+        for g, value in zip(live, shifted, strict=True):
+            accs[g] = value * groups[g][position] % nsq
+    return accs
 
 
 def _new_split_id(model: HostModel) -> int:
