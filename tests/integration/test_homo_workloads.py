@@ -99,7 +99,7 @@ def test_dlrm_trains_in_parameter_server_mode_as_a_job(five: Site) -> None:
 
 
 def test_a_model_given_the_wrong_kind_of_table_fails_naming_the_format_it_needs(five: Site) -> None:
-    job = job_of("homo_dlrm_criteo", "job.yaml", rounds=1, min_workers=2, round_deadline_s=10)
+    job = job_of("homo_dlrm_criteo", "job.yaml", rounds=1, min_workers=2)
     job["parties"] = {"guest": [9999], "host": [10000], "arbiter": [10003]}
     cifar = {"table": "experiment.cifar"}
     job["components"][0]["role_params"] = {"guest": cifar, "host": cifar}
@@ -110,3 +110,6 @@ def test_a_model_given_the_wrong_kind_of_table_fails_naming_the_format_it_needs(
     assert worker["status"] == "failed"
     assert "model dlrm needs a criteo-tsv table" in worker["reason"], worker["reason"]
     assert "is a cifar10-bin table" in worker["reason"], worker["reason"]
+    # the workers told the aggregator why before they stopped: it failed at once, naming them and the reason
+    aggregator = next(t for t in tasks if t["component"] == "homo_nn_0" and t["role"] == "arbiter")
+    assert "refused the plan" in aggregator["reason"] and "criteo-tsv" in aggregator["reason"], aggregator["reason"]

@@ -15,7 +15,7 @@ from unseen.horizontal.fedavg import FedAvg
 from unseen.horizontal.param_server import SGD, ParameterServer
 from unseen.horizontal.strategy import Strategy
 from unseen.horizontal.summation import PlainSum, RoundFailedError
-from unseen.horizontal.worker import WorkerResult, run_worker
+from unseen.horizontal.worker import WorkerResult, decline, run_worker
 from unseen.runtime.context import Context
 from unseen.runtime.local import LocalRun, run_parties
 from unseen.runtime.parties import PartyRef
@@ -32,10 +32,11 @@ def _run(
     worker_wait: float = 30.0,
     eval_target: float | None = None,
     startup: dict[int, float] | None = None,
+    broken: dict[int, str] | None = None,
 ) -> LocalRun[AggregatorResult | WorkerResult]:
     """``stall``: seconds a worker's every fit sleeps; ``startup``: seconds a worker takes before it joins
-    (importing its framework, reading its rows)."""
-    stall, startup = stall or {}, startup or {}
+    (importing its framework, reading its rows); ``broken``: workers that fail to start, with their error."""
+    stall, startup, broken = stall or {}, startup or {}, broken or {}
 
     def aggregator(ctx: Context) -> AggregatorResult:
         return run_aggregator(ctx, strategy, model(), config)
@@ -45,6 +46,9 @@ def _run(
 
         def worker(ctx: Context) -> WorkerResult:
             time.sleep(startup.get(index, 0.0))
+            if index in broken:  # as homo_nn does when its rows do not fit the model: say why, then stop
+                decline(ctx, broken[index])
+                return WorkerResult("left", None, 0, reason=broken[index])
             return run_worker(ctx, trainer, wait_s=worker_wait)
 
         return worker
@@ -126,6 +130,17 @@ def test_too_few_ready_workers_fail_the_job_naming_the_missing_ones() -> None:
     config = FederatedConfig(rounds=2, min_workers=3, ready_timeout_s=1.0)
     with pytest.raises(RoundFailedError, match=r"only 2 of 3 workers were ready.*host:9003 \(not ready within 1 s"):
         _run(FedAvg(), config, startup={2: 2.5})
+
+
+def test_a_worker_that_fails_to_start_is_dropped_at_once_with_its_reason_in_one_line() -> None:
+    # The join deadline is long: a worker that said nothing would fail the job "not ready within 600 s".
+    config = FederatedConfig(rounds=2, min_workers=3, ready_timeout_s=600.0)
+    why = "ValueError: model dlrm needs a criteo-tsv table\nforged: log line"
+    expected = r"only 2 of 3 workers were ready.*host:9003 \(refused the plan: ValueError: .* table forged: log line\)"
+    with pytest.raises(RoundFailedError, match=expected):
+        _run(FedAvg(), config, broken={2: why})
+    result = _result(_run(FedAvg(), FederatedConfig(rounds=2, min_workers=2, ready_timeout_s=600.0), broken={2: why}))
+    assert [r.contributors for r in result.history] == [2, 2]
 
 
 def test_too_few_workers_fail_the_round_naming_the_missing_ones_on_every_party() -> None:

@@ -22,6 +22,7 @@ See docs/horizontal.md.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
@@ -593,12 +594,18 @@ def run(ctx: Context, params: HomoNNParams) -> None:
     if ctx.role is Role.ARBITER:
         _aggregate(ctx, params, server)
         return
-    from unseen.horizontal.worker import run_worker
+    from unseen.horizontal.worker import decline, run_worker
 
-    rows = load_rows(ctx, params)
-    trainer = make_trainer(params, rows.train, rows.validation)
+    federation = ctx.sub("fl")
+    try:
+        rows = load_rows(ctx, params)
+        trainer = make_trainer(params, rows.train, rows.validation)
+    except Exception as exc:  # the task fails with exc; first the aggregator hears why, so it need not wait
+        with contextlib.suppress(Exception):  # best effort: an unreachable arbiter must not hide exc
+            decline(federation, f"{type(exc).__name__}: {exc}")
+        raise
     result = run_worker(
-        ctx.sub("fl"), _Logged(trainer, ctx), summer=client, dp=_dp(params), on_progress=_progress_logger(ctx)
+        federation, _Logged(trainer, ctx), summer=client, dp=_dp(params), on_progress=_progress_logger(ctx)
     )
     if result.status != "done" or result.weights is None:
         raise RuntimeError(f"this worker left the job: {result.reason or 'the aggregator dismissed it'}")

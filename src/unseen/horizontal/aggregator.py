@@ -95,7 +95,8 @@ def _refusal(value: object) -> str:
     if isinstance(value, dict) and value.get("ready") is True:
         return ""
     reason = value.get("reason") if isinstance(value, dict) else None
-    return f"refused the plan: {str(reason)[:500]}" if reason else "sent a malformed ready message"
+    told = " ".join(str(reason).split())[:500] if reason else ""  # a partner's words: one line, bounded
+    return f"refused the plan: {told}" if told else "sent a malformed ready message"
 
 
 def workers_of(ctx: Context) -> list[PartyRef]:

@@ -131,6 +131,13 @@ def run_worker(
     raise RoundFailedError(f"the aggregator sent no final model after {rounds} rounds")
 
 
+def decline(ctx: Context, reason: str) -> None:
+    """Tell the aggregator this worker will not take part, and why (it failed to start: its rows do not fit the
+    model, its framework is missing), so the join stage drops it at once instead of waiting out the ready
+    deadline for a task that is already gone. ``ctx`` is the one :func:`run_worker` would have been given."""
+    ctx.sub("setup").send("ready", {"ready": False, "reason": reason[:500]}, to=ctx.arbiter)
+
+
 def _join(setup: Context, aggregator: PartyRef, wait: float, secure: bool, private: bool) -> tuple[int, int]:
     """Receive and check the plan, then tell the aggregator this worker is ready (or why it refuses).
 
