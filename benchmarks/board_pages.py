@@ -29,16 +29,15 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from bench_site import free_port_block, unseen_command
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "board_pages.json"
@@ -64,31 +63,6 @@ CONTENT = {
     "job page": "() => { const c = window.echarts && echarts.getInstanceByDom(document.getElementById('dag'));"
     " return !!c && c.getOption().series[0].data.length > 0; }",
 }
-
-
-def unseen_command() -> str:
-    script = Path(sys.executable).with_name("unseen")
-    found = str(script) if script.is_file() else shutil.which("unseen")
-    if found is None:
-        raise SystemExit("the `unseen` console script is not installed next to this Python; activate the venv")
-    return found
-
-
-def free_base_port(size: int) -> int:
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + size > 65000:
-            continue
-        try:
-            for port in range(base, base + size):
-                with socket.socket() as check:
-                    check.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise SystemExit("no free block of ports")
 
 
 def cli(command: str, env: dict[str, str], *args: str) -> str:
@@ -190,7 +164,7 @@ def main() -> None:
     env = {**os.environ, "UNSEEN_HOME": str(home)}
     env.pop("UNSEEN_NODE_URL", None)
     site = StandaloneSite(home / "standalone")
-    site.configure([GUEST, HOST], free_base_port(4))
+    site.configure([GUEST, HOST], free_port_block(4))
     rows: list[dict[str, Any]] = []
     samples: dict[str, list[dict[str, Any]]] = {}
     try:

@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import secrets
-import socket
 import statistics
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bench_site import free_port_block
 from sqlalchemy import create_engine, make_url, text
 
 from unseen.cli.client import NodeClient
@@ -62,23 +62,6 @@ class Backend:
     concurrent_ok: int = 0
 
 
-def free_base_port() -> int:
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + 4 > 65000:
-            continue
-        try:
-            for port in range(base, base + 4):
-                with socket.socket() as check:
-                    check.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no block of 4 free ports")
-
-
 @contextmanager
 def postgres_database(server: str) -> Iterator[str]:
     name = f"unseen_bench_{secrets.token_hex(4)}"
@@ -96,7 +79,7 @@ def postgres_database(server: str) -> Iterator[str]:
 @contextmanager
 def running_site(home: Path, database_urls: dict[int, str] | None) -> Iterator[StandaloneSite]:
     site = StandaloneSite(home / "standalone")
-    site.configure([GUEST, HOST], base_port=free_base_port())
+    site.configure([GUEST, HOST], base_port=free_port_block(4))
     for party, url in (database_urls or {}).items():
         path = site.node_config_path(party)
         config = yaml.safe_load(path.read_text())

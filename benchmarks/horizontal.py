@@ -28,7 +28,6 @@ import itertools
 import json
 import os
 import platform
-import socket
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_site import free_port_block
 
 RESULTS = Path(__file__).resolve().parent / "results" / "horizontal.json"
 COMPONENT = "bench_horizontal"
@@ -87,21 +87,6 @@ class Row:
 
 
 # --- the site ----------------------------------------------------------------------------------------------
-
-
-def free_port_block(count: int) -> int:
-    def free(port: int) -> bool:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-        return True
-
-    for base in range(20_000, 60_000, 211):
-        if all(free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError(f"found no {count} free consecutive ports on 127.0.0.1")
 
 
 def rss_mib(pid: int) -> tuple[float, float]:

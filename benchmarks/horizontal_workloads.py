@@ -24,29 +24,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import json
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import yaml
-
-if TYPE_CHECKING:
-    from benchmarks.horizontal import Row, Site, print_table
-else:  # by path: an installed package is also called "benchmarks"
-    _spec = importlib.util.spec_from_file_location("unseen_bench_horizontal", Path(__file__).with_name("horizontal.py"))
-    _sibling = importlib.util.module_from_spec(_spec)
-    sys.modules[_spec.name] = _sibling
-    _spec.loader.exec_module(_sibling)
-    Row, Site, print_table = _sibling.Row, _sibling.Site, _sibling.print_table
+from horizontal import Row, Site, print_table  # the sibling script (this folder is first on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -28,10 +28,8 @@ import datetime as dt
 import json
 import os
 import platform
-import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -41,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from bench_site import free_port_block, unseen_command
 
 from unseen.node.standalone import StandaloneSite
 from unseen.transport.methods import push_method
@@ -51,25 +50,8 @@ from unseen.transport.trust import PeerTrust
 
 RESULTS = Path(__file__).resolve().parent / "results" / "hostile_load.json"
 ATTACKER, TARGET, HONEST = 9999, 10000, 10001
-UNSEEN = shutil.which("unseen") or str(Path(sys.executable).with_name("unseen"))
+UNSEEN = unseen_command()
 TOY_OK = "success to calculate secure_sum"
-
-
-def free_port_block(size: int) -> int:
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + size > 65000:
-            continue
-        try:
-            for port in range(base, base + size):
-                with socket.socket() as check:
-                    check.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no block of free ports")
 
 
 class Site:

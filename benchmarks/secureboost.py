@@ -30,7 +30,6 @@ import platform
 import re
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
+from bench_site import free_port_block
 from sklearn.datasets import make_classification
 from sklearn.metrics import roc_auc_score
 
@@ -125,16 +125,6 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def free_base_port() -> int:
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + 4 < 65000:
-            return base
-    raise RuntimeError("no free port")
-
-
 def job_benchmark() -> dict[str, Any]:
     """The example job as a user runs it, on a fresh two-node site; returns its wall time and metrics."""
     unseen = (
@@ -155,7 +145,7 @@ def job_benchmark() -> dict[str, Any]:
                 raise RuntimeError(f"unseen {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
             return done
 
-        cli("standalone", "start", "--parties", "9999,10000", "--base-port", str(free_base_port()))
+        cli("standalone", "start", "--parties", "9999,10000", "--base-port", str(free_port_block(4)))
         try:
             data = ROOT / "examples" / "hetero_lr"
             cli("data", "upload", "-f", str(data / "breast_hetero_guest.csv"), "-t", "experiment.breast_guest",

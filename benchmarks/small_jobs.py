@@ -39,17 +39,16 @@ import os
 import platform
 import re
 import resource
-import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench_site import free_port_block, unseen_command
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "small_jobs.json"
@@ -62,31 +61,6 @@ TABLES: tuple[tuple[int, str, str, list[str]], ...] = (
 COMPONENTS = ("reader_0", "psi_0", "scale_0", "hetero_lr_0", "evaluation_0")
 GOALS: dict[str, float] = {"version": 0.25, "help": 0.25, "toy": 1.0, "job": 12.0, "start": 0.3, "fixed": 1.0}
 LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}) \w+ ([\w.]+): (.*)$")
-
-
-def unseen_command() -> str:
-    script = Path(sys.executable).with_name("unseen")
-    found = str(script) if script.is_file() else shutil.which("unseen")
-    if found is None:
-        raise SystemExit("the `unseen` console script is not installed next to this Python; activate the venv")
-    return found
-
-
-def free_base_port(size: int) -> int:
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + size > 65000:
-            continue
-        try:
-            for port in range(base, base + size):
-                with socket.socket() as check:
-                    check.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError(f"found no {size} free consecutive ports on 127.0.0.1")
 
 
 @dataclass
@@ -253,7 +227,7 @@ class Site:
 
         parties = [GUEST, HOST, ARBITER]
         site = StandaloneSite(self.root)
-        site.configure(parties, free_base_port(2 * len(parties)))
+        site.configure(parties, free_port_block(2 * len(parties)))
         if not self.warm:
             import yaml
 

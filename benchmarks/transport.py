@@ -33,7 +33,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+from bench_site import free_port_block
 
 from unseen.transport import codec
 from unseen.transport.framing import CHUNK_SIZE, Frame, assemble, decode_frame, encode_frame, to_frames
@@ -316,26 +316,6 @@ class RawReference:
 # --- ours: a standalone site ----------------------------------------------------------------------------------
 
 
-def free_base_port() -> int:
-    """A base port with the three ports after it free too (REST and federation for both parties)."""
-
-    def free(port: int) -> bool:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-        return True
-
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if 1024 <= base <= 65000 - 4 and all(free(base + i) for i in range(4)):
-            return base
-    raise RuntimeError("found no four free consecutive ports on 127.0.0.1")
-
-
 def make_component_available() -> None:
     """Nodes and tasks inherit this environment; plug ``bench_transfer`` in if it is not built in (yet)."""
     from unseen.components import registry
@@ -438,7 +418,7 @@ def run_site(settings: Settings, home: Path, raw: RawReference) -> Ours:
     if command is None:
         raise SystemExit("the `unseen` console script is not installed next to this Python; activate the venv")
     site = StandaloneSite(home / "standalone")
-    site.configure([GUEST, HOST], base_port=free_base_port())
+    site.configure([GUEST, HOST], base_port=free_port_block(4))
     ours = Ours()
     try:
         for party in (GUEST, HOST):
