@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import Site, make_site, stop_site
+from unseen.cli.client import ClientError
 from unseen.node.audit import read_audit
 
 pytestmark = pytest.mark.integration
@@ -114,6 +115,17 @@ def test_a_model_module_the_operator_did_not_allow_fails_the_job_at_proposal(fou
     assert "party 9999" in finished["reason"], finished["reason"]
     tasks = four.client(9999).get(f"/jobs/{job_id}/tasks")
     assert all(t["status"] != "running" for t in tasks)
+
+
+def test_a_model_too_large_to_build_is_refused_at_submit_before_any_party_allocates_it(four: Site) -> None:
+    # 26 tables of 2^31 ids x 1024 dims: some 57 trillion weights that every party, the arbiter too, would build
+    model = {"name": "dlrm", "dlrm": {"vocab_sizes": 1 << 31, "embedding_dim": 1024}}
+    job = job_of("job.yaml", model=model, loss="binary_cross_entropy")
+    client = four.client(9999)
+    before = {j["job_id"] for j in client.get("/jobs")}
+    with pytest.raises(ClientError, match=r"would have [\d,]+ parameters, more than the 1,073,741,824"):
+        client.post("/jobs", job)
+    assert {j["job_id"] for j in client.get("/jobs")} == before  # nothing stored, nothing proposed
 
 
 def test_a_predict_step_scores_rows_with_the_stored_model(four: Site) -> None:

@@ -35,6 +35,31 @@ def test_model_names_outside_the_grammar_are_refused(name: str) -> None:
         HomoNNParams.model_validate({"model": {"name": name, "input_dim": 4}})
 
 
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"name": "dlrm", "dlrm": {"vocab_sizes": 1 << 31}},
+        {"name": "mlp", "input_dim": 1 << 16, "hidden": [1 << 16] * 2},
+    ],
+    ids=["dlrm", "mlp"],
+)
+def test_a_built_in_model_above_the_size_bound_is_refused_before_it_is_built(model: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="parameters, more than the 1,073,741,824"):
+        HomoNNParams.model_validate({"model": model, "loss": "binary_cross_entropy"})
+
+
+def test_the_size_bound_counts_what_the_frameworks_build() -> None:
+    torch_resnet = pytest.importorskip("unseen.models.torch_resnet")
+    from unseen.components.homo_nn import builtin_parameter_count
+    from unseen.horizontal import torch as adapter
+
+    spec = HomoNNParams.model_validate({"model": {"name": "mlp", "input_dim": 64, "hidden": [32], "num_classes": 10}})
+    assert builtin_parameter_count(spec.model) == sum(p.numel() for p in adapter.mlp([64, 32, 10]).parameters())
+    resnet = HomoNNParams.model_validate({"model": {"name": "resnet20", "num_classes": 10}}).model
+    built = torch_resnet.build_resnet("resnet20")
+    assert builtin_parameter_count(resnet) == sum(p.numel() for p in built.parameters()) == 269_722
+
+
 def test_sample_dp_needs_torch() -> None:
     with pytest.raises(ValidationError, match="framework: torch"):
         HomoNNParams.model_validate({"framework": "keras", "model": {"input_dim": 4}, "dp": {"mode": "sample"}})

@@ -23,6 +23,7 @@ See docs/horizontal.md.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import re
 import time
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from unseen.horizontal.strategy import Instruction, Strategy
     from unseen.horizontal.weights import Weights
     from unseen.horizontal.worker import EvalResult, FitResult, GradientResult, LocalTrainer
+    from unseen.models.config import DLRMConfig
     from unseen.runtime.context import Context
     from unseen.storage.tables import Table
 
@@ -210,7 +212,40 @@ class HomoNNParams(BaseModel):
             raise ValueError("data.predictions 'validation' needs data.validation_fraction > 0")
         if self.secure_aggregation.neighbours % 2:
             raise ValueError("secure_aggregation.neighbours must be even (0: every other worker)")
+        count = builtin_parameter_count(self.model)
+        if count is not None and count > MAX_PARAMETERS:
+            raise ValueError(
+                f"model {self.model.name} would have {count:,} parameters, more than the {MAX_PARAMETERS:,} a "
+                "built-in may have; make it smaller (hidden sizes; dlrm: vocab_sizes, embedding_dim, the MLPs)"
+            )
         return self
+
+
+MAX_PARAMETERS = 1 << 30
+"""A built-in model's size bound (4 GiB of float32 weights, each party holding a few copies): the initiator
+chooses the sizes, and every party, the arbiter included, builds the model, so sizes are checked before any
+party allocates them."""
+
+
+def dlrm_config(dims: DLRMParams) -> DLRMConfig:
+    from unseen.models.config import DLRMConfig
+
+    return DLRMConfig(dims.vocabulary(), embedding_dim=dims.embedding_dim, bottom_mlp=tuple(dims.bottom_mlp),
+                      top_mlp=tuple(dims.top_mlp))  # fmt: skip
+
+
+def builtin_parameter_count(spec: ModelParams) -> int | None:
+    """The weights a built-in model would have, from its sizes alone (None for an operator-allowed builder)."""
+    if spec.name == "mlp":
+        return sum((inputs + 1) * outputs for inputs, outputs in itertools.pairwise([spec.input_dim, *spec.hidden,
+                                                                                    spec.num_classes]))  # fmt: skip
+    if spec.name == "dlrm":
+        return dlrm_config(spec.dlrm).parameter_count()
+    if spec.name.startswith("resnet"):
+        from unseen.models.config import resnet_by_name
+
+        return resnet_by_name(spec.name, spec.num_classes).parameter_count()
+    return None
 
 
 def tolerated_roles(params: HomoNNParams) -> frozenset[Role]:
@@ -251,11 +286,7 @@ def build_model(params: HomoNNParams) -> Any:
 
         return build_keras_resnet(config)
     if spec.name == "dlrm":
-        from unseen.models.config import DLRMConfig
-
-        dims = spec.dlrm
-        dlrm = DLRMConfig(dims.vocabulary(), embedding_dim=dims.embedding_dim, bottom_mlp=tuple(dims.bottom_mlp),
-                          top_mlp=tuple(dims.top_mlp))  # fmt: skip
+        dlrm = dlrm_config(spec.dlrm)
         if params.framework == "torch":
             from unseen.models.torch_dlrm import build_dlrm
 
