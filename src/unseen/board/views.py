@@ -57,6 +57,7 @@ METRIC_WORDS: dict[str, tuple[str, str, int]] = {
 PROGRESS_ONLY = {"round", "rounds"}
 VALUE_WORDS: dict[str, tuple[str, str]] = {
     "auc": ("AUC", "ratio3"),
+    "log_loss": ("Log loss", "ratio3"),
     "ks": ("KS", "ratio3"),
     "ks_threshold": ("KS threshold", "ratio3"),
     "accuracy": ("Accuracy", "percent"),
