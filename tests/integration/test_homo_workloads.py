@@ -90,12 +90,24 @@ def test_dlrm_trains_on_criteo_lines_as_a_job(five: Site, job_file: str) -> None
     assert metrics["auc"] > 0.6 and 0.0 < metrics["log_loss"] < 5.0, metrics
 
 
-def test_dlrm_trains_in_parameter_server_mode_as_a_job(five: Site) -> None:
+def test_dlrm_trains_in_parameter_server_mode_and_a_predict_step_scores_a_criteo_table(five: Site) -> None:
     job = job_of("homo_dlrm_criteo", "job_param_server.yaml", rounds=12, lr=0.01, eval_every=12)
+    train = next(c for c in job["components"] if c["name"] == "homo_nn_0")
+    predict_params = {**train["params"], "mode": "predict", "data": {"predictions": "all"}}
+    job["components"][-1:] = [
+        {"name": "homo_nn_1", "component": "homo_nn", "params": predict_params,
+         "inputs": {"data": "reader_0.data", "model": "homo_nn_0.model"}},
+        {"name": "evaluation_0", "component": "evaluation", "inputs": {"data": "homo_nn_1.predictions"}},
+    ]  # fmt: skip
     job_id, finished = run_job(five, job, timeout=300)
     assert finished["status"] == "success", finished["reason"]
     losses = series(five, CRITEO_ARBITER, job_id, "train_loss")
     assert len(losses) == 12 and sum(losses[-3:]) < sum(losses[:3]), losses
+    # the stored model, streamed over every row of the worker's criteo-tsv table, scores better than chance
+    tasks = five.client(9999).get(f"/jobs/{job_id}/tasks")
+    assert {t["status"] for t in tasks if t["component"] == "homo_nn_1" and t["role"] != "arbiter"} == {"success"}
+    metrics = scores(five, job_id)
+    assert metrics["auc"] > 0.6 and 0.0 < metrics["log_loss"] < 5.0, metrics
 
 
 def test_a_model_given_the_wrong_kind_of_table_fails_naming_the_format_it_needs(five: Site) -> None:
