@@ -213,7 +213,8 @@ def test_a_participant_sees_components_that_never_run_there_as_not_here(
 
 def test_the_log_highlights_errors_and_filters_by_level(page: Page, board_site: BoardSite) -> None:
     config = metrics_job(steps=5, name="metrics-fails")
-    config["components"][1]["params"]["fail_after"] = 3
+    # only the guest fails: were both told to, the host could fail first and the guest be canceled instead
+    config["components"][1]["role_params"]["guest"] = {"fail_after": 3}
     job_id = board_site.submit(config)
     assert board_site.wait_job(job_id)["status"] == "failed"
     login(page, board_site)

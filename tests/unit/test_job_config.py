@@ -7,7 +7,6 @@ that message is all a user sees when a node refuses a job.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -72,8 +71,6 @@ FAKES = {
         ),
     )
 }
-# the names the multi-component example in docs/job-config.md uses
-FAKES["hetero_lr"] = dataclasses.replace(FAKES["trainer"], name="hetero_lr")
 
 
 @pytest.fixture
