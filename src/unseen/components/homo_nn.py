@@ -284,7 +284,11 @@ def build_model(params: HomoNNParams) -> Any:
             return build_resnet(config)
         from unseen.models.keras_resnet import build_resnet as build_keras_resnet
 
-        return build_keras_resnet(config)
+        # channel-major images (as CIFAR files store them) on every backend; TensorFlow convolves channels-last
+        tensorflow = _keras_backend() == "tensorflow"
+        return build_keras_resnet(
+            config, data_format="channels_last" if tensorflow else "channels_first", input_format="channels_first"
+        )
     if spec.name == "dlrm":
         dlrm = dlrm_config(spec.dlrm)
         if params.framework == "torch":
@@ -314,6 +318,12 @@ def _seed(params: HomoNNParams) -> None:
         from unseen.horizontal import keras as adapter  # not keras itself: the adapter sets KERAS_BACKEND first
 
         adapter.set_random_seed(params.seed)
+
+
+def _keras_backend() -> str:
+    from unseen.horizontal import keras as adapter  # not keras itself: the adapter sets KERAS_BACKEND first
+
+    return adapter.backend_name()
 
 
 def initial_weights(params: HomoNNParams) -> Weights:

@@ -233,4 +233,10 @@ class KerasTrainer:
         return EvalResult(mean_loss(total, rows), correct / max(rows, 1), rows)
 
 
-__all__ = ["KerasTrainer", "get_weights", "mlp", "set_random_seed", "set_weights", "weight_names"]
+def backend_name() -> str:
+    """The backend Keras runs on in this process: ``torch`` unless ``KERAS_BACKEND`` named another before Keras
+    was first imported (``tensorflow`` with the ``tf`` extra)."""
+    return str(keras.backend.backend())
+
+
+__all__ = ["KerasTrainer", "backend_name", "get_weights", "mlp", "set_random_seed", "set_weights", "weight_names"]

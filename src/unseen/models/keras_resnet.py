@@ -98,13 +98,24 @@ class _Layers:
         return keras.layers.ReLU(name=f"{name}_out")(keras.layers.Add(name=f"{name}_add")([out, skip]))
 
 
-def build_resnet(config: ResNetConfig | str, data_format: DataFormat = "channels_first") -> keras.Model:
-    """A ResNet from a config or a name (``resnet20``, ``resnet56``, ``resnet18``, ...), built and uncompiled."""
+def build_resnet(
+    config: ResNetConfig | str, data_format: DataFormat = "channels_first", input_format: DataFormat | None = None
+) -> keras.Model:
+    """A ResNet from a config or a name (``resnet20``, ``resnet56``, ``resnet18``, ...), built and uncompiled.
+
+    ``data_format`` is the layout the convolutions compute in; ``input_format`` (default: the same) the layout of
+    the images fed in. TensorFlow's CPU convolutions need ``channels_last``, while Unseen's CIFAR data comes
+    channel-major as the files store it: ``build_resnet(name, "channels_last", "channels_first")`` transposes the
+    images once at the input. The weights are the same either way (Keras kernels are ``(h, w, in, out)``)."""
     config = resnet_by_name(config) if isinstance(config, str) else config
     layers = _Layers(data_format)
-    shape = (config.in_channels, 32, 32) if data_format == "channels_first" else (32, 32, config.in_channels)
+    fed = input_format or data_format
+    shape = (config.in_channels, 32, 32) if fed == "channels_first" else (32, 32, config.in_channels)
     images = keras.Input(shape=shape, name="images")
-    x = layers.conv(config.widths[0], 3, 1, "stem_conv")(images)
+    x = images
+    if fed != data_format:
+        x = keras.layers.Permute((2, 3, 1) if fed == "channels_first" else (3, 1, 2), name="layout")(x)
+    x = layers.conv(config.widths[0], 3, 1, "stem_conv")(x)
     x = keras.layers.ReLU(name="stem_relu")(layers.bn("stem_bn")(x))
     previous = config.widths[0]
     for stage, (count, width) in enumerate(zip(config.blocks, config.widths, strict=True)):
