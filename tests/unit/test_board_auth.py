@@ -4,7 +4,6 @@ limit, CSRF tokens and the password policy, on a real (SQLite) node database mig
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,14 +43,6 @@ class Clock:
 def fast_hasher() -> PasswordHasher:
     """argon2id with tiny costs: the same code path as production, fast enough for unit tests."""
     return PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_engine(f"sqlite:///{tmp_path / 'node.db'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -4,25 +4,14 @@ each row says which roles this node's party plays and when the job ended."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, update
 
 from unseen.board import views
 from unseen.board.job_list import JobListQuery, list_page
-from unseen.storage.database import migrate, open_engine
 from unseen.storage.models import JobRecord
 from unseen.storage.repository import NodeStore
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_engine(f"sqlite:///{tmp_path / 'node.db'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -4,16 +4,12 @@ run at this party shown as "not here"."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import yaml
 from sqlalchemy import Engine
 
 from unseen.board import views
 from unseen.node.driver import mirror_states
-from unseen.storage.database import migrate, open_engine
 from unseen.storage.models import JobRecord, MetricRecord
 from unseen.storage.repository import NodeStore
 from unseen.transport.proto import federation_pb2 as pb
@@ -48,14 +44,6 @@ def test_the_config_is_yaml_in_the_order_it_was_written() -> None:
     text = views.config_yaml(job)
     assert yaml.safe_load(text) == config
     assert text.index("name: x") < text.index("parties:") < text.index("components:")
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_engine(f"sqlite:///{tmp_path / 'node.db'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_a_remote_tasks_exit_code_reaches_the_initiators_record(engine: Engine) -> None:

@@ -25,7 +25,8 @@ VALUES_SHOWN_MAX = 2000
 TREES_DRAWN_MAX = 10
 
 
-def _number(value: object) -> float | None:
+def number(value: object) -> float | None:
+    """``value`` as a float when it is a finite int or float (not a bool), else None."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
@@ -67,7 +68,7 @@ def hetero_lr(meta: dict[str, Any], slot: Path) -> dict[str, Any]:
         rows.sort(key=lambda r: -abs(r["weight"]))
     intercept = arrays.get("intercept")
     losses = meta.get("loss_history")
-    history = [v for v in losses if _number(v) is not None] if isinstance(losses, list) else []
+    history = [v for v in losses if number(v) is not None] if isinstance(losses, list) else []
     return {
         "kind": "hetero_lr",
         "role": str(meta.get("role", "")),
@@ -90,10 +91,10 @@ def homo_nn(meta: dict[str, Any]) -> dict[str, Any]:
         rounds.append(
             {
                 "round": int(item["round"]) + 1,  # stored 0-based; people count rounds from 1
-                "workers": _number(item.get("workers")),
-                "seconds": _number(item.get("seconds")),
-                "loss": _number(item.get("eval_loss")),
-                "accuracy": _number(item.get("eval_accuracy")),
+                "workers": number(item.get("workers")),
+                "seconds": number(item.get("seconds")),
+                "loss": number(item.get("eval_loss")),
+                "accuracy": number(item.get("eval_accuracy")),
                 "missing": [str(m) for m in missing] if isinstance(missing, list) else [],
             }
         )
@@ -105,8 +106,8 @@ def homo_nn(meta: dict[str, Any]) -> dict[str, Any]:
         "architecture": json.dumps(architecture) if isinstance(architecture, dict) else "",
         "rounds": rounds,
         "rounds_trained": meta.get("rounds_trained", len(rounds) or None),
-        "final_loss": _number(meta.get("final_loss")),
-        "final_accuracy": _number(meta.get("final_accuracy")),
+        "final_loss": number(meta.get("final_loss")),
+        "final_accuracy": number(meta.get("final_accuracy")),
         "stopped_early": meta.get("stopped_early") is True,
         "left": [str(p) for p in meta.get("left") or []] if isinstance(meta.get("left"), list) else [],
     }
@@ -153,7 +154,7 @@ def secureboost(meta: dict[str, Any], slot: Path) -> dict[str, Any]:
     if isinstance(importance_raw, dict):
         for key, value in importance_raw.items():
             entry = value if isinstance(value, dict) else {"gain": value}
-            gain, splits = _number(entry.get("gain")), _number(entry.get("splits"))
+            gain, splits = number(entry.get("gain")), number(entry.get("splits"))
             if gain is not None:
                 importance.append({"feature": str(key), "gain": gain, "splits": int(splits or 0)})
     importance.sort(key=lambda r: -r["gain"])

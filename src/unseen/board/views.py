@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import time
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -324,6 +323,15 @@ def fmt_metric(value: float, style: str) -> str:
     return f"{value:.4g}"
 
 
+def _finite(record: MetricRecord) -> float | None:
+    """A metric's value when it is one finite number (stored values are JSON, and a metric may be a curve)."""
+    try:
+        value = json.loads(record.value_json)
+    except ValueError:
+        return None
+    return model_views.number(value)
+
+
 def headline(records: Sequence[MetricRecord]) -> list[dict[str, str]]:
     """The job's results at the top of its page: AUC, KS, accuracy, intersection size ... from the scalar
     metrics this node holds (the latest of each name per component), in HEADLINE's order."""
@@ -331,12 +339,9 @@ def headline(records: Sequence[MetricRecord]) -> list[dict[str, str]]:
     for record in records:
         if record.step is not None or _base(record.name) not in HEADLINE:
             continue
-        try:
-            value = json.loads(record.value_json)
-        except ValueError:
-            continue
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            found[(_base(record.name), record.component)] = float(value)
+        value = _finite(record)
+        if value is not None:
+            found[(_base(record.name), record.component)] = value
     order = list(HEADLINE)
     items = sorted(found.items(), key=lambda item: (order.index(item[0][0]), item[0][1]))
     return [
@@ -474,12 +479,8 @@ def task_files(task_dir: Path) -> list[dict[str, Any]]:
 def _finite_list(value: object) -> list[float] | None:
     if not isinstance(value, list) or not value:
         return None
-    numbers = []
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
-            return None
-        numbers.append(float(item))
-    return numbers
+    numbers = [model_views.number(item) for item in value]
+    return None if None in numbers else [n for n in numbers if n is not None]
 
 
 def _thin(count: int) -> list[int]:
@@ -738,14 +739,11 @@ def privacy_spent(records: Sequence[MetricRecord], entry: dict[str, Any]) -> dic
     for record in records:
         if _base(record.name) not in {"epsilon", "sample_epsilon"}:
             continue
-        try:
-            value = json.loads(record.value_json)
-        except ValueError:
-            continue
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        value = _finite(record)
+        if value is not None:
             step = record.step if record.step is not None else -1
             if _base(record.name) not in latest or step >= latest[_base(record.name)][0]:
-                latest[_base(record.name)] = (step, float(value))
+                latest[_base(record.name)] = (step, value)
     if not latest:
         return None
     name = "epsilon" if "epsilon" in latest else "sample_epsilon"
