@@ -10,10 +10,13 @@ mTLS. Three parts, each against a baseline measured in the same run:
    in and summed, the update.
 2. ``secagg``: a synthetic 1M-parameter model, plain FedAvg against FedAvg with SecAgg+ at each worker
    count, same site, same run: round-time overhead (goal < 30 % at 10 workers) and bytes each worker sends
-   per round (goal < 1.5x).
-3. ``throughput``: one worker's training samples per second inside a job (end to end: its round cycle,
-   from one round's weights to the next's, and the fit alone) against the same trainer in a plain loop in
-   this process (goal >= 0.9). ``TRAINERS`` is the hook for a framework adapter's trainer.
+   per round (goal < 1.5x), in the default 2^64 ring and in the 2^32 ring (``secure_aggregation.ring_bits``).
+3. ``throughput``: one worker's training samples per second inside a job, its fit and evaluation as the
+   job runs them, against the same trainer in a plain loop in this process (goal >= 0.9: the job must not
+   slow training down). Beside it, the worker's whole round cycle (from one round's weights to the next's,
+   waiting for the aggregator included) at 5 local epochs (~25 ms of training, so the round's two
+   cross-node messages weigh) and at 40; the round's own cost is what part 1 measures.
+   ``TRAINERS`` is the hook for a framework adapter's trainer.
 
     python benchmarks/horizontal.py                      # all three parts, 3..50 workers
     python benchmarks/horizontal.py --quick              # smoke run: 3 and 5 workers, few rounds
@@ -54,12 +57,17 @@ class Settings:
     secagg_rounds: int = 3
     throughput_rounds: int = 10
     throughput_epochs: int = 5
+    throughput_long_epochs: int = 40  # the same cycle with a round's training long enough to hide its messages
+    throughput_threads: tuple[int, ...] = (1, 0)  # BLAS threads of the worker and the loop; the goal reads the first
     throughput_hidden: int = 256
     warmup: int = 1
     repeats: int = 1  # secagg part: plain and secure jobs per worker count, interleaved
+    rings: tuple[int, ...] = (64, 32)  # secagg part: the secure jobs' rings (64 is the default; 32 halves the bytes)
 
 
-QUICK = Settings(workers=(3, 5), digits_rounds=5, secagg_rounds=2, throughput_rounds=2, throughput_epochs=2)
+QUICK = Settings(
+    workers=(3, 5), digits_rounds=5, secagg_rounds=2, throughput_rounds=2, throughput_epochs=2, throughput_long_epochs=8
+)
 
 
 @dataclass
@@ -255,31 +263,34 @@ def part_secagg(settings: Settings, site: Site, rows: list[Row], samples: dict[s
         base = {"model": "synthetic", "parameters": settings.parameters, "rounds": settings.secagg_rounds}
         base |= {"warmup": settings.warmup}
         neighbours = min(settings.neighbours, (count - 1) // 2 * 2)
-        secure_params = base | {"secure": True, "neighbours": neighbours}
-        plain_jobs, secure_jobs = [], []
-        for repeat in range(settings.repeats):  # interleaved, so a neighbour's burst of load hits both alike
+        plain_jobs: list[JobRun] = []
+        secure_jobs: dict[int, list[JobRun]] = {ring: [] for ring in settings.rings}
+        for repeat in range(settings.repeats):  # interleaved, so a neighbour's burst of load hits all alike
             plain_jobs.append(run_job(arbiter, workers, base, f"bench-plain-{count}-{repeat}"))
-            secure_jobs.append(run_job(arbiter, workers, secure_params, f"bench-secagg-{count}-{repeat}"))
-        plain, secure = breakdown(pooled(plain_jobs)), breakdown(pooled(secure_jobs))
-        stages = [line for job in secure_jobs for line in job.secagg_lines]
-        samples[f"secagg_{count}"] = {"plain": asdict(plain), "secure": asdict(secure), "neighbours": neighbours}
-        samples[f"secagg_{count}"]["arbiter_stages"] = stages
-        goal = 1.3 if count == 10 else None
+            for ring in settings.rings:
+                secure_params = base | {"secure": True, "neighbours": neighbours, "ring_bits": ring}
+                secure_jobs[ring].append(
+                    run_job(arbiter, workers, secure_params, f"bench-secagg{ring}-{count}-{repeat}")
+                )
+        plain = breakdown(pooled(plain_jobs))
         label = f"{count} workers, 1M params"
+        samples[f"secagg_{count}"] = {"plain": asdict(plain), "neighbours": neighbours}
         rows.append(Row(f"{label}: plain FedAvg round", plain.round_s, "s"))
-        rows.append(Row(f"{label}: SecAgg+ round (k={neighbours})", secure.round_s, "s", plain.round_s, goal, True))
-        rows.append(Row(f"{label}:   of which secure sum", secure.contribute_s, "s", plain.contribute_s))
+        goal = 1.3 if count == 10 else None
         bytes_goal = 1.5 if count == 10 else None
-        rows.append(
-            Row(
-                f"{label}: bytes sent per worker per round",
-                secure.bytes_per_worker / 2**20,
-                "MiB",
-                plain.bytes_per_worker / 2**20,
-                bytes_goal,
-                True,
-            )
-        )
+        for ring, jobs in secure_jobs.items():
+            secure = breakdown(pooled(jobs))
+            samples[f"secagg_{count}"][f"ring{ring}"] = asdict(secure) | {
+                "arbiter_stages": [line for job in jobs for line in job.secagg_lines]
+            }
+            name = f"{label}: SecAgg+ round (k={neighbours}, 2^{ring} ring)"
+            rows.append(Row(name, secure.round_s, "s", plain.round_s, goal, True))
+            rows.append(Row(f"{label}:   of which secure sum (2^{ring})", secure.contribute_s, "s", plain.contribute_s))
+            sent = secure.bytes_per_worker / 2**20
+            rows.append(
+                Row(f"{label}: bytes sent per worker per round (2^{ring})", sent, "MiB", plain.bytes_per_worker / 2**20,
+                    bytes_goal, True)
+            )  # fmt: skip
         rss = site.node_rss()
         used = [rss[p] for p in [*workers, arbiter] if p in rss]
         samples[f"secagg_{count}"]["node_rss_mib"] = used
@@ -302,8 +313,11 @@ def _numpy_trainer(hidden: int, seed: int) -> Any:
 TRAINERS["numpy"] = _numpy_trainer
 
 
-def local_loop(settings: Settings, trainer_name: str) -> list[float]:
-    """Samples per second of the same trainer, model and data in a plain loop: fit, evaluate, repeat."""
+def local_loop(settings: Settings, trainer_name: str, threads: int) -> list[float]:
+    """Samples per second of the same trainer, model and data in a plain loop: fit, evaluate, repeat;
+    ``threads`` BLAS threads (0: the library's default), as the job's worker gets."""
+    from threadpoolctl import threadpool_limits
+
     from unseen.components.bench_horizontal import BenchHorizontalParams, initial_weights
     from unseen.horizontal.strategy import Instruction
 
@@ -311,32 +325,49 @@ def local_loop(settings: Settings, trainer_name: str) -> list[float]:
     trainer = TRAINERS[trainer_name](settings.throughput_hidden, params.seed)
     weights = initial_weights(params)
     rates = []
-    for step in range(settings.warmup + settings.throughput_rounds):
-        began = time.perf_counter()
-        trainer.evaluate(weights)
-        result = trainer.fit(weights, Instruction("fit", step, settings.throughput_epochs, 32))
-        seconds = time.perf_counter() - began
-        weights = result.weights
-        if step >= settings.warmup:
-            rates.append(result.num_samples * settings.throughput_epochs / seconds)
+    with threadpool_limits(limits=threads or None):
+        for step in range(settings.warmup + settings.throughput_rounds):
+            began = time.perf_counter()
+            trainer.evaluate(weights)
+            result = trainer.fit(weights, Instruction("fit", step, settings.throughput_epochs, 32))
+            seconds = time.perf_counter() - began
+            weights = result.weights
+            if step >= settings.warmup:
+                rates.append(result.num_samples * settings.throughput_epochs / seconds)
     return rates
 
 
 THROUGHPUT_JOBS = 3  # local loop, job, local loop, job, ...: the machine's load drifts alike for both
 
 
-def part_throughput(settings: Settings, site: Site, rows: list[Row], samples: dict[str, Any]) -> None:
+def _throughput_job(site: Site, params: dict[str, Any], name: str) -> tuple[list[float], list[dict[str, float]]]:
+    """One worker's round cycles (from one round's weights to the next's) and its per-round records."""
     arbiter, worker = site.parties[-1], site.parties[0]
+    mine = run_job(arbiter, [worker], params, name).workers[worker]
+    return [b["weights_at"] - a["weights_at"] for a, b in itertools.pairwise(mine)], mine
+
+
+def part_throughput(settings: Settings, site: Site, rows: list[Row], samples: dict[str, Any]) -> None:
+    """Per BLAS thread setting (``Settings.throughput_threads``): the goal is read at one thread, where the
+    job's worker and the plain loop each have a core; with every core, the worker's BLAS threads share the
+    machine's two cores with both nodes, the aggregator and this benchmark's polling, which the loop does not."""
+    for threads in settings.throughput_threads:
+        _throughput_at(settings, site, rows, samples, threads)
+
+
+def _throughput_at(settings: Settings, site: Site, rows: list[Row], samples: dict[str, Any], threads: int) -> None:
     params = {"model": "digits", "hidden": settings.throughput_hidden, "rounds": settings.throughput_rounds}
-    params |= {"warmup": settings.warmup, "local_epochs": settings.throughput_epochs}
+    params |= {"warmup": settings.warmup, "local_epochs": settings.throughput_epochs, "threads": threads}
     local: list[float] = []
     cycles: list[float] = []
     fit_rates: list[float] = []
     phases: list[dict[str, float]] = []
+    long_cycles: list[float] = []
+    long_params = params | {"local_epochs": settings.throughput_long_epochs, "rounds": 4}
     for index in range(THROUGHPUT_JOBS):
-        local += local_loop(settings, "numpy")
-        mine = run_job(arbiter, [worker], params, f"bench-throughput-{index}").workers[worker]
-        cycles += [b["weights_at"] - a["weights_at"] for a, b in itertools.pairwise(mine)]
+        local += local_loop(settings, "numpy", threads)
+        job_cycles, mine = _throughput_job(site, params, f"bench-throughput-{threads}-{index}")
+        cycles += job_cycles
         fit_rates += [r["samples"] / (r["fit_s"] + r["eval_s"]) for r in mine]
         # Where a round cycle goes besides training: the contribution leaving, then the wait for the next
         # round's weights (the aggregator's gather, update and metrics, the order and weights coming back).
@@ -348,17 +379,30 @@ def part_throughput(settings: Settings, site: Site, rows: list[Row], samples: di
             }
             for a, b in itertools.pairwise(mine)
         ]
-    local += local_loop(settings, "numpy")
+        long_cycles += _throughput_job(site, long_params, f"bench-throughput-long-{threads}-{index}")[0]
+    local += local_loop(settings, "numpy", threads)
     baseline = float(np.median(local))
     per_round = float(np.median([r["samples"] for r in mine]))  # samples of one round's local epochs
     end_to_end = per_round / float(np.median(cycles)) if cycles else 0.0
+    long_round = per_round * settings.throughput_long_epochs / settings.throughput_epochs
+    long_end_to_end = long_round / float(np.median(long_cycles)) if long_cycles else 0.0
     fit_only = float(np.median(fit_rates))
     between = float(np.median([p["contribute_s"] + p["next_weights_s"] for p in phases]))
-    samples["throughput"] = {"local_rates": local, "cycles_s": cycles, "phases": phases, "params": params}
-    label = f"digits MLP (hidden {settings.throughput_hidden}), {settings.throughput_epochs} local epochs"
-    rows.append(Row(f"{label}: local loop (baseline)", baseline, "sam/s"))
-    rows.append(Row(f"{label}: in a job, round cycle", end_to_end, "sam/s", baseline, 0.9))
-    rows.append(Row(f"{label}: in a job, fit + eval alone", fit_only, "sam/s", baseline))
+    samples[f"throughput_threads_{threads}"] = {
+        "local_rates": local,
+        "cycles_s": cycles,
+        "long_cycles_s": long_cycles,
+        "phases": phases,
+        "params": params,
+        "long_params": long_params,
+    }
+    label = f"digits MLP (hidden {settings.throughput_hidden}), {threads or 'default'} BLAS thread(s)"
+    goal = 0.9 if threads == settings.throughput_threads[0] else None
+    rows.append(Row(f"{label}: local loop, fit + evaluate (baseline)", baseline, "sam/s"))
+    rows.append(Row(f"{label}: in a job, fit + evaluate", fit_only, "sam/s", baseline, goal))
+    epochs, long_epochs = settings.throughput_epochs, settings.throughput_long_epochs
+    rows.append(Row(f"{label}: in a job, round cycle, {epochs} local epochs", end_to_end, "sam/s", baseline))
+    rows.append(Row(f"{label}: in a job, round cycle, {long_epochs} local epochs", long_end_to_end, "sam/s", baseline))
     rows.append(Row(f"{label}: in a job, between trained and next weights", between, "s"))
 
 
@@ -394,6 +438,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="timed rounds of the secagg part")
     parser.add_argument("--repeats", type=int, help="secagg part: interleaved plain/secure job pairs per count")
     parser.add_argument("--neighbours", type=int, help="secagg part: SecAgg+ k at most this (even; default 8)")
+    parser.add_argument("--rings", help="secagg part: the secure jobs' rings, e.g. 64 or 64,32 (default both)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     settings = QUICK if args.quick else Settings()
@@ -405,6 +450,8 @@ def main() -> None:
         settings = Settings(**{**asdict(settings), "neighbours": args.neighbours})
     if args.repeats:
         settings = Settings(**{**asdict(settings), "repeats": args.repeats})
+    if args.rings:
+        settings = Settings(**{**asdict(settings), "rings": tuple(int(r) for r in args.rings.split(","))})
     parts = [p for p in args.parts.split(",") if p]
     nodes = max(4, *(w + 1 for w in settings.workers)) if "secagg" in parts else 4
     rows: list[Row] = []

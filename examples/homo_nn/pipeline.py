@@ -36,7 +36,7 @@ def build(framework: str = "torch", secure: bool = False) -> Pipeline:
         "rounds": 20, "local_epochs": 1, "batch_size": 32, "lr": 0.1, "min_workers": 2, "round_deadline_s": 60,
     }  # fmt: skip
     if secure:
-        params["secure_aggregation"] = {"enabled": True, "neighbours": 0, "clip": 65536.0, "frac_bits": 32}
+        params["secure_aggregation"] = {"enabled": True, "neighbours": 0, "ring_bits": 64}
     nn = pipe.add("homo_nn_0", "homo_nn", params=params, inputs={"data": reader["data"]})
     pipe.add("evaluation_0", "evaluation", inputs={"data": nn["predictions"]})
     return pipe

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,17 @@ def test_every_example_job_is_valid() -> None:
     jobs = sorted(EXAMPLES.glob("*/job.yaml"))
     assert len(jobs) >= 2
     for job in jobs:
+        load_job_config(job)
+
+
+def test_every_example_job_file_starts_with_the_commands_that_submit_that_file() -> None:
+    """A user copies the header's commands in order: the last must submit the file they are reading."""
+    jobs = sorted(EXAMPLES.glob("*/job*.yaml"))
+    assert len(jobs) >= 10
+    for job in jobs:
+        header = [line for line in job.read_text().splitlines() if line.startswith("#")]
+        submits = [m.group(1) for line in header if (m := re.search(r"unseen job submit -c (\S+)", line))]
+        assert submits == [f"examples/{job.parent.name}/{job.name}"], f"{job.name}: {submits}"
         load_job_config(job)
 
 

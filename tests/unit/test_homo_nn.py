@@ -115,3 +115,18 @@ def test_the_secure_aggregation_threshold_is_a_param_bounded_by_the_neighbourhoo
         params(enabled=True, neighbours=6, threshold=7)
     with pytest.raises(ValidationError, match=r"at least 2"):
         params(enabled=True, threshold=1)
+
+
+def test_the_secure_aggregation_ring_brings_its_own_encoding_and_refuses_one_that_cannot_fit() -> None:
+    def config(**secure: Any) -> Any:
+        model = HomoNNParams.model_validate({"model": {"input_dim": 4}, "secure_aggregation": secure})
+        return model.secure_aggregation.secagg_config(30.0)
+
+    wide, narrow = config(enabled=True), config(enabled=True, ring_bits=32)
+    assert (wide.ring_bits, wide.frac_bits, wide.clip) == (64, 32, 65536.0)
+    assert (narrow.ring_bits, narrow.frac_bits, narrow.clip) == (32, 18, 256.0)
+    assert config(enabled=True, ring_bits=32, frac_bits=16, clip=8.0).frac_bits == 16
+    with pytest.raises(ValidationError, match=r"fraction bits overflow a 32-bit ring; lower clip or frac_bits"):
+        config(enabled=True, ring_bits=32, frac_bits=24, clip=256.0)
+    with pytest.raises(ValidationError, match=r"ring_bits"):
+        config(enabled=True, ring_bits=48)

@@ -11,7 +11,14 @@ from tests.unit.horizontal_helpers import ARBITER, Quadratic, workers
 from unseen.crypto import masking
 from unseen.horizontal.aggregator import AggregatorResult, FederatedConfig, run_aggregator
 from unseen.horizontal.fedavg import FedAvg
-from unseen.horizontal.secagg import SecAggClient, SecAggConfig, SecAggServer, neighbourhoods
+from unseen.horizontal.secagg import (
+    SecAggClient,
+    SecAggConfig,
+    SecAggServer,
+    _ServerRound,
+    encoding_for,
+    neighbourhoods,
+)
 from unseen.horizontal.summation import PlainSum, RoundFailedError, SumClient, Summed, SumServer
 from unseen.horizontal.worker import WorkerResult, run_worker
 from unseen.runtime.context import Context
@@ -99,6 +106,28 @@ def test_ten_workers_three_killed_after_sharing_the_sum_of_the_seven_is_exact_in
     np.testing.assert_array_equal(summed.total, masking.decode(expected, CONFIG.frac_bits, CONFIG.ring_bits))
 
 
+def test_in_the_2_32_ring_dropped_workers_are_recovered_and_the_sum_is_exact_at_half_the_bytes() -> None:
+    frac_bits, clip = encoding_for(32)
+    config = SecAggConfig(ring_bits=32, frac_bits=frac_bits, clip=clip, stage_deadline_s=5.0, wait_s=20.0)
+    dying = {1, 4}
+    summed, server, vectors = _sum_run(6, 300, dying, config=config)
+    expected = np.zeros(300, dtype=np.uint32)
+    for i, vector in enumerate(vectors):
+        if i not in dying:
+            expected += masking.encode(vector, clip, frac_bits, 32)
+    assert server.last_ring_total is not None and server.last_ring_total.dtype == np.uint32
+    np.testing.assert_array_equal(server.last_ring_total, expected)
+    plain = np.sum([v for i, v in enumerate(vectors) if i not in dying], axis=0)
+    np.testing.assert_allclose(summed.total, plain, rtol=0, atol=4 * 2.0**-frac_bits)
+
+
+def test_a_round_too_large_for_the_ring_is_refused_naming_the_fix() -> None:
+    """32 workers of +-256 with 18 fraction bits could wrap a 2^32 ring: the round is refused, not wrong."""
+    config = SecAggConfig(ring_bits=32, frac_bits=18, clip=256.0, stage_deadline_s=2.0, wait_s=20.0)
+    with pytest.raises(RoundFailedError, match=r"32 values of up to \+-256 with 18 fraction bits overflow a 32-bit"):
+        _sum_run(32, 8, set(), config=config)
+
+
 def test_workers_that_advertised_keys_but_never_shared_leave_no_mask_in_the_sum() -> None:
     """Survivors mask against every neighbour with keys, before the shares are routed; for a neighbour whose
     shares never came they reveal that one pairwise seed, and the sum of the others is exact in the ring."""
@@ -175,8 +204,8 @@ def _fedavg_with(
             def weight(self, num_samples: int) -> float:
                 return inner.weight(num_samples)
 
-            def prepare(self, ctx: Context, aggregator: PartyRef) -> None:
-                inner.prepare(ctx, aggregator)
+            def prepare(self, ctx: Context, aggregator: PartyRef, setup: JsonValue = None) -> None:
+                inner.prepare(ctx, aggregator, setup)
 
             def contribute(self, ctx: Context, aggregator: PartyRef, vector: np.ndarray) -> None:
                 plain.setdefault(party, []).append(vector.copy())
@@ -235,6 +264,10 @@ def test_fedavg_with_secagg_matches_plain_fedavg_and_the_aggregator_sees_no_plai
     # Keys travel once as their own exchange; later rounds use the pairs advertised with each reveal.
     key_tags = sorted({m.tag for m in secure_hub.recorded if m.tag.endswith("secagg/keys")})
     assert [t.split("/")[-3] for t in key_tags] == ["round-0"], key_tags
+    # A training round's setup travels inside each worker's order; only the final evaluation, which has no
+    # begin, sends it as a message of its own.
+    setup_tags = sorted({m.tag for m in secure_hub.recorded if m.tag.endswith("secagg/setup")})
+    assert [t.split("/")[-3] for t in setup_tags] == ["round-2"], setup_tags
     assert _leaks(secure_hub, recorded) == []
     # The same search finds every worker's update in the plain run's traffic: it can see a leak.
     assert len(_leaks(plain_hub, plain_recorded)) >= 3
@@ -303,3 +336,69 @@ def test_fedavg_rounds_with_secagg_go_on_without_a_worker_killed_mid_round() -> 
     for _ in range(3):
         expected = np.mean([t + 0.5 * (expected - t) for t in (0.0, 2.0, 3.0)], axis=0)
     np.testing.assert_allclose(result.weights["w"], expected, rtol=0, atol=1e-6)
+
+
+def test_a_round_whose_neighbourhoods_break_the_threshold_fails_on_every_party_with_the_reason() -> None:
+    parties = workers(3)
+    config = SecAggConfig(threshold=3, stage_deadline_s=2.0, wait_s=20.0)  # 3 workers: 2 holders each, t=3 > 2
+    outcomes: dict[PartyRef, str] = {}
+
+    def aggregator(ctx: Context) -> None:
+        federated = FederatedConfig(rounds=2, min_workers=3, round_deadline_s=5.0)
+        with pytest.raises(RoundFailedError) as failed:
+            run_aggregator(ctx, FedAvg(), {"w": np.zeros(4)}, federated, SecAggServer(config))
+        outcomes[ARBITER] = str(failed.value)
+
+    def worker(party: PartyRef) -> Callable[[Context], None]:
+        def program(ctx: Context) -> None:
+            # Told by its abort order, not by running into wait_s (which would raise TimeoutError instead).
+            with pytest.raises(RoundFailedError) as failed:
+                run_worker(ctx, Quadratic(1.0, 10), summer=SecAggClient(config), wait_s=20)
+            outcomes[party] = str(failed.value)
+
+        return program
+
+    run_parties({ARBITER: aggregator, **{p: worker(p) for p in parties}}, recv_timeout=30)
+    assert set(outcomes) == {ARBITER, *parties}
+    assert all("threshold 3 is too high: with 2 neighbours" in why for why in outcomes.values()), outcomes
+
+
+def test_a_hostile_aggregator_that_calls_a_sharing_neighbour_unshared_gets_no_pairwise_seed() -> None:
+    """The attack: the aggregator routes ``v``'s shares to a holder yet calls ``v`` unshared, hoping for the
+    pairwise seed ``s_uv`` too. With ``v``'s self-mask shares from the others, that seed would help unmask
+    ``v``. The holder refuses and reveals nothing."""
+    parties = workers(3)
+    holder, victim = parties[0], parties[1]
+    refusals: dict[PartyRef, str] = {}
+    revealed: list[object] = []
+
+    def aggregator(ctx: Context) -> None:
+        rctx = ctx.sub("r0")
+        run = _ServerRound(rctx, CONFIG, parties, 8, 1, None, True)
+        u2 = run.shares(run.keys(5.0))
+        assert u2 == parties
+        run.sctx.gather("masked", u2, timeout=5.0)
+        lie: dict[str, JsonValue] = {
+            "survivors": [str(p) for p in parties if p != victim],
+            "dropped": [],
+            "unshared": [str(victim)],
+            "shares": run.routed[holder],  # the victim's shares are in there: the holder can see the lie
+        }
+        assert str(victim) in run.routed[holder]
+        run.sctx.send("unmask", lie, to=holder)
+        answer = run.sctx.gather("reveal", [holder], timeout=3.0)
+        revealed.extend(answer.values.values())
+        run.sctx.broadcast("unmask", {"abort": "the test ends the round"}, [p for p in parties if p != holder])
+
+    def worker(party: PartyRef, index: int) -> Callable[[Context], None]:
+        def program(ctx: Context) -> None:
+            try:
+                SecAggClient(CONFIG).contribute(ctx.sub("r0"), ARBITER, _vectors(3, 8)[index])
+            except (ValueError, RoundFailedError) as exc:
+                refusals[party] = str(exc)
+
+        return program
+
+    run_parties({ARBITER: aggregator, **{p: worker(p, i) for i, p in enumerate(parties)}}, recv_timeout=30)
+    assert "calls unshared a neighbour whose shares this worker holds" in refusals[holder]
+    assert revealed == []  # no reveal at all, so no pairwise seed and no share

@@ -23,6 +23,7 @@ Rounds with ``server_round < warmup`` are marked so the benchmark can leave them
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from unseen.components.spec import ComponentSpec
 from unseen.horizontal.aggregator import FederatedConfig, run_aggregator, workers_of
 from unseen.horizontal.fedavg import FedAvg
 from unseen.horizontal.reference import MLPTrainer, init_mlp
-from unseen.horizontal.secagg import SecAggClient, SecAggConfig, SecAggServer
+from unseen.horizontal.secagg import SecAggClient, SecAggConfig, SecAggServer, encoding_for
 from unseen.horizontal.strategy import Instruction, Task
 from unseen.horizontal.summation import PlainSum, SumClient, Summed, SumServer
 from unseen.horizontal.weights import Weights
@@ -43,7 +44,7 @@ from unseen.horizontal.worker import EvalResult, FitResult, GradientResult, Loca
 from unseen.runtime.federation import Federation, Gathered, GroupFederation, broadcast_in_turn, gather_in_turn
 from unseen.runtime.parties import PartyRef, Role
 from unseen.transport import codec
-from unseen.values import Value
+from unseen.values import JsonValue, Value
 
 if TYPE_CHECKING:
     from unseen.runtime.context import Context
@@ -64,8 +65,10 @@ class BenchHorizontalParams(BaseModel):
     lr: float = Field(0.1, gt=0, le=10)
     secure: bool = Field(False, description="secure aggregation (SecAgg+) instead of plain sums")
     neighbours: int = Field(0, ge=0, le=1000, description="SecAgg+ neighbourhood size k (even); 0 = all")
+    ring_bits: Literal[32, 64] = Field(64, description="SecAgg+ ring, with its default encoding")
     round_deadline_s: float = Field(600.0, gt=0, le=86_400)
     seed: int = Field(0, ge=0, le=2**31)
+    threads: int = Field(0, ge=0, le=256, description="BLAS threads of each worker's trainer; 0: the library's default")
 
 
 # --- counting what a task sends ------------------------------------------------------------------------
@@ -217,8 +220,8 @@ class TimedSumClient:
     def weight(self, num_samples: int) -> float:
         return self.inner.weight(num_samples)
 
-    def prepare(self, ctx: Context, aggregator: PartyRef) -> None:
-        self.inner.prepare(ctx, aggregator)
+    def prepare(self, ctx: Context, aggregator: PartyRef, setup: JsonValue = None) -> None:
+        self.inner.prepare(ctx, aggregator, setup)
 
     def contribute(self, ctx: Context, aggregator: PartyRef, vector: np.ndarray) -> None:
         before = self.counter.bytes_sent
@@ -240,8 +243,8 @@ class TimedSumServer:
     def secure(self) -> bool:  # the aggregator's plan tells the workers whether the sum is secure
         return bool(getattr(self.inner, "secure", False))
 
-    def begin(self, ctx: Context, workers: list[PartyRef], length: int, minimum: int) -> None:
-        self.inner.begin(ctx, workers, length, minimum)
+    def begin(self, ctx: Context, workers: list[PartyRef], length: int, minimum: int) -> dict[str, JsonValue] | None:
+        return self.inner.begin(ctx, workers, length, minimum)
 
     def collect(self, ctx: Context, workers: list[PartyRef], length: int, deadline_s: float, minimum: int) -> Summed:
         start = time.time()
@@ -278,7 +281,14 @@ class TimedFedAvg:
 
 
 def _secagg(params: BenchHorizontalParams) -> SecAggConfig:
-    return SecAggConfig(neighbours=params.neighbours, stage_deadline_s=params.round_deadline_s)
+    frac_bits, clip = encoding_for(params.ring_bits)
+    return SecAggConfig(
+        neighbours=params.neighbours,
+        ring_bits=params.ring_bits,
+        frac_bits=frac_bits,
+        clip=clip,
+        stage_deadline_s=params.round_deadline_s,
+    )
 
 
 def _arbiter(ctx: Context, params: BenchHorizontalParams) -> None:
@@ -325,7 +335,12 @@ def _worker(ctx: Context, params: BenchHorizontalParams) -> None:
 def run(ctx: Context, params: BenchHorizontalParams) -> None:
     if ctx.role == Role.ARBITER:
         _arbiter(ctx, params)
-    else:
+        return
+    with contextlib.ExitStack() as limits:
+        if params.threads:
+            from threadpoolctl import threadpool_limits
+
+            limits.enter_context(threadpool_limits(limits=params.threads))
         _worker(ctx, params)
 
 

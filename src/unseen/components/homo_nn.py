@@ -141,8 +141,11 @@ class SecureAggregationParams(BaseModel):
 
     enabled: bool = False
     neighbours: int = Field(0, ge=0, le=1024, description="k: mask against k others (even; 0 = all, SecAgg)")
-    clip: float = Field(65536.0, gt=0.0, description="each coordinate of a weighted update clipped to +-clip")
-    frac_bits: int = Field(32, ge=8, le=48, description="fixed-point fraction bits in the 2^64 ring")
+    ring_bits: Literal[32, 64] = Field(64, description="the ring Z/2^k of the masked sums: 32 halves bytes and masks")
+    clip: float | None = Field(
+        None, gt=0.0, description="each coordinate of a weighted update clipped to +-clip (65536 in 2^64, 256 in 2^32)"
+    )
+    frac_bits: int | None = Field(None, ge=8, le=48, description="fixed-point fraction bits (32 in 2^64, 18 in 2^32)")
     threshold: int = Field(
         0, ge=0, le=1024, description="t of Shamir's t-of-k among a worker's k neighbours; 0 = k // 2 + 1"
     )
@@ -152,7 +155,22 @@ class SecureAggregationParams(BaseModel):
         from unseen.horizontal.secagg import SecAggConfig
 
         SecAggConfig(neighbours=self.neighbours, threshold=self.threshold)  # its error names the bounds
+        self.secagg_config(0.0)  # one worker's encoding fits the ring (each round checks its workers' sum)
         return self
+
+    def secagg_config(self, wait_s: float) -> Any:
+        """The ``SecAggConfig`` these settings make (a worker waits up to ``wait_s`` for the aggregator)."""
+        from unseen.horizontal.secagg import SecAggConfig, encoding_for
+
+        frac_bits, clip = encoding_for(self.ring_bits, self.frac_bits, self.clip)
+        return SecAggConfig(
+            neighbours=self.neighbours,
+            ring_bits=self.ring_bits,
+            frac_bits=frac_bits,
+            clip=clip,
+            threshold=self.threshold,
+            wait_s=wait_s,
+        )
 
 
 class DPParams(BaseModel):
@@ -591,12 +609,9 @@ def _summers(params: HomoNNParams, wait_s: float) -> tuple[Any, Any]:
 
     if not params.secure_aggregation.enabled:
         return PlainSum(), PlainSum()
-    from unseen.horizontal.secagg import SecAggClient, SecAggConfig, SecAggServer
+    from unseen.horizontal.secagg import SecAggClient, SecAggServer
 
-    s = params.secure_aggregation
-    config = SecAggConfig(
-        neighbours=s.neighbours, clip=s.clip, frac_bits=s.frac_bits, threshold=s.threshold, wait_s=wait_s
-    )
+    config = params.secure_aggregation.secagg_config(wait_s)
     return SecAggServer(config), SecAggClient(config)
 
 

@@ -149,6 +149,7 @@ class _Loop:
         self.ledger = PrivacyLedger(dp, config.fraction) if dp is not None else None
         self.noise_rng = new_rng()
         self.progress: dict[str, JsonValue] = {}  # the last round, as every worker is told with its next order
+        self.unwritten: RoundRecord | None = None  # the last round, its metrics not yet written (see _log)
         self._resume()
 
     # -- checkpoint ------------------------------------------------------------------------------
@@ -204,6 +205,7 @@ class _Loop:
                 break
             self._save(server_round)
         loss, accuracy = self._final(server_round)
+        self._write_log()
         result.weights, result.final_loss, result.final_accuracy = self.weights, loss, accuracy
         result.left = list(self.left)
         return result
@@ -247,6 +249,7 @@ class _Loop:
         if reached:
             lost = rctx.broadcast("weights", TensorRecord(self.weights), reached)
             self._drop(lost, dismiss=False)
+        self._write_log()
         return [p for p in reached if p not in lost]
 
     def _round(self, server_round: int) -> RoundRecord:
@@ -266,7 +269,12 @@ class _Loop:
         order: dict[str, JsonValue] = {"action": "train", "instruction": instruction, "evaluate": evaluate}
         if self.progress:
             order["progress"] = self.progress
-        self.summer.begin(rctx, selected, contribution.length(self.weights), self.config.min_workers)
+        try:
+            setup = self.summer.begin(rctx, selected, contribution.length(self.weights), self.config.min_workers)
+        except RoundFailedError as exc:
+            self._fail(server_round, f"round {server_round} failed: {exc}")
+        if setup is not None:
+            order["sum_setup"] = setup
         reached = self._orders(rctx, selected, order)
         summed = self._collect(rctx, server_round, reached, contribution.length(self.weights))
         missing = {p: why for p, why in summed.missing.items()} | {
@@ -326,6 +334,7 @@ class _Loop:
         """Tell every worker still listening why the job stops, then raise."""
         rctx = self.ctx.sub(f"round-{next_round}")
         rctx.broadcast("order", {"action": "abort", "reason": reason[:2000]}, self.live + self.dismiss)
+        self._write_log()
         raise RoundFailedError(reason)
 
     def _track_best(self, loss: float) -> None:
@@ -363,6 +372,9 @@ class _Loop:
         return stats.eval_loss, stats.eval_accuracy
 
     def _log(self, record: RoundRecord) -> None:
+        """The round's summary for the workers' next orders now; its metrics and log line once those orders
+        and weights are out (``_write_log``), so a node call and a log write are not on the path from one
+        round's sum to the next round's weights."""
         step = record.server_round
         self.progress = {"round": step + 1, "rounds": self.config.rounds, "workers": record.contributors,
                          "seconds": round(record.seconds, 4)}  # fmt: skip
@@ -370,13 +382,21 @@ class _Loop:
             value = getattr(record, name)
             if value is not None and math.isfinite(value):
                 self.progress[name] = value
+        self._write_log()  # an earlier round's, if no orders went out since
+        self.unwritten = record
+
+    def _write_log(self) -> None:
+        record, self.unwritten = self.unwritten, None
+        if record is None:
+            return
+        step = record.server_round
         metrics_bytes = sum(int(np.asarray(t).nbytes) for t in self.weights.values()) * record.selected
         figures = {"bytes_sent": metrics_bytes, "round_seconds": record.seconds, "workers": record.contributors}
         for name in ("train_loss", "eval_loss", "eval_accuracy", "epsilon"):
             value = getattr(record, name)
             if value is not None and math.isfinite(value):
                 figures[name] = value
-        self.ctx.metrics.log_all(figures, step=step)  # one call to the node between rounds, not seven
+        self.ctx.metrics.log_all(figures, step=step)  # one call to the node per round, not seven
         self.ctx.logger.info(
             "round %d/%d: %d of %d selected workers in %.2f s, loss %s, accuracy %s%s",
             step + 1,

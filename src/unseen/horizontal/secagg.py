@@ -34,12 +34,14 @@ when a neighbour drops after sharing (that neighbour's whole ``s`` key). A worke
 pairwise seed of a neighbour whose shares it holds.
 
 **When.** The first two exchanges and the masks do not depend on the update, so they run while the worker
-trains: the aggregator calls ``begin`` as it sends the round's orders, a worker calls ``prepare`` when its
-order arrives; each runs keys and shares in a background thread, and the worker expands its whole mask
+trains: the aggregator's ``begin`` fixes the round (participants, graph, keys) and returns the setup, which
+travels inside each worker's order; ``collect``, called once the orders are out, runs the key and share
+exchanges among the workers the orders reached, while they train. A worker calls ``prepare`` with the
+setup from its order; it runs keys and shares in a background thread and expands its whole mask
 (``PRG(b) + sum_v +-PRG(s_uv)``) as soon as it has its neighbours' keys, while the shares go round. After
 training only the masked vector (one addition of the encoding to the ready mask) and the unmask exchange
-remain. Without them (the final evaluation, direct callers) the
-four exchanges run in turn, as before; what crosses the wire is the same either way.
+remain. Without them (the final evaluation, direct callers) the setup is a message of its own and the
+four exchanges run in turn; what crosses the wire is otherwise the same.
 
 Threat model: semi-honest (honest-but-curious) aggregator and workers, as in the papers' semi-honest
 setting; no signatures or consistency checks, so an actively malicious aggregator that lies about who
@@ -78,6 +80,20 @@ _PAIR = 2 * shamir.SHARE_BYTES
 MAX_LENGTH = 1 << 28  # a worker refuses to prepare a mask longer than this (2 GiB of uint64) for an aggregator
 _T = TypeVar("_T")
 UNMASK_CONCURRENCY = 8  # unmask requests (each with its holder's shares) in flight at once
+
+
+ENCODING_DEFAULTS: dict[int, tuple[int, float]] = {64: (32, 65536.0), 32: (18, 256.0)}
+"""Per ring, the default (fraction bits, clip). In 2^64: a resolution of 2^-32 and room for 2^14 workers at
++-65536. In 2^32, half the bytes and mask work: 2^-18 (3.8e-6, the resolution of Flower's SecAgg+
+defaults) and +-256, room for 31 workers; more need a smaller clip or fewer fraction bits."""
+
+
+def encoding_for(ring_bits: int, frac_bits: int | None = None, clip: float | None = None) -> tuple[int, float]:
+    """``(frac_bits, clip)``: those given, the ring's defaults for the others."""
+    if ring_bits not in ENCODING_DEFAULTS:
+        raise ValueError(f"the ring must have 32 or 64 bits, not {ring_bits}")
+    default_frac, default_clip = ENCODING_DEFAULTS[ring_bits]
+    return default_frac if frac_bits is None else frac_bits, default_clip if clip is None else clip
 
 
 @dataclass(frozen=True)
@@ -210,15 +226,21 @@ class SecAggServer:
     def __init__(self, config: SecAggConfig | None = None) -> None:
         self.config = config or SecAggConfig()
         self.last_ring_total: np.ndarray | None = None  # the exact ring sum of the last round, for tests
-        self._prepared: _Background[tuple[_ServerRound, list[PartyRef]]] | None = None
+        self._prepared: _ServerRound | None = None  # begun, its setup sent with the orders, not yet collected
         self._advertised: dict[PartyRef, tuple[bytes, bytes]] = {}  # workers' public keys for their next round
 
-    def begin(self, ctx: Context, workers: list[PartyRef], length: int, minimum: int) -> None:
-        """Start the key and share exchanges among ``workers`` (while they train); ``collect`` finishes."""
+    def begin(self, ctx: Context, workers: list[PartyRef], length: int, minimum: int) -> dict[str, JsonValue] | None:
+        """Fix the round's participants, graph and keys and return its setup, which the aggregator sends in each
+        worker's order (not as a message of its own); ``collect`` with the same ``ctx`` runs the key and share
+        exchanges while the workers train. Raises ``RoundFailedError``, before any order leaves, when the
+        round's neighbourhoods do not fit the threshold or its sum could wrap the ring."""
         self._prepared = None
-        if len(set(workers)) >= 2:
-            work = self._setup_work(ctx, workers, length, minimum, self.config.stage_deadline_s)
-            self._prepared = _Background(ctx, work, "secagg-setup")
+        participants = sorted(set(workers))
+        if len(participants) < 2:
+            return None
+        run = _ServerRound(ctx, self.config, participants, length, minimum, self._advertised_for(participants), False)
+        self._prepared = run
+        return run.setup
 
     def _advertised_for(self, workers: list[PartyRef]) -> dict[PartyRef, tuple[bytes, bytes]] | None:
         """The public keys every one of ``workers`` advertised for its next round (each used once), or
@@ -227,43 +249,32 @@ class SecAggServer:
             return None
         return {p: self._advertised.pop(p) for p in workers}
 
-    def _setup_work(
-        self, ctx: Context, workers: list[PartyRef], length: int, minimum: int, keys_deadline_s: float
-    ) -> Callable[[], tuple[_ServerRound, list[PartyRef]]]:
-        def work() -> tuple[_ServerRound, list[PartyRef]]:
-            began = time.monotonic()
-            participants = sorted(set(workers))
-            advertised = self._advertised_for(participants)
-            run = _ServerRound(ctx, self.config, participants, length, minimum, advertised)
-            u2 = run.shares(run.keys(keys_deadline_s))
-            run.setup_s = time.monotonic() - began
-            return run, u2
-
-        return work
-
     def collect(self, ctx: Context, workers: list[PartyRef], length: int, deadline_s: float, minimum: int) -> Summed:
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None and prepared.ctx is not ctx:
-            prepared = None  # prepared for another round that never collected: its exchanges time out alone
-        if len(set(workers)) < 2:  # the "sum" of one vector is that vector: refuse rather than pretend
-            reason = f"secure aggregation needs at least 2 workers, this round has {len(set(workers))}"
-            if prepared is None:
-                ctx.sub("secagg").broadcast("setup", {"excluded": reason}, workers)
-            else:  # the setup went out already: stop the round where the workers will next listen
-                run, u2 = prepared.result(2 * self.config.stage_deadline_s + 60.0)
-                run.sctx.broadcast("unmask", {"abort": reason}, u2)
+        """The sum over ``workers`` (those the round's orders reached). After ``begin`` the keys and shares
+        go round first, while the workers train; without it every exchange runs now, the setup included."""
+        run, self._prepared = self._prepared, None
+        if run is not None and run.ctx is not ctx:
+            run = None  # begun for a round that never collected: its workers time out alone
+        reached = sorted(set(workers))
+        if run is None and len(reached) < 2:  # the "sum" of one vector is that vector: refuse rather than pretend
+            reason = f"secure aggregation needs at least 2 workers, this round has {len(reached)}"
+            ctx.sub("secagg").broadcast("setup", {"excluded": reason}, workers)
             raise RoundFailedError(reason)
         started = time.monotonic()
-        if prepared is not None:  # the workers trained while keys and shares went round
-            run, u2 = prepared.result(2 * self.config.stage_deadline_s + 60.0)
+        if run is not None:  # the setup went out with the orders
+            run.missing |= {p: "could not be reached" for p in run.participants if p not in reached}
+            u2 = run.shares(run.keys(self.config.stage_deadline_s))
             masked_deadline_s = deadline_s
-        else:  # every exchange now, after the workers trained: the first one waits for their training
-            run, u2 = self._setup_work(ctx, workers, length, minimum, deadline_s)()
+        else:  # the first exchange waits for the workers' training
+            run = _ServerRound(ctx, self.config, reached, length, minimum, self._advertised_for(reached), True)
+            u2 = run.shares(run.keys(deadline_s))
             masked_deadline_s = self.config.stage_deadline_s
-        unreached = {p: "could not be reached" for p in u2 if p not in workers}
-        run.missing |= unreached  # they shared and are masked against: recovered as dropped below
+        if len(u2) < 2:
+            reason = f"secure aggregation needs at least 2 workers, this round has {len(u2)}"
+            run.sctx.broadcast("unmask", {"abort": reason}, u2)  # where the workers next listen
+            raise RoundFailedError(reason)
         ready = time.monotonic()
-        u3, total = run.masked(u2, [p for p in u2 if p not in unreached], masked_deadline_s)
+        u3, total = run.masked(u2, masked_deadline_s)
         arrived = time.monotonic()
         dropped = [p for p in u2 if p not in u3]
         total = run.unmask(u3, dropped, total)
@@ -271,12 +282,13 @@ class SecAggServer:
         self.last_ring_total = total
         done = time.monotonic()
         ctx.logger.info(
-            "secure aggregation of %d workers (%d dropped) in %.2f s: keys and shares %s, masked vectors %.3f s, "
-            "unmasking %.3f s (of which reveal %.3f s)",
+            "secure aggregation of %d workers (%d dropped) in %.2f s: keys and shares %.3f s%s, masked vectors "
+            "%.3f s, unmasking %.3f s (of which reveal %.3f s)",
             len(u3),
             len(dropped),
             done - started,
-            f"{run.setup_s:.3f} s" + (" (during training)" if prepared is not None else ""),
+            ready - started,
+            " (during training)" if masked_deadline_s == deadline_s else "",
             arrived - ready,
             done - arrived,
             run.reveal_s,
@@ -292,9 +304,11 @@ class _ServerRound:
         participants: list[PartyRef],
         length: int,
         minimum: int,
-        advertised: dict[PartyRef, tuple[bytes, bytes]] | None = None,
+        advertised: dict[PartyRef, tuple[bytes, bytes]] | None,
+        announce: bool,
     ):
-        masking.check_capacity(len(participants), cfg.clip, cfg.frac_bits, cfg.ring_bits)
+        """``announce``: send the setup as a message now; otherwise the caller sends ``self.setup`` (with the
+        round's orders), and a round whose neighbourhoods break the threshold raises before anything is sent."""
         self.ctx, self.sctx, self.cfg, self.length, self.minimum = ctx, ctx.sub("secagg"), cfg, length, minimum
         self.participants = participants
         seed = secrets.randbits(62)
@@ -305,17 +319,22 @@ class _ServerRound:
         self.next_keys: dict[PartyRef, tuple[bytes, bytes]] = {}  # advertised with the reveal, for next round
         self.u1: list[PartyRef] = []
         self.routed: dict[PartyRef, dict[str, JsonValue]] = {}  # per holder, the sealed shares it is sent
-        self.setup_s = self.reveal_s = 0.0  # the key and share exchanges', and the reveal's, for the log line
+        self.reveal_s = 0.0  # the reveal's, for the log line
         try:
+            masking.check_capacity(len(participants), cfg.clip, cfg.frac_bits, cfg.ring_bits)
             for holders in {len(n) for n in self.graph.values()}:
                 check_threshold(cfg.threshold, holders)
-        except ValueError as exc:  # the round's size does not fit the chosen t: every worker hears why
-            self.sctx.broadcast("setup", {"abort": str(exc)}, participants)
+        except ValueError as exc:  # the round's size does not fit the encoding or t: every worker hears why
+            if announce:
+                self.sctx.broadcast("setup", {"abort": str(exc)}, participants)
             raise RoundFailedError(str(exc)) from None
         setup: dict[str, JsonValue] = {"participants": list(self.names), "graph_seed": seed, "length": length}
         if advertised is not None:
             setup["peer_keys"] = self._listing()
-        self.missing: dict[PartyRef, str] = dict(self.sctx.broadcast("setup", setup | cfg.public(), participants))
+        self.setup: dict[str, JsonValue] = setup | cfg.public()
+        self.missing: dict[PartyRef, str] = {}
+        if announce:
+            self.missing |= self.sctx.broadcast("setup", self.setup, participants)
 
     def _stage(self, tag: str, stage: str, kept: list[PartyRef], waiting: list[PartyRef]) -> None:
         """Tell those left out that they are, or everyone waiting that the round failed, under ``tag``."""
@@ -352,7 +371,9 @@ class _ServerRound:
 
     def shares(self, u1: list[PartyRef]) -> list[PartyRef]:
         """Route each worker's sealed shares to their holders, unread."""
-        gathered = self.sctx.gather("shares", u1, timeout=self.cfg.stage_deadline_s)
+        # Not from those the orders did not reach: they advertised keys last round (so their neighbours mask
+        # against them) but will send nothing; they end up unshared, their pairwise masks removed below.
+        gathered = self.sctx.gather("shares", [p for p in u1 if p not in self.missing], self.cfg.stage_deadline_s)
         self.missing |= gathered.missing
         routed: dict[PartyRef, dict[str, JsonValue]] = {p: {} for p in u1}
         for sender, value in gathered.values.items():
@@ -372,11 +393,9 @@ class _ServerRound:
         self.routed = {h: {s: c for s, c in routed[h].items() if self.names[s] in u2} for h in u2}
         return u2
 
-    def masked(
-        self, u2: list[PartyRef], reachable: list[PartyRef], deadline_s: float
-    ) -> tuple[list[PartyRef], np.ndarray]:
+    def masked(self, u2: list[PartyRef], deadline_s: float) -> tuple[list[PartyRef], np.ndarray]:
         dtype = masking.ring_dtype(self.cfg.ring_bits)
-        gathered = self.sctx.gather("masked", reachable, timeout=deadline_s)
+        gathered = self.sctx.gather("masked", u2, timeout=deadline_s)
         self.missing |= gathered.missing
         total = np.zeros(self.length, dtype=dtype)
         u3: list[PartyRef] = []
@@ -478,9 +497,10 @@ class SecAggClient:
     def weight(self, num_samples: int) -> float:
         return min(float(num_samples), self.config.weight_cap) / self.config.weight_cap
 
-    def prepare(self, ctx: Context, aggregator: PartyRef) -> None:
-        """Exchange keys and shares and expand this round's mask while the worker trains."""
-        run = _ClientRound(self, ctx, aggregator)
+    def prepare(self, ctx: Context, aggregator: PartyRef, setup: JsonValue = None) -> None:
+        """Exchange keys and shares and expand this round's mask while the worker trains. ``setup`` is what
+        the aggregator sent with the order (checked like the message it replaces); ``None``: it comes as one."""
+        run = _ClientRound(self, ctx, aggregator, setup)
         self._prepared = _Background(ctx, run.prepare, "secagg-prepare")
 
     def contribute(self, ctx: Context, aggregator: PartyRef, vector: np.ndarray) -> None:
@@ -512,8 +532,9 @@ class SecAggClient:
 
 
 class _ClientRound:
-    def __init__(self, client: SecAggClient, ctx: Context, aggregator: PartyRef) -> None:
+    def __init__(self, client: SecAggClient, ctx: Context, aggregator: PartyRef, setup: JsonValue = None) -> None:
         self.client, self.cfg, self.ctx, self.sctx = client, client.config, ctx, ctx.sub("secagg")
+        self.announced = setup
         self.aggregator = aggregator
         self.me = ctx.me
         keys, client.next_keys = client.next_keys, None  # a pair serves one round at most
@@ -541,7 +562,12 @@ class _ClientRound:
         return value
 
     def setup(self) -> None:
-        setup = self._recv("setup")
+        if self.announced is None:
+            setup = self._recv("setup")
+        elif isinstance(self.announced, dict):
+            setup = self.announced
+        else:
+            raise ValueError("secure aggregation: the setup in the aggregator's order is not a JSON object")
         if any(setup.get(k) != v for k, v in self.cfg.public().items()):
             raise ValueError("the aggregator's secure-aggregation parameters differ from this worker's")
         length = setup.get("length")

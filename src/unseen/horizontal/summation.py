@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from unseen.runtime.parties import PartyRef
+from unseen.values import JsonValue
 
 if TYPE_CHECKING:
     from unseen.runtime.context import Context
@@ -33,10 +34,12 @@ class RoundFailedError(RuntimeError):
 
 
 class SumServer(Protocol):
-    def begin(self, ctx: Context, workers: list[PartyRef], length: int, minimum: int) -> None:
+    def begin(self, ctx: Context, workers: list[PartyRef], length: int, minimum: int) -> dict[str, JsonValue] | None:
         """Start, as the round's orders go out, whatever does not need the contributions (secure aggregation's
         key and share exchanges) so that it runs while the workers train; ``collect`` with the same ``ctx``
-        finishes it. Plain sums have nothing to prepare."""
+        finishes it. Returns what each of ``workers`` needs to start its part (secure aggregation's setup),
+        which travels inside its order rather than as a message of its own; plain sums return ``None``.
+        Raises ``RoundFailedError`` when the round cannot be run with these workers."""
 
     def collect(self, ctx: Context, workers: list[PartyRef], length: int, deadline_s: float, minimum: int) -> Summed:
         """The sum over those of ``workers`` that contribute in time; raises RoundFailedError below ``minimum``."""
@@ -48,9 +51,10 @@ class SumClient(Protocol):
     def weight(self, num_samples: int) -> float:
         """The weight a worker with ``num_samples`` rows gives its contribution."""
 
-    def prepare(self, ctx: Context, aggregator: PartyRef) -> None:
+    def prepare(self, ctx: Context, aggregator: PartyRef, setup: JsonValue = None) -> None:
         """Called when a training order arrives, before training: start what does not need the update (secure
-        aggregation's exchanges and masks); ``contribute`` with the same ``ctx`` finishes it."""
+        aggregation's exchanges and masks); ``contribute`` with the same ``ctx`` finishes it. ``setup`` is what
+        the aggregator's ``begin`` returned, as the order carried it (untrusted)."""
 
     def contribute(self, ctx: Context, aggregator: PartyRef, vector: np.ndarray) -> None: ...
 
@@ -71,11 +75,12 @@ class PlainSum:
     def weight(self, num_samples: int) -> float:
         return float(num_samples)
 
-    def prepare(self, ctx: Context, aggregator: PartyRef) -> None:
+    def prepare(self, ctx: Context, aggregator: PartyRef, setup: JsonValue = None) -> None:
         """Nothing to do before the update exists."""
 
-    def begin(self, ctx: Context, workers: list[PartyRef], length: int, minimum: int) -> None:
+    def begin(self, ctx: Context, workers: list[PartyRef], length: int, minimum: int) -> dict[str, JsonValue] | None:
         """Nothing to do before the contributions arrive."""
+        return None
 
     def contribute(self, ctx: Context, aggregator: PartyRef, vector: np.ndarray) -> None:
         ctx.send("contribution", np.asarray(vector, dtype=np.float64), to=aggregator)

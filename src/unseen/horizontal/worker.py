@@ -109,7 +109,7 @@ def run_worker(
         if on_progress is not None and isinstance(progress, dict):
             on_progress(progress)
         if action == "train":  # secure aggregation's exchanges run while the weights arrive and train
-            summer.prepare(rctx, aggregator)
+            summer.prepare(rctx, aggregator, order.get("sum_setup"))
         weights = _weights(rctx.recv("weights", frm=aggregator, timeout=wait), template)
         template = weights
         if action == "final":

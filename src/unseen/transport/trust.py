@@ -137,7 +137,7 @@ class PeerTrust:
     """The anchors of every partner in the routing table, and a small cache of certificates already verified."""
 
     anchors: dict[int, TrustAnchor]
-    _verified: dict[tuple[bytes, bool], float] = field(default_factory=dict, repr=False)
+    _verified: dict[tuple[bytes, bool], tuple[int, float]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -163,21 +163,23 @@ class PeerTrust:
         return bundle or None
 
     def _checked(self, pem: bytes, as_server: bool) -> int:
-        leaf = load_one_certificate(pem, "peer certificate")
-        party = party_id_of(pem)
+        """The party ``pem`` proves; a certificate verified in the last ``VERIFIED_CACHE_S`` (and still valid)
+        is not parsed again: every inbound call asks, and parsing cost more than the rest of a small call."""
         key = (pem, as_server)
         now = dt.datetime.now(dt.UTC)
         stamp = now.timestamp()
         with self._lock:
-            until = self._verified.get(key)
-        if until is not None and stamp < until:
-            return party
+            known = self._verified.get(key)
+        if known is not None and stamp < known[1]:
+            return known[0]
+        leaf = load_one_certificate(pem, "peer certificate")
+        party = party_id_of(pem)
         self.anchor(party).verify(leaf, as_server=as_server, now=now)
         until = min(stamp + VERIFIED_CACHE_S, leaf.not_valid_after_utc.timestamp())
         with self._lock:
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.clear()
-            self._verified[key] = until
+            self._verified[key] = (party, until)
         return party
 
     def caller_party(self, pem: bytes) -> int:
