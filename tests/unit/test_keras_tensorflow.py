@@ -69,3 +69,38 @@ def test_homo_nn_keras_models_train_on_the_tensorflow_backend() -> None:
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "tensorflow ok" in done.stdout
+
+
+THREADS_CHILD = r"""
+import importlib.abc
+import sys
+
+
+class NoTorch(importlib.abc.MetaPathFinder):  # the tf extra installs no torch: any import of it fails here
+    def find_spec(self, name, path, target=None):
+        if name.partition(".")[0] == "torch":
+            raise ImportError(f"{name} is not installed")
+        return None
+
+
+sys.meta_path.insert(0, NoTorch())
+
+import tensorflow as tf
+
+from unseen.components.homo_nn import HomoNNParams, limit_threads
+
+params = HomoNNParams.model_validate({"framework": "keras", "model": {"name": "dlrm"},
+                                      "loss": "binary_cross_entropy", "threads": 1})
+limit_threads(params)
+assert tf.config.threading.get_intra_op_parallelism_threads() == 1
+assert "torch" not in sys.modules
+print("threads ok")
+"""
+
+
+def test_homo_nn_threads_limit_tensorflow_without_torch() -> None:
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = [sys.executable, "-c", THREADS_CHILD]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "threads ok" in done.stdout

@@ -212,7 +212,8 @@ class HomoNNParams(BaseModel):
         0,
         ge=0,
         le=1024,
-        description="intra-op CPU threads of torch at each party; 0: torch's default (every core). "
+        description="intra-op CPU threads of torch (or TensorFlow, for Keras on it) at each party; 0: the "
+        "library's default (every core). "
         "Several workers on one machine: cores / workers (spinning threads of oversubscribed cores run 10x slower)",
     )
     secure_aggregation: SecureAggregationParams = Field(default_factory=SecureAggregationParams)
@@ -342,6 +343,22 @@ def _keras_backend() -> str:
     from unseen.horizontal import keras as adapter  # not keras itself: the adapter sets KERAS_BACKEND first
 
     return adapter.backend_name()
+
+
+def limit_threads(params: HomoNNParams) -> None:
+    """``params.threads`` intra-op CPU threads for the library that computes: torch, or TensorFlow under Keras on the
+    ``tensorflow`` backend (which must not need torch installed); nothing for 0 or another Keras backend."""
+    if not params.threads:
+        return
+    backend = "torch" if params.framework == "torch" else _keras_backend()
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(params.threads)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(params.threads)
 
 
 def initial_weights(params: HomoNNParams) -> Weights:
@@ -639,10 +656,7 @@ def _meta(params: HomoNNParams, ctx: Context, **extra: Any) -> dict[str, Any]:
 def run(ctx: Context, params: HomoNNParams) -> None:
     from unseen.storage.models_store import ModelPart
 
-    if params.threads:
-        import torch
-
-        torch.set_num_threads(params.threads)
+    limit_threads(params)
     if params.mode == "predict":
         _predict(ctx, params)
         return
