@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from unseen.cli.waiting import round_progress
-from unseen.components.homo_nn import HomoNNParams, code_modules
+from unseen.components.homo_nn import HomoNNParams, code_modules, limit_threads
 from unseen.components.registry import get_component
 from unseen.runtime.parties import Role
 from unseen.storage.models_store import ModelPart, ModelStore
@@ -130,3 +130,15 @@ def test_the_secure_aggregation_ring_brings_its_own_encoding_and_refuses_one_tha
         config(enabled=True, ring_bits=32, frac_bits=24, clip=256.0)
     with pytest.raises(ValidationError, match=r"ring_bits"):
         config(enabled=True, ring_bits=48)
+
+
+def test_threads_limit_torch_for_torch_jobs_and_nothing_at_zero() -> None:
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    try:
+        limit_threads(HomoNNParams.model_validate({"model": {"input_dim": 4}, "threads": 0}))
+        assert torch.get_num_threads() == before
+        limit_threads(HomoNNParams.model_validate({"model": {"input_dim": 4}, "threads": 1}))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
