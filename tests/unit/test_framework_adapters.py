@@ -179,3 +179,28 @@ def test_fedprox_and_the_parameter_server_train_through_both_adapters() -> None:
         server = _federated(fw, parts, ParameterServer(SGD(lr=0.5, momentum=0.9), steps=2, batch_size=64), 30)
         assert tester.evaluate(prox).accuracy > max(start, 0.85), framework
         assert tester.evaluate(server).accuracy > max(start, 0.6), framework
+
+
+def test_a_keras_round_starts_from_a_fresh_optimizer_without_compiling_again() -> None:
+    """Momentum from one round must not carry into the next (FedAvg's workers start each round afresh), and
+    the model is compiled once: on TensorFlow a compile discards the traced functions."""
+    from unseen.horizontal import keras as kadapter
+
+    x, _, y, _ = _digits()
+    x, y = x[:64], y[:64]  # one full batch: the rows' order cannot change the step
+    once = Instruction("fit", 0, 2, 64)
+
+    def trainer() -> kadapter.KerasTrainer:
+        keras.utils.set_random_seed(0)
+        return kadapter.KerasTrainer(kadapter.mlp(LAYERS), x, y, lr=LR, optimizer="sgd", momentum=0.9, seed=0)
+
+    fresh = trainer()
+    start = {n: a.copy() for n, a in kadapter.get_weights(fresh.model).items()}
+    expected = fresh.fit(start, once).weights
+    reused = trainer()
+    reused.fit({n: a + 0.05 for n, a in start.items()}, once)  # leaves momentum behind
+    optimizer = reused.model.optimizer
+    again = reused.fit(start, once).weights
+    assert reused.model.optimizer is optimizer  # not compiled again
+    for name, tensor in expected.items():
+        np.testing.assert_allclose(again[name], tensor, rtol=0, atol=1e-6)

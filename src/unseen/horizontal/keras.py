@@ -5,7 +5,7 @@ Keras runs on whatever backend ``KERAS_BACKEND`` names; importing this module se
 ``train_on_batch``, ``Variable.assign``), so the same code trains on torch, TensorFlow or JAX.
 
 Weights cross as named numpy arrays keyed by each variable's ``path`` (``dense/kernel``), in ``model.weights``
-order, non-trainable ones (BatchNorm statistics) included. A round compiles the model with a fresh optimizer
+order, non-trainable ones (BatchNorm statistics) included. A round starts a fresh optimizer state
 (SGD with momentum, or Adam) and runs ``train_on_batch`` on the batches of ``local_epochs`` epochs of the worker's
 :class:`~unseen.horizontal.data.TrainingData`, each prepared in a background thread during the step before.
 FedProx is a decoupled proximal step after every batch, ``w <- w - lr * mu * (w - w_global)`` (Keras has no
@@ -135,6 +135,7 @@ class KerasTrainer:
         self.rng = np.random.default_rng(seed)
         self.eval_batch_size = eval_batch_size
         self._compiled: str | None = None
+        self._fresh: list[np.ndarray] = []  # the optimizer's variables as built: what a fresh one holds
         self._stream = BatchStream(self.data, self.rng)
         self._gradients_only = False  # parameter-server mode: batch-norm statistics never reach the server
         if seed is not None:
@@ -145,6 +146,14 @@ class KerasTrainer:
         return self.data.num_samples
 
     def _compile(self, how: str) -> None:
+        """Compile once per mode; later rounds of the same mode put the optimizer's variables (step count,
+        momenta) back to their values as built, which is a fresh optimizer without a new compile: on
+        TensorFlow a compile discards the traced step and prediction functions, and every round traced them
+        again (a retracing warning per round, seconds a round for DLRM)."""
+        if self._compiled == how and self._fresh:
+            for variable, value in zip(self.model.optimizer.variables, self._fresh, strict=True):
+                variable.assign(value)
+            return
         if how == "gradient":
             optimizer = keras.optimizers.SGD(learning_rate=1.0)
         elif self.optimizer_name == "adam":
@@ -152,6 +161,8 @@ class KerasTrainer:
         else:
             optimizer = keras.optimizers.SGD(learning_rate=self.lr, momentum=self.momentum)
         self.model.compile(optimizer=optimizer, loss=_loss(self.loss_name))
+        optimizer.build(self.model.trainable_variables)
+        self._fresh = [np.array(v) for v in optimizer.variables]
         self._compiled = how
 
     def _train_step(self, inputs: tuple[np.ndarray, ...], labels: np.ndarray) -> float:
@@ -160,7 +171,7 @@ class KerasTrainer:
 
     def fit(self, weights: Weights, instruction: Instruction) -> FitResult:
         set_weights(self.model, weights)
-        self._compile("fit")  # a fresh local optimizer every round, as FedAvg's workers start
+        self._compile("fit")  # a fresh local optimizer state every round, as FedAvg's workers start
         anchors: list[np.ndarray] = []
         if instruction.proximal_mu > 0:
             anchors = [np.asarray(weights[str(v.path)]) for v in self.model.trainable_weights]
@@ -176,7 +187,7 @@ class KerasTrainer:
     def gradient(self, weights: Weights, instruction: Instruction) -> GradientResult:
         self._gradients_only = True
         if self._compiled != "gradient":
-            self._compile("gradient")
+            self._compile("gradient")  # once: the step count it keeps is not state (SGD without momentum)
         trainable = {str(v.path) for v in self.model.trainable_weights}
         sums = {n: np.zeros(np.shape(w), dtype=np.float64) for n, w in weights.items()}
         rows, losses = 0, []
