@@ -382,10 +382,11 @@ class _Loop:
             value = getattr(record, name)
             if value is not None and math.isfinite(value):
                 self.progress[name] = value
-        self._write_log()  # an earlier round's, if no orders went out since
+        self._write_log()  # never two rounds pending: an earlier one's, if no orders went out since
         self.unwritten = record
 
     def _write_log(self) -> None:
+        """The metrics and log line of the round ``_log`` kept, if any: one node call, one log write."""
         record, self.unwritten = self.unwritten, None
         if record is None:
             return

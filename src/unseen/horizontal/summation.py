@@ -35,11 +35,11 @@ class RoundFailedError(RuntimeError):
 
 class SumServer(Protocol):
     def begin(self, ctx: Context, workers: list[PartyRef], length: int, minimum: int) -> dict[str, JsonValue] | None:
-        """Start, as the round's orders go out, whatever does not need the contributions (secure aggregation's
-        key and share exchanges) so that it runs while the workers train; ``collect`` with the same ``ctx``
-        finishes it. Returns what each of ``workers`` needs to start its part (secure aggregation's setup),
-        which travels inside its order rather than as a message of its own; plain sums return ``None``.
-        Raises ``RoundFailedError`` when the round cannot be run with these workers."""
+        """Called before the round's orders go out: fix what the round's sum needs from the workers before
+        their contributions (secure aggregation: participants, masking graph, keys) and return what each of
+        ``workers`` needs to start its part, which travels inside its order rather than as a message of its
+        own; plain sums return ``None``. ``collect`` with the same ``ctx`` runs the rest, its first exchanges
+        while the workers train. Raises ``RoundFailedError`` when the round cannot be run with these workers."""
 
     def collect(self, ctx: Context, workers: list[PartyRef], length: int, deadline_s: float, minimum: int) -> Summed:
         """The sum over those of ``workers`` that contribute in time; raises RoundFailedError below ``minimum``."""
