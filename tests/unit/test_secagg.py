@@ -402,3 +402,46 @@ def test_a_hostile_aggregator_that_calls_a_sharing_neighbour_unshared_gets_no_pa
     run_parties({ARBITER: aggregator, **{p: worker(p, i) for i, p in enumerate(parties)}}, recv_timeout=30)
     assert "calls unshared a neighbour whose shares this worker holds" in refusals[holder]
     assert revealed == []  # no reveal at all, so no pairwise seed and no share
+
+
+def test_a_worker_the_orders_missed_is_not_waited_for_and_the_sum_of_the_others_is_exact() -> None:
+    """Round 0: four workers (each advertises next round's keys). Round 1: the order to the fourth is lost, so
+    it never starts, yet the setup lists its keys and its neighbours mask against it. The aggregator names it
+    unreached at once (no stage waits for it), removes the pairwise masks through the unshared path and sums
+    the other three exactly."""
+    parties = workers(4)
+    config = SecAggConfig(stage_deadline_s=20.0, wait_s=20.0)
+    vectors = _vectors(4, 16)
+    server = SecAggServer(config)
+    sums: list[Summed] = []
+
+    def aggregator(ctx: Context) -> None:
+        for index, reached in enumerate((parties, parties[:3])):
+            rctx = ctx.sub(f"round-{index}")
+            setup = server.begin(rctx, parties, 16, 3)
+            assert setup is not None and ("peer_keys" in setup) == (index == 1)
+            for party in reached:
+                rctx.send("order", {"sum_setup": setup}, to=party)
+            sums.append(server.collect(rctx, reached, 16, 20.0, 3))
+
+    def worker(index: int) -> Callable[[Context], None]:
+        client = SecAggClient(config)
+
+        def program(ctx: Context) -> None:
+            for server_round in range(2 if index < 3 else 1):
+                rctx = ctx.sub(f"round-{server_round}")
+                order = rctx.recv("order", frm=ARBITER, timeout=20.0)
+                assert isinstance(order, dict)
+                client.prepare(rctx, ARBITER, order["sum_setup"])
+                client.contribute(rctx, ARBITER, vectors[index])
+
+        return program
+
+    run_parties({ARBITER: aggregator, **{p: worker(i) for i, p in enumerate(parties)}}, recv_timeout=30)
+    assert sums[1].missing == {parties[3]: "could not be reached"}
+    assert sums[1].contributors == parties[:3]
+    expected = np.zeros(16, dtype=np.uint64)
+    for vector in vectors[:3]:
+        expected += masking.encode(vector, config.clip, config.frac_bits, config.ring_bits)
+    assert server.last_ring_total is not None
+    np.testing.assert_array_equal(server.last_ring_total, expected)
