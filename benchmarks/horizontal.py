@@ -29,6 +29,7 @@ import argparse
 import datetime as dt
 import itertools
 import json
+import math
 import os
 import platform
 import sys
@@ -256,6 +257,16 @@ def part_digits(settings: Settings, site: Site, rows: list[Row], samples: dict[s
     rows.append(Row("  job wall time, submit to success", job.wall_s, "s"))
 
 
+def ring_encoding(ring_bits: int, workers: int) -> dict[str, int]:
+    """The ring and its default fraction bits, fewer where ``workers`` sums of the default clip would not fit
+    (the 2^32 ring's defaults hold 31 workers): ``workers * clip * 2^f < 2^(ring_bits - 1)``."""
+    from unseen.horizontal.secagg import encoding_for
+
+    frac_bits, clip = encoding_for(ring_bits)
+    room = math.ceil(math.log2(2.0 ** (ring_bits - 1) / (workers * clip))) - 1
+    return {"ring_bits": ring_bits, "frac_bits": min(frac_bits, room)}
+
+
 def part_secagg(settings: Settings, site: Site, rows: list[Row], samples: dict[str, Any]) -> None:
     arbiter = site.parties[-1]
     for count in settings.workers:
@@ -268,7 +279,7 @@ def part_secagg(settings: Settings, site: Site, rows: list[Row], samples: dict[s
         for repeat in range(settings.repeats):  # interleaved, so a neighbour's burst of load hits all alike
             plain_jobs.append(run_job(arbiter, workers, base, f"bench-plain-{count}-{repeat}"))
             for ring in settings.rings:
-                secure_params = base | {"secure": True, "neighbours": neighbours, "ring_bits": ring}
+                secure_params = base | {"secure": True, "neighbours": neighbours} | ring_encoding(ring, count)
                 secure_jobs[ring].append(
                     run_job(arbiter, workers, secure_params, f"bench-secagg{ring}-{count}-{repeat}")
                 )
@@ -283,7 +294,8 @@ def part_secagg(settings: Settings, site: Site, rows: list[Row], samples: dict[s
             samples[f"secagg_{count}"][f"ring{ring}"] = asdict(secure) | {
                 "arbiter_stages": [line for job in jobs for line in job.secagg_lines]
             }
-            name = f"{label}: SecAgg+ round (k={neighbours}, 2^{ring} ring)"
+            frac = ring_encoding(ring, count)["frac_bits"]
+            name = f"{label}: SecAgg+ round (k={neighbours}, 2^{ring} ring, 2^-{frac})"
             rows.append(Row(name, secure.round_s, "s", plain.round_s, goal, True))
             rows.append(Row(f"{label}:   of which secure sum (2^{ring})", secure.contribute_s, "s", plain.contribute_s))
             sent = secure.bytes_per_worker / 2**20

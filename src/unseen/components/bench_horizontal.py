@@ -65,7 +65,8 @@ class BenchHorizontalParams(BaseModel):
     lr: float = Field(0.1, gt=0, le=10)
     secure: bool = Field(False, description="secure aggregation (SecAgg+) instead of plain sums")
     neighbours: int = Field(0, ge=0, le=1000, description="SecAgg+ neighbourhood size k (even); 0 = all")
-    ring_bits: Literal[32, 64] = Field(64, description="SecAgg+ ring, with its default encoding")
+    ring_bits: Literal[32, 64] = Field(64, description="SecAgg+ ring")
+    frac_bits: int | None = Field(None, ge=8, le=48, description="SecAgg+ fraction bits; None: the ring's default")
     round_deadline_s: float = Field(600.0, gt=0, le=86_400)
     seed: int = Field(0, ge=0, le=2**31)
     threads: int = Field(0, ge=0, le=256, description="BLAS threads of each worker's trainer; 0: the library's default")
@@ -281,7 +282,7 @@ class TimedFedAvg:
 
 
 def _secagg(params: BenchHorizontalParams) -> SecAggConfig:
-    frac_bits, clip = encoding_for(params.ring_bits)
+    frac_bits, clip = encoding_for(params.ring_bits, params.frac_bits)
     return SecAggConfig(
         neighbours=params.neighbours,
         ring_bits=params.ring_bits,
