@@ -63,12 +63,17 @@ print("tensorflow ok", round(accuracy, 4))
 """
 
 
-def test_homo_nn_keras_models_train_on_the_tensorflow_backend() -> None:
+def _on_tensorflow(code: str, timeout: float) -> str:
+    """``code`` in a child process whose Keras runs on TensorFlow; its standard output."""
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-c", CHILD]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+    command = [sys.executable, "-c", code]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
-    assert "tensorflow ok" in done.stdout
+    return done.stdout
+
+
+def test_homo_nn_keras_models_train_on_the_tensorflow_backend() -> None:
+    assert "tensorflow ok" in _on_tensorflow(CHILD, 600)
 
 
 THREADS_CHILD = r"""
@@ -99,8 +104,4 @@ print("threads ok")
 
 
 def test_homo_nn_threads_limit_tensorflow_without_torch() -> None:
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-c", THREADS_CHILD]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-4000:]
-    assert "threads ok" in done.stdout
+    assert "threads ok" in _on_tensorflow(THREADS_CHILD, 300)

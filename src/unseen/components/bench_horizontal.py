@@ -36,7 +36,7 @@ from unseen.components.spec import ComponentSpec
 from unseen.horizontal.aggregator import FederatedConfig, run_aggregator, workers_of
 from unseen.horizontal.fedavg import FedAvg
 from unseen.horizontal.reference import MLPTrainer, init_mlp
-from unseen.horizontal.secagg import SecAggClient, SecAggConfig, SecAggServer, encoding_for
+from unseen.horizontal.secagg import SecAggClient, SecAggConfig, SecAggServer
 from unseen.horizontal.strategy import Instruction, Task
 from unseen.horizontal.summation import PlainSum, SumClient, Summed, SumServer
 from unseen.horizontal.weights import Weights
@@ -282,14 +282,8 @@ class TimedFedAvg:
 
 
 def _secagg(params: BenchHorizontalParams) -> SecAggConfig:
-    frac_bits, clip = encoding_for(params.ring_bits, params.frac_bits)
-    return SecAggConfig(
-        neighbours=params.neighbours,
-        ring_bits=params.ring_bits,
-        frac_bits=frac_bits,
-        clip=clip,
-        stage_deadline_s=params.round_deadline_s,
-    )
+    settings = {"neighbours": params.neighbours, "stage_deadline_s": params.round_deadline_s}
+    return SecAggConfig.in_ring(params.ring_bits, params.frac_bits, **settings)
 
 
 def _arbiter(ctx: Context, params: BenchHorizontalParams) -> None:

@@ -160,17 +160,10 @@ class SecureAggregationParams(BaseModel):
 
     def secagg_config(self, wait_s: float) -> Any:
         """The ``SecAggConfig`` these settings make (a worker waits up to ``wait_s`` for the aggregator)."""
-        from unseen.horizontal.secagg import SecAggConfig, encoding_for
+        from unseen.horizontal.secagg import SecAggConfig
 
-        frac_bits, clip = encoding_for(self.ring_bits, self.frac_bits, self.clip)
-        return SecAggConfig(
-            neighbours=self.neighbours,
-            ring_bits=self.ring_bits,
-            frac_bits=frac_bits,
-            clip=clip,
-            threshold=self.threshold,
-            wait_s=wait_s,
-        )
+        settings = {"neighbours": self.neighbours, "threshold": self.threshold, "wait_s": wait_s}
+        return SecAggConfig.in_ring(self.ring_bits, self.frac_bits, self.clip, **settings)
 
 
 class DPParams(BaseModel):

@@ -58,7 +58,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
@@ -118,6 +118,14 @@ class SecAggConfig:
             raise ValueError("secure_aggregation.threshold must be 0 (k // 2 + 1) or at least 2")
         if self.neighbours:
             check_threshold(self.threshold, self.neighbours)
+
+    @classmethod
+    def in_ring(
+        cls, ring_bits: int, frac_bits: int | None = None, clip: float | None = None, **settings: Any
+    ) -> SecAggConfig:
+        """A config in the 2^``ring_bits`` ring, with that ring's encoding defaults for what is not given."""
+        frac, bound = encoding_for(ring_bits, frac_bits, clip)
+        return cls(ring_bits=ring_bits, frac_bits=frac, clip=bound, **settings)
 
     def threshold_for(self, holders: int) -> int:
         """The shares needed to rebuild a secret shared among ``holders`` neighbours."""
