@@ -1,4 +1,5 @@
-"""What every benchmark that starts a standalone site needs: the ``unseen`` command and a block of free ports.
+"""What every benchmark that starts a standalone site needs: the ``unseen`` command, a block of free ports and
+the benchmark components plugged in.
 
 Benchmarks run as scripts (``python benchmarks/NAME.py``), so this folder is first on ``sys.path`` and they
 import this module by its bare name (mypy finds it through ``mypy_path``).
@@ -6,6 +7,7 @@ import this module by its bare name (mypy finds it through ``mypy_path``).
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import sys
@@ -41,3 +43,13 @@ def free_port_block(size: int) -> int:
         if 1024 <= base <= 65000 - size and all(_free(base + i) for i in range(size)):
             return base
     raise RuntimeError(f"found no {size} free consecutive ports on 127.0.0.1")
+
+
+def plug_in_benchmark_components() -> None:
+    """Name the benchmark components in ``UNSEEN_COMPONENTS`` of this process, whose environment the nodes it
+    starts (and their tasks) inherit: they are not built in, so that a partner cannot run them on a node
+    whose operator did not ask for them."""
+    from unseen.components.registry import BENCHMARK_MODULES, EXTRA_COMPONENTS_ENV
+
+    named = [m for m in os.environ.get(EXTRA_COMPONENTS_ENV, "").split(",") if m]
+    os.environ[EXTRA_COMPONENTS_ENV] = ",".join([*named, *(m for m in BENCHMARK_MODULES if m not in named)])

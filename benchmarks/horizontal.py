@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_site import free_port_block
+from bench_site import free_port_block, plug_in_benchmark_components
 
 RESULTS = Path(__file__).resolve().parent / "results" / "horizontal.json"
 COMPONENT = "bench_horizontal"
@@ -478,6 +478,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="unseen-hbench-") as temp:
         os.environ["UNSEEN_HOME"] = str(Path(temp) / "home")
+        plug_in_benchmark_components()
         site = Site(Path(temp) / "home", nodes)
         try:
             print(f"starting {nodes} nodes ...", flush=True)

@@ -45,7 +45,7 @@ from typing import Any
 
 import grpc
 import numpy as np
-from bench_site import free_port_block
+from bench_site import free_port_block, plug_in_benchmark_components
 
 from unseen.transport import codec
 from unseen.transport.framing import CHUNK_SIZE, Frame, assemble, decode_frame, encode_frame, to_frames
@@ -316,22 +316,6 @@ class RawReference:
 # --- ours: a standalone site ----------------------------------------------------------------------------------
 
 
-def make_component_available() -> None:
-    """Nodes and tasks inherit this environment; plug ``bench_transfer`` in if it is not built in (yet)."""
-    from unseen.components import registry
-
-    if COMPONENT in registry.component_names():
-        return
-    variable = getattr(registry, "EXTRA_COMPONENTS_ENV", None)
-    if variable is None:
-        raise SystemExit(
-            f"component '{COMPONENT}' is not registered and this registry has no plug-in variable; "
-            f'add "{COMPONENT}": "unseen.components.bench_transfer" to src/unseen/components/registry.py'
-        )
-    extra = [m for m in os.environ.get(variable, "").split(",") if m]
-    os.environ[variable] = ",".join([*extra, "unseen.components.bench_transfer"])
-
-
 @dataclass
 class Transfer:
     """What one ``bench_transfer`` job measured: the guest's and the host's per-round lists."""
@@ -594,7 +578,7 @@ def main() -> None:
         home = Path(temp) / "home"
         # Before anything reads it: the site, its nodes, their tasks and the CLI all live under this home.
         os.environ["UNSEEN_HOME"] = str(home)
-        make_component_available()
+        plug_in_benchmark_components()
         raw_dir = Path(temp) / "raw"
         raw_dir.mkdir()
         print(f"raw grpcio references ({size_label(settings.size_bytes)}, {settings.rounds} rounds) ...", flush=True)

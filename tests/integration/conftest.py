@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from unseen.cli.client import NodeClient
+from unseen.components.registry import BENCHMARK_MODULES
 from unseen.node.standalone import StandaloneSite
 
 PLUGINS = Path(__file__).with_name("plugins")
@@ -83,8 +84,11 @@ def make_site(tmp: Path, parties: list[int], start: bool = True, **node_options:
     env = {
         **os.environ,
         "UNSEEN_HOME": str(tmp),
-        "UNSEEN_COMPONENTS": (
-            "unseen_test_components,unseen_test_keep_all,unseen_test_hold_after,unseen_test_replay,unseen_test_gather"
+        "UNSEEN_COMPONENTS": ",".join(
+            [
+                "unseen_test_components,unseen_test_keep_all,unseen_test_hold_after,unseen_test_replay,unseen_test_gather",
+                *BENCHMARK_MODULES,
+            ]
         ),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGINS), os.environ.get("PYTHONPATH", "")])),
     }

@@ -7,10 +7,17 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Site, make_site, stop_site
+from unseen.components.registry import BENCHMARK_MODULES, EXTRA_COMPONENTS_ENV
 from unseen.pipeline import JobHandle, Pipeline
 from unseen.transport.shared_buffer import buffers_dir
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _benchmark_components(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK checks component names against this process's registry: plug in what the site's nodes have."""
+    monkeypatch.setenv(EXTRA_COMPONENTS_ENV, ",".join(BENCHMARK_MODULES))
 
 
 @pytest.mark.parametrize(("guest", "host"), [(9999, 10000), (10000, 10000)])

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from unseen.components.registry import UnknownComponentError, component_names, get_component
+from unseen.components.registry import BENCHMARK_MODULES, UnknownComponentError, component_names, get_component
 from unseen.components.spec import ComponentSpec
 from unseen.job.config import (
     ComponentConfig,
@@ -883,3 +883,15 @@ def test_hostile_keys_and_values_are_shown_escaped_and_bounded() -> None:
     assert "\nFORGED" not in text
     assert "x" * 100 not in text
     assert "components[0].inputs.'s\\nFORGED': bad slot name" in text
+
+
+def test_the_benchmark_components_run_only_where_the_operator_plugged_them_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Otherwise any partner could make a node spend its CPU on benchmarks: a proposal naming one is refused."""
+    monkeypatch.delenv("UNSEEN_COMPONENTS", raising=False)
+    for name in ("bench_horizontal", "bench_transfer"):
+        assert name not in component_names()
+        with pytest.raises(UnknownComponentError, match=f"unknown component '{name}'; known components: evaluation"):
+            get_component(name)
+    monkeypatch.setenv("UNSEEN_COMPONENTS", ",".join(BENCHMARK_MODULES))
+    assert {"bench_horizontal", "bench_transfer"} <= set(component_names())
+    assert get_component("bench_horizontal").name == "bench_horizontal"

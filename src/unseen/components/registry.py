@@ -4,6 +4,10 @@ Each entry is the module that defines ``SPEC``; modules are imported on first us
 job config never imports a heavy ML library the job does not use. Operators add their own components by
 naming their modules in ``UNSEEN_COMPONENTS`` (comma-separated) in the node's environment; task processes
 inherit it, so the node validates and runs them like built-in ones.
+
+The benchmark components (``unseen.components.bench_horizontal``, ``unseen.components.bench_transfer``) ship
+with the package but are not built in: otherwise any partner could make a node spend its CPU on them. The
+benchmarks, and the test sites, name them in ``UNSEEN_COMPONENTS`` for the nodes they start.
 """
 
 from __future__ import annotations
@@ -15,10 +19,9 @@ from unseen.components.spec import ComponentSpec
 from unseen.ids import safe
 
 EXTRA_COMPONENTS_ENV = "UNSEEN_COMPONENTS"
+BENCHMARK_MODULES = ("unseen.components.bench_horizontal", "unseen.components.bench_transfer")
 
 _BUILTIN: dict[str, str] = {
-    "bench_horizontal": "unseen.components.bench_horizontal",
-    "bench_transfer": "unseen.components.bench_transfer",
     "evaluation": "unseen.components.evaluation",
     "feature_scale": "unseen.components.feature_scale",
     "hetero_lr": "unseen.components.hetero_lr",

@@ -53,7 +53,6 @@ READY_MODULES = (
     "pyarrow.parquet",
     "pydantic",
     "unseen.task.process",
-    "unseen.components.bench_transfer",
     "unseen.components.evaluation",
     "unseen.components.feature_scale",
     "unseen.components.hetero_lr",
