@@ -87,6 +87,7 @@ def make_site(tmp: Path, parties: list[int], start: bool = True, **node_options:
         "UNSEEN_COMPONENTS": ",".join(
             [
                 "unseen_test_components,unseen_test_keep_all,unseen_test_hold_after,unseen_test_replay,unseen_test_gather",
+                "unseen_test_hog",
                 *BENCHMARK_MODULES,
             ]
         ),

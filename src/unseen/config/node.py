@@ -112,6 +112,14 @@ class NodeConfig(BaseModel):
     api_token_file: Path = Field(Path("api.token"), description="bearer token the CLI presents")
     max_message_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="largest federation message accepted")
     recv_timeout_s: float = Field(600.0, gt=0, description="how long a task waits for a message by default")
+    task_memory_mb: int | None = Field(
+        None,
+        ge=512,
+        le=1 << 24,
+        description="the most memory one task process may allocate (its data segment, RLIMIT_DATA), MiB: a task "
+        "past it fails with MemoryError, the node and other tasks unharmed; none: no limit (a partner's job is "
+        "then bounded by its params' checks only)",
+    )
     rpc_timeout_s: float = Field(10.0, gt=0, description="deadline of control calls between nodes")
     send_timeout_s: float = Field(300.0, gt=0, description="deadline for pushing one message to a peer node")
     initiator_silence_s: float | None = Field(

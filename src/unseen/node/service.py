@@ -304,6 +304,7 @@ class JobService:
             models_dir=self.config.models_dir,
             send_buffer=buffers_dir(self.config.home) / f"{secrets.token_hex(12)}.send",
             inputs=job.component(request.component).inputs,
+            memory_limit_mb=self.config.task_memory_mb,
         )
         try:
             self.executor.start(spec)

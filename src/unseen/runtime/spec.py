@@ -37,6 +37,7 @@ class TaskSpec(BaseModel):
     models_dir: Path
     send_buffer: Path  # shared memory the task writes large message bodies to, for its node to read
     inputs: dict[str, str] = {}  # input slot -> "<upstream component>.<output slot>"
+    memory_limit_mb: int | None = None  # the node's task_memory_mb: the task limits its own data segment to it
 
     @property
     def me(self) -> PartyRef:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import signal
 import sys
 import time
@@ -39,6 +40,19 @@ def _on_sigterm(signum: int, _frame: FrameType | None) -> None:
 
 def _write_result(task_dir: Path, status: str, reason: str = "") -> None:
     (task_dir / RESULT_FILE).write_text(TaskResult(status=status, reason=reason).model_dump_json())
+
+
+def limit_memory(megabytes: int | None) -> None:
+    """Cap this process's data segment (``RLIMIT_DATA``: heap and private writable mappings, numpy's large
+    arrays included) so that a job asking for too much fails here with ``MemoryError`` instead of pushing
+    the machine into its out-of-memory killer, which may pick the node or another party's task. A task
+    only lowers its own limit; it can never raise it again."""
+    if megabytes is None:
+        return
+    cap = megabytes * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = cap if hard == resource.RLIM_INFINITY else min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
 def run_task(spec: TaskSpec, token: str) -> None:
@@ -92,7 +106,15 @@ def main(argv: list[str]) -> int:
         os.getpid(),
     )
     try:
+        limit_memory(spec.memory_limit_mb)
         run_task(spec, token)
+    except MemoryError as exc:
+        reason = f"MemoryError: {exc}" if str(exc) else "MemoryError"
+        if spec.memory_limit_mb is not None:
+            reason += f": the task reached this node's limit of {spec.memory_limit_mb} MiB (task_memory_mb)"
+        log.error("task failed: %s", reason)
+        _write_result(spec.task_dir, "failed", reason)
+        return 1
     except TaskTerminatedError as exc:
         log.warning("task stopped: %s", exc)
         _write_result(spec.task_dir, "canceled", str(exc))
