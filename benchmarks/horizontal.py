@@ -280,12 +280,13 @@ def part_secagg(settings: Settings, site: Site, rows: list[Row], samples: dict[s
         base = {"model": "synthetic", "parameters": settings.parameters, "rounds": settings.secagg_rounds}
         base |= {"warmup": settings.warmup}
         neighbours = min(settings.neighbours, (count - 1) // 2 * 2)
+        encodings = {ring: ring_encoding(ring, count) for ring in settings.rings}
         plain_jobs: list[JobRun] = []
         secure_jobs: dict[int, list[JobRun]] = {ring: [] for ring in settings.rings}
         for repeat in range(settings.repeats):  # interleaved, so a neighbour's burst of load hits all alike
             plain_jobs.append(run_job(arbiter, workers, base, f"bench-plain-{count}-{repeat}"))
             for ring in settings.rings:
-                secure_params = base | {"secure": True, "neighbours": neighbours} | ring_encoding(ring, count)
+                secure_params = base | {"secure": True, "neighbours": neighbours} | encodings[ring]
                 secure_jobs[ring].append(
                     run_job(arbiter, workers, secure_params, f"bench-secagg{ring}-{count}-{repeat}")
                 )
@@ -300,8 +301,7 @@ def part_secagg(settings: Settings, site: Site, rows: list[Row], samples: dict[s
             samples[f"secagg_{count}"][f"ring{ring}"] = asdict(secure) | {
                 "arbiter_stages": [line for job in jobs for line in job.secagg_lines]
             }
-            frac = ring_encoding(ring, count)["frac_bits"]
-            name = f"{label}: SecAgg+ round (k={neighbours}, 2^{ring} ring, 2^-{frac})"
+            name = f"{label}: SecAgg+ round (k={neighbours}, 2^{ring} ring, 2^-{encodings[ring]['frac_bits']})"
             rows.append(Row(name, secure.round_s, "s", plain.round_s, goal, True))
             rows.append(Row(f"{label}:   of which secure sum (2^{ring})", secure.contribute_s, "s", plain.contribute_s))
             sent = secure.bytes_per_worker / 2**20

@@ -152,10 +152,9 @@ class SecureAggregationParams(BaseModel):
 
     @model_validator(mode="after")
     def _threshold_fits(self) -> SecureAggregationParams:
-        from unseen.horizontal.secagg import SecAggConfig
-
-        SecAggConfig(neighbours=self.neighbours, threshold=self.threshold)  # its error names the bounds
-        self.secagg_config(0.0)  # one worker's encoding fits the ring (each round checks its workers' sum)
+        # Its errors name the bounds: k and t, and that one worker's encoding fits the ring (each round then
+        # checks its workers' sum).
+        self.secagg_config(0.0)
         return self
 
     def secagg_config(self, wait_s: float) -> Any:

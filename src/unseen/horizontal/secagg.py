@@ -90,8 +90,7 @@ defaults) and +-256, room for 31 workers; more need a smaller clip or fewer frac
 
 def encoding_for(ring_bits: int, frac_bits: int | None = None, clip: float | None = None) -> tuple[int, float]:
     """``(frac_bits, clip)``: those given, the ring's defaults for the others."""
-    if ring_bits not in ENCODING_DEFAULTS:
-        raise ValueError(f"the ring must have 32 or 64 bits, not {ring_bits}")
+    masking.ring_dtype(ring_bits)  # refuses any other ring
     default_frac, default_clip = ENCODING_DEFAULTS[ring_bits]
     return default_frac if frac_bits is None else frac_bits, default_clip if clip is None else clip
 
@@ -264,8 +263,9 @@ class SecAggServer:
         if run is not None and run.ctx is not ctx:
             run = None  # begun for a round that never collected: its workers time out alone
         reached = sorted(set(workers))
+        begun = run is not None
         if run is None and len(reached) < 2:  # the "sum" of one vector is that vector: refuse rather than pretend
-            reason = f"secure aggregation needs at least 2 workers, this round has {len(reached)}"
+            reason = _too_few_to_hide(len(reached))
             ctx.sub("secagg").broadcast("setup", {"excluded": reason}, workers)
             raise RoundFailedError(reason)
         started = time.monotonic()
@@ -278,7 +278,7 @@ class SecAggServer:
             u2 = run.shares(run.keys(deadline_s))
             masked_deadline_s = self.config.stage_deadline_s
         if len(u2) < 2:
-            reason = f"secure aggregation needs at least 2 workers, this round has {len(u2)}"
+            reason = _too_few_to_hide(len(u2))
             run.sctx.broadcast("unmask", {"abort": reason}, u2)  # where the workers next listen
             raise RoundFailedError(reason)
         ready = time.monotonic()
@@ -296,12 +296,16 @@ class SecAggServer:
             len(dropped),
             done - started,
             ready - started,
-            " (during training)" if masked_deadline_s == deadline_s else "",
+            " (during training)" if begun else "",
             arrived - ready,
             done - arrived,
             run.reveal_s,
         )
         return Summed(masking.decode(total, self.config.frac_bits, self.config.ring_bits), u3, run.missing)
+
+
+def _too_few_to_hide(count: int) -> str:
+    return f"secure aggregation needs at least 2 workers, this round has {count}"
 
 
 class _ServerRound:
