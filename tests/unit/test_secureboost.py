@@ -449,7 +449,8 @@ def test_a_host_refuses_a_guest_that_asks_for_more_trees() -> None:
 def test_component_end_to_end_with_stored_models_and_evaluation(tmp_path: Path) -> None:
     x, y = load_breast_cancer(return_X_y=True)
     ids = np.array([f"patient-{i:05d}" for i in range(len(y))])
-    host_names = [f"h{j}" for j in range(20)]
+    # Long names: two-byte ones ("h5") turned up by chance in the guest's binary weights, failing the search below.
+    host_names = [f"host_column_{j:02d}_private" for j in range(20)]
     inputs = {
         GUEST: Table({"id": ids, "y": y, **{f"g{j}": x[:, j] for j in range(10)}}, "id", "y"),
         HOST: Table({"id": ids, **{name: x[:, 10 + j] for j, name in enumerate(host_names)}}, "id"),
